@@ -1,0 +1,125 @@
+// `rbm train`: builds the run's configuration from defaults, --config and flags (or,
+// with --resume, from the newest checkpoint), then hands it to the training loop.
+#include <cblas.h>
+
+#include <iostream>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "dist/communicator.hpp"
+#include "io/checkpoint.hpp"
+#include "train/trainer.hpp"
+#include "util/check.hpp"
+
+namespace rbm::cli {
+
+void set_blas_threads(int requested, int world_size) {
+    int threads = requested;
+    if (threads == 0) threads = world_size > 1 ? 1 : int(std::max(1u, std::thread::hardware_concurrency()));
+    openblas_set_num_threads(threads);
+}
+
+namespace {
+
+const char* kTrainUsage =
+    "usage: rbm train --data FILE [options]          start a run in --out\n"
+    "       rbm train --resume --out DIR [options]   continue it from its newest checkpoint\n"
+    "\n"
+    "Under MPI (mpirun -np N / srun --mpi=pmix) every rank trains on its own shard with its\n"
+    "own persistent chains; --batch-size is PER RANK and the global batch is N x batch-size.\n"
+    "Flags override the values of a --config INI file, whose keys are the flags' names.\n";
+
+// Keys a resumed run may change: they do not alter the mathematics of the run.
+const std::set<std::string> kResumeMayChange = {
+    "epochs", "data", "test-data", "out", "threads", "checkpoint-every", "keep-checkpoints",
+    "monitor-every", "sample-every", "filters"};
+
+struct Resolved {
+    TrainConfig config;
+    std::optional<Checkpoint> checkpoint;  // on rank 0, when resuming
+    bool resuming = false;
+};
+
+// Values given again on resume must equal the stored ones, except the keys above.
+void apply_on_resume(const Settings& given, const std::string& origin, TrainConfig& config) {
+    for (const auto& [key, value] : given) {
+        TrainConfig changed = config;
+        apply({{key, value}}, origin, changed);
+        if (kResumeMayChange.count(key)) config = changed;
+        else if (to_ini(changed) != to_ini(config))
+            fail(origin, ": --", key, " ", value, " differs from the configuration of the run being resumed; "
+                 "a resumed run keeps its configuration (see ", config.out, "/config.ini), start a new --out to change it");
+    }
+}
+
+Resolved resolve(const Settings& flags, const Settings& file, const std::string& file_name, bool resume,
+                 const Communicator& comm) {
+    Resolved r;
+    apply(file, file_name, r.config);
+    apply(flags, "command line", r.config);
+    // Rank 0 looks for a checkpoint; every rank learns what it found.
+    std::string newest, stored_ini;
+    if (comm.is_root()) {
+        if (auto found = find_newest_checkpoint(r.config.out)) {
+            newest = *found;
+            if (resume) {
+                r.checkpoint = read_checkpoint(newest);
+                stored_ini = r.checkpoint->config_ini;
+            }
+        }
+    }
+    comm.broadcast(newest);
+    comm.broadcast(stored_ini);
+    if (!newest.empty() && !resume)
+        fail("'", r.config.out, "' already holds a run (", newest, "); use --resume to continue it, or another --out");
+    if (resume && !newest.empty()) {
+        const std::string origin = "checkpoint " + newest;
+        TrainConfig stored;
+        apply(parse_ini(stored_ini, origin, train_config_options()), origin, stored);
+        stored.out = r.config.out;
+        apply_on_resume(file, file_name, stored);
+        apply_on_resume(flags, "command line", stored);
+        r.config = stored;
+        r.resuming = true;
+        if (!comm.is_root()) r.checkpoint = Checkpoint{};  // filled by rank 0's broadcasts
+    }
+    return r;
+}
+
+}  // namespace
+
+int run_train(const std::vector<std::string>& args) {
+    po::options_description options = train_config_options();
+    po::options_description run_options("Run");
+    run_options.add_options()
+        ("config", po::value<std::string>(), "INI file with any of the keys below")
+        ("resume", "continue the run in --out from its newest checkpoint (starts fresh if it has none)")
+        ("help,h", "this help");
+    po::options_description all;
+    all.add(run_options).add(options);
+    po::variables_map vm;
+    const Settings flags = parse_flags(args, all, vm);
+    if (vm.count("help")) {
+        std::cout << kTrainUsage << "\n" << all << std::endl;
+        return 0;
+    }
+    const std::string config_file = vm.count("config") ? vm["config"].as<std::string>() : "";
+    const Settings file = config_file.empty() ? Settings{} : read_ini_file(config_file, options);
+    Settings train_flags = flags;
+    train_flags.erase("config");
+
+    Communicator comm;
+    check_launch_consistency(comm);
+    Resolved r = resolve(train_flags, file, config_file, vm.count("resume") > 0, comm);
+    validate(r.config);
+    if (comm.is_root() && vm.count("resume") && !r.resuming)
+        std::cout << "no checkpoint in '" << r.config.out << "/checkpoints': starting a new run" << std::endl;
+    set_blas_threads(r.config.threads, comm.size());
+    train(r.config, comm, std::move(r.checkpoint), std::cout);
+    return 0;
+}
+
+}  // namespace rbm::cli

@@ -1,0 +1,17 @@
+// The subcommands of `rbm`. Each takes the arguments after its name and returns the
+// process exit code; failures are thrown as rbm::Error and reported by main().
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace rbm::cli {
+
+int run_train(const std::vector<std::string>& args);
+int run_sample(const std::vector<std::string>& args);
+int run_info(const std::vector<std::string>& args);
+
+// OpenBLAS threads: `requested`, or 1 under MPI with several ranks, or every core alone.
+void set_blas_threads(int requested, int world_size);
+
+}  // namespace rbm::cli

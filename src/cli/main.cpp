@@ -1,0 +1,82 @@
+// rbm's entry point: dispatches to a subcommand and turns any failure into one clear
+// line and a non-zero exit. Under MPI, a failure on any rank ends the whole job.
+#include <mpi.h>
+
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "dist/communicator.hpp"
+#include "util/check.hpp"
+
+namespace {
+
+const char* kUsage =
+    "usage: rbm <command> [options]\n"
+    "\n"
+    "Trains Bernoulli Restricted Boltzmann Machines with CD-k / PCD-k, data-parallel over\n"
+    "MPI ranks (mpirun -np N rbm train ..., or srun --mpi=pmix), and writes HDF5 files.\n"
+    "\n"
+    "commands:\n"
+    "  train    train (or --resume) a run into a run directory\n"
+    "  sample   draw Gibbs samples from a checkpoint into an HDF5 tensor and a PNG\n"
+    "  info     describe a checkpoint, metrics or samples file\n"
+    "\n"
+    "rbm <command> --help describes each command's options; rbm --version prints the version.\n";
+
+// Ends the job after an error: alone, a plain exit; with other ranks, MPI_Abort, so
+// that no rank is left waiting in a collective.
+int fail_job(const std::string& message) {
+    int initialized = 0, finalized = 0, rank = 0, size = 1;
+    MPI_Initialized(&initialized);
+    MPI_Finalized(&finalized);
+    const bool live = initialized && !finalized;
+    if (live) {
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+    }
+    std::cerr << "rbm";
+    if (size > 1) std::cerr << " (rank " << rank << ")";
+    std::cerr << ": error: " << message << std::endl;
+    if (live && size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+    return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::cerr << kUsage;
+        return 2;
+    }
+    const std::string command = argv[1];
+    const std::vector<std::string> args(argv + 2, argv + argc);
+    // Declared outside the try, so MPI is still up when an error must abort the job.
+    std::unique_ptr<rbm::MpiSession> mpi;
+    try {
+        if (command == "--version" || command == "version") {
+            std::cout << "rbm " << RBM_VERSION << std::endl;
+            return 0;
+        }
+        if (command == "--help" || command == "-h" || command == "help") {
+            std::cout << kUsage;
+            return 0;
+        }
+        if (command == "train") {
+            mpi = std::make_unique<rbm::MpiSession>(&argc, &argv);
+            return rbm::cli::run_train(args);
+        }
+        if (command == "sample") return rbm::cli::run_sample(args);
+        if (command == "info") return rbm::cli::run_info(args);
+        std::cerr << "rbm: error: unknown command '" << command << "'\n\n" << kUsage;
+        return 2;
+    } catch (const rbm::Error& e) {
+        return fail_job(e.what());
+    } catch (const std::exception& e) {
+        return fail_job(std::string("unexpected failure: ") + e.what());
+    }
+}

@@ -1,0 +1,167 @@
+// Strict option parsing shared by `rbm train`, `rbm sample` and stored configurations.
+#include "cli/options.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "util/check.hpp"
+
+namespace rbm::cli {
+
+po::options_description train_config_options() {
+    po::options_description d("Training configuration (also INI keys of --config)");
+    auto text = [] { return po::value<std::string>(); };
+    d.add_options()
+        ("data", text(), "training data: IDX file (raw or .gz) or FILE.h5:/dataset")
+        ("test-data", text(), "validation data, same forms as --data")
+        ("validation-fraction", text(), "hold out this last fraction of the training rows for validation (default 0)")
+        ("limit", text(), "use only the first N training examples (default 0: all)")
+        ("binarize", text(), "none | threshold | stochastic (default none: pixels x/255 in [0,1])")
+        ("binarize-threshold", text(), "threshold binarisation: x >= T is 1 (default 0.5)")
+        ("binarize-seed", text(), "stochastic binarisation: seed of the Philox draws (default 0)")
+        ("hidden", text(), "hidden units (default 500)")
+        ("method", text(), "cd | pcd (default pcd)")
+        ("k", text(), "Gibbs steps per update (default 15)")
+        ("batch-size", text(), "examples per step PER RANK; the global batch is ranks x batch-size (default 20)")
+        ("chains", text(), "persistent chains per rank (default 0: the batch size)")
+        ("epochs", text(), "passes over the training data (default 15)")
+        ("lr", text(), "learning rate (default 0.1)")
+        ("momentum", text(), "momentum in [0, 1) (default 0)")
+        ("weight-decay", text(), "L2 weight decay on W (default 0)")
+        ("seed", text(), "seed of every random stream (default 123)")
+        ("out", text(), "run directory (default runs/mnist)")
+        ("checkpoint-every", text(), "also checkpoint every N steps (default 0: every epoch only)")
+        ("keep-checkpoints", text(), "keep the newest K checkpoints, 0 keeps all (default 3)")
+        ("monitor-every", text(), "also write a metrics row every N steps (default 0: every epoch)")
+        ("monitor-examples", text(), "examples used for the free-energy gap (default 1000)")
+        ("sample-every", text(), "write the persistent chains' samples every N epochs (default 0: never)")
+        ("filters", text(), "write filters as PNG every epoch: true | false (default true)")
+        ("threads", text(), "OpenBLAS threads per rank (default 0: 1 under MPI, else all cores)");
+    return d;
+}
+
+namespace {
+Settings to_settings(const po::variables_map& vm, const po::options_description& options) {
+    Settings out;
+    for (const auto& opt : options.options()) {
+        const std::string& key = opt->long_name();
+        if (vm.count(key) && !vm[key].defaulted()) {
+            const auto& any = vm[key].value();
+            if (const auto* s = boost::any_cast<std::string>(&any)) out[key] = *s;
+        }
+    }
+    return out;
+}
+}  // namespace
+
+Settings parse_flags(const std::vector<std::string>& args, const po::options_description& options,
+                     po::variables_map& vm) {
+    try {
+        po::store(po::command_line_parser(args).options(options).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        fail(e.what(), " (see --help)");
+    }
+    return to_settings(vm, options);
+}
+
+Settings parse_ini(const std::string& text, const std::string& origin, const po::options_description& options) {
+    po::variables_map vm;
+    std::istringstream in(text);
+    try {
+        po::store(po::parse_config_file(in, options, /*allow_unregistered=*/false), vm);
+    } catch (const po::error& e) {
+        fail(origin, ": ", e.what());
+    }
+    return to_settings(vm, options);
+}
+
+Settings read_ini_file(const std::string& path, const po::options_description& options) {
+    std::ifstream in(path);
+    if (!in) fail("cannot read configuration file '", path, "'");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return parse_ini(text.str(), path, options);
+}
+
+uint64_t parse_count(const std::string& key, const std::string& text, const std::string& origin,
+                     uint64_t min, uint64_t max) {
+    const char* s = text.c_str();
+    char* end = nullptr;
+    errno = 0;
+    const bool negative = text.find('-') != std::string::npos;
+    const unsigned long long v = std::strtoull(s, &end, 10);
+    if (text.empty() || negative || *end != '\0' || errno == ERANGE || v < min || v > max)
+        fail(origin, ": ", key, " must be a whole number from ", min, " to ", max, ", got '", text, "'");
+    return v;
+}
+
+double parse_real(const std::string& key, const std::string& text, const std::string& origin,
+                  double min, double max) {
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !std::isfinite(v) || v < min || v > max)
+        fail(origin, ": ", key, " must be a number from ", min, " to ", max, ", got '", text, "'");
+    return v;
+}
+
+bool parse_bool(const std::string& key, const std::string& text, const std::string& origin) {
+    if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+    if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+    fail(origin, ": ", key, " must be true or false, got '", text, "'");
+}
+
+void apply(const Settings& settings, const std::string& origin, TrainConfig& c) {
+    auto count = [&](const std::string& key, const std::string& v, uint64_t lo, uint64_t hi) {
+        return parse_count("--" + key, v, origin, lo, hi);
+    };
+    auto real = [&](const std::string& key, const std::string& v, double lo, double hi) {
+        return parse_real("--" + key, v, origin, lo, hi);
+    };
+    constexpr uint64_t big = 1ull << 40;
+    for (const auto& [key, v] : settings) {
+        if (key == "data") c.data = v;
+        else if (key == "test-data") c.test_data = v;
+        else if (key == "validation-fraction") c.validation_fraction = real(key, v, 0, 0.99);
+        else if (key == "limit") c.limit = count(key, v, 0, big);
+        else if (key == "binarize") c.binarize.mode = parse_binarization(v, origin + ": --binarize");
+        else if (key == "binarize-threshold") c.binarize.threshold = float(real(key, v, 0, 1));
+        else if (key == "binarize-seed") c.binarize.seed = uint32_t(count(key, v, 0, UINT32_MAX));
+        else if (key == "hidden") c.hidden = count(key, v, 1, 1u << 24);
+        else if (key == "method") c.method = parse_method(v, origin + ": --method");
+        else if (key == "k") c.k = int(count(key, v, 1, 100000));
+        else if (key == "batch-size") c.batch_size = count(key, v, 1, 1u << 24);
+        else if (key == "chains") c.chains = count(key, v, 0, 1u << 24);
+        else if (key == "epochs") c.epochs = count(key, v, 1, 1u << 30);
+        else if (key == "lr") c.update.learning_rate = float(real(key, v, 1e-12, 1e6));
+        else if (key == "momentum") c.update.momentum = float(real(key, v, 0, 0.999999));
+        else if (key == "weight-decay") c.update.weight_decay = float(real(key, v, 0, 1e3));
+        else if (key == "seed") c.seed = uint32_t(count(key, v, 0, UINT32_MAX));
+        else if (key == "out") c.out = v;
+        else if (key == "checkpoint-every") c.checkpoint_every = count(key, v, 0, big);
+        else if (key == "keep-checkpoints") c.keep_checkpoints = count(key, v, 0, 1u << 20);
+        else if (key == "monitor-every") c.monitor_every = count(key, v, 0, big);
+        else if (key == "monitor-examples") c.monitor_examples = count(key, v, 1, big);
+        else if (key == "sample-every") c.sample_every = count(key, v, 0, 1u << 30);
+        else if (key == "filters") c.filters = parse_bool("--filters", v, origin);
+        else if (key == "threads") c.threads = int(count(key, v, 0, 1024));
+        else fail(origin, ": unknown key '", key, "'");
+    }
+}
+
+void validate(const TrainConfig& c) {
+    if (c.data.empty()) fail("--data is required (an IDX file, IDX.gz, or FILE.h5:/dataset)");
+    if (c.out.empty()) fail("--out must name a run directory");
+    if (!c.test_data.empty() && c.validation_fraction > 0)
+        fail("give either --test-data or --validation-fraction, not both");
+    if (c.method == Method::cd && c.chains != 0 && c.chains != c.batch_size)
+        fail("--chains applies to pcd only: CD starts one chain per example of the batch");
+    // The engine holds W, its gradient and velocity, and per-chain workspaces.
+    const double bytes = 4.0 * double(c.hidden) * 4096.0 * 3.0;
+    if (bytes > 64e9) fail("--hidden ", c.hidden, " asks for more memory than this machine can give");
+}
+
+}  // namespace rbm::cli

@@ -1,0 +1,46 @@
+// Command-line and INI parsing for rbm's subcommands, on Boost.Program_options.
+// Every value goes through one strict parser, so a bad value in a flag, a config file
+// or a checkpoint's stored configuration gets the same message naming the key.
+#pragma once
+
+#include <boost/program_options.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "train/config.hpp"
+
+namespace rbm::cli {
+
+namespace po = boost::program_options;
+
+// key -> text, as given by the user (flags or INI).
+using Settings = std::map<std::string, std::string>;
+
+// The options of `rbm train` that make up a TrainConfig (the INI keys).
+po::options_description train_config_options();
+
+// Parses argv (after the subcommand) against `options`; unknown options and bad syntax
+// are rbm::Error. Returns the values given, as text.
+Settings parse_flags(const std::vector<std::string>& args, const po::options_description& options,
+                     po::variables_map& vm);
+// Parses INI text against `options`; errors name `origin`.
+Settings parse_ini(const std::string& text, const std::string& origin,
+                   const po::options_description& options);
+Settings read_ini_file(const std::string& path, const po::options_description& options);
+
+// Applies settings to a config, strictly: errors name the key and `origin`.
+void apply(const Settings& settings, const std::string& origin, TrainConfig& config);
+// Cross-field checks (memory that cannot be had, a validation fraction with test data, ...).
+void validate(const TrainConfig& config);
+
+// Strict scalar parsers shared by the subcommands.
+uint64_t parse_count(const std::string& key, const std::string& text, const std::string& origin,
+                     uint64_t min, uint64_t max);
+double parse_real(const std::string& key, const std::string& text, const std::string& origin,
+                  double min, double max);
+bool parse_bool(const std::string& key, const std::string& text, const std::string& origin);
+
+}  // namespace rbm::cli

@@ -1,0 +1,131 @@
+// MPI collectives for the training loop (see communicator.hpp).
+#include "dist/communicator.hpp"
+
+#include <mpi.h>
+
+#include <cstdlib>
+#include <limits>
+
+#include "util/check.hpp"
+
+#define RBM_MPI(call)                                                                  \
+    do {                                                                               \
+        int rbm_mpi_rc_ = (call);                                                      \
+        if (rbm_mpi_rc_ != MPI_SUCCESS) {                                              \
+            char rbm_mpi_text_[MPI_MAX_ERROR_STRING];                                  \
+            int rbm_mpi_len_ = 0;                                                      \
+            MPI_Error_string(rbm_mpi_rc_, rbm_mpi_text_, &rbm_mpi_len_);               \
+            RBM_CHECK(false, "MPI: " #call " failed: " << std::string(rbm_mpi_text_, rbm_mpi_len_)); \
+        }                                                                              \
+    } while (0)
+
+namespace rbm {
+
+MpiSession::MpiSession(int* argc, char*** argv) {
+    int initialized = 0;
+    RBM_MPI(MPI_Initialized(&initialized));
+    if (!initialized) RBM_MPI(MPI_Init(argc, argv));
+    // Errors come back as codes, so RBM_MPI can report them with file and line.
+    RBM_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+}
+
+MpiSession::~MpiSession() {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+}
+
+Communicator::Communicator() {
+    RBM_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
+    RBM_MPI(MPI_Comm_size(MPI_COMM_WORLD, &size_));
+}
+
+namespace {
+// MPI counts are int: large buffers go in pieces.
+template <typename Fn>
+void in_chunks(std::size_t n, Fn&& fn) {
+    constexpr std::size_t most = std::size_t(std::numeric_limits<int>::max()) / 2;
+    for (std::size_t start = 0; start < n; start += most) fn(start, int(std::min(most, n - start)));
+}
+}  // namespace
+
+void Communicator::allreduce_sum(float* data, std::size_t n) const {
+    if (size_ == 1) return;
+    in_chunks(n, [&](std::size_t start, int count) {
+        RBM_MPI(MPI_Allreduce(MPI_IN_PLACE, data + start, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+    });
+}
+
+void Communicator::allreduce_sum(double* data, std::size_t n) const {
+    if (size_ == 1) return;
+    in_chunks(n, [&](std::size_t start, int count) {
+        RBM_MPI(MPI_Allreduce(MPI_IN_PLACE, data + start, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+    });
+}
+
+uint64_t Communicator::allreduce_min(uint64_t value) const {
+    RBM_MPI(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD));
+    return value;
+}
+
+uint64_t Communicator::allreduce_max(uint64_t value) const {
+    RBM_MPI(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD));
+    return value;
+}
+
+void Communicator::broadcast(void* data, std::size_t bytes, int root) const {
+    if (size_ == 1) return;
+    in_chunks(bytes, [&](std::size_t start, int count) {
+        RBM_MPI(MPI_Bcast(static_cast<char*>(data) + start, count, MPI_BYTE, root, MPI_COMM_WORLD));
+    });
+}
+
+void Communicator::broadcast(std::string& text, int root) const {
+    uint64_t length = text.size();
+    broadcast(&length, sizeof length, root);
+    text.resize(length);
+    broadcast(text.data(), length, root);
+}
+
+std::vector<uint8_t> Communicator::gather(const void* data, std::size_t bytes, int root) const {
+    std::vector<uint8_t> all(rank_ == root ? bytes * std::size_t(size_) : 0);
+    RBM_CHECK(bytes <= std::size_t(std::numeric_limits<int>::max()), "gather of " << bytes << " bytes is too large");
+    RBM_MPI(MPI_Gather(data, int(bytes), MPI_BYTE, all.data(), int(bytes), MPI_BYTE, root, MPI_COMM_WORLD));
+    return all;
+}
+
+void Communicator::barrier() const { RBM_MPI(MPI_Barrier(MPI_COMM_WORLD)); }
+
+void Communicator::abort(int code) const {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);
+}
+
+namespace {
+class MpiReducer final : public GradientReducer {
+public:
+    explicit MpiReducer(const Communicator& comm) : comm_(comm) {}
+    void sum_in_place(const GradientView& g) override {
+        RBM_CHECK(!g.on_device, "the MPI reducer needs a host gradient buffer");
+        comm_.allreduce_sum(g.data, g.count);
+    }
+    std::string describe() const override { return "MPI_Allreduce (host buffers)"; }
+
+private:
+    const Communicator& comm_;
+};
+}  // namespace
+
+std::unique_ptr<GradientReducer> make_mpi_reducer(const Communicator& comm) {
+    return std::make_unique<MpiReducer>(comm);
+}
+
+void check_launch_consistency(const Communicator& comm) {
+    const char* tasks = std::getenv("SLURM_NTASKS");
+    if (!tasks || !*tasks) return;
+    if (std::atoi(tasks) != comm.size())
+        fail("misconfigured launch: SLURM_NTASKS=", tasks, " but MPI sees a world of ", comm.size(),
+             " rank(s). Launch with `srun --mpi=pmix` (or mpirun) so that the ranks form one job.");
+}
+
+}  // namespace rbm

@@ -1,0 +1,63 @@
+// The MPI world as rbm uses it: one MPI_Init per process, the collectives the
+// training loop needs (gradient allreduce, metric reductions, checkpoint gathers,
+// decisions broadcast by rank 0), and an abort that takes every rank down. Every MPI
+// call is checked. A plain process with no launcher is a world of one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/engine.hpp"
+
+namespace rbm {
+
+// Initialises MPI for the life of the object (once per process).
+class MpiSession {
+public:
+    MpiSession(int* argc, char*** argv);
+    ~MpiSession();
+    MpiSession(const MpiSession&) = delete;
+    MpiSession& operator=(const MpiSession&) = delete;
+};
+
+class Communicator {
+public:
+    Communicator();  // MPI_COMM_WORLD; needs a live MpiSession
+    int rank() const { return rank_; }
+    int size() const { return size_; }
+    bool is_root() const { return rank_ == 0; }
+
+    void allreduce_sum(float* data, std::size_t n) const;
+    void allreduce_sum(double* data, std::size_t n) const;
+    uint64_t allreduce_min(uint64_t value) const;
+    uint64_t allreduce_max(uint64_t value) const;
+    void broadcast(void* data, std::size_t bytes, int root = 0) const;
+    void broadcast(std::string& text, int root = 0) const;
+    // Root receives every rank's `bytes` bytes in rank order; others get an empty vector.
+    std::vector<uint8_t> gather(const void* data, std::size_t bytes, int root = 0) const;
+    void barrier() const;
+    // Ends every rank of the job with `code`; used when one rank fails.
+    [[noreturn]] void abort(int code) const;
+
+private:
+    int rank_ = 0, size_ = 1;
+};
+
+// Sums a gradient buffer across ranks in place. The MPI reducer works on host buffers;
+// the CUDA engine brings an NCCL reducer behind the same interface.
+class GradientReducer {
+public:
+    virtual ~GradientReducer() = default;
+    virtual void sum_in_place(const GradientView& gradient) = 0;
+    virtual std::string describe() const = 0;
+};
+
+std::unique_ptr<GradientReducer> make_mpi_reducer(const Communicator& comm);
+
+// Fails when SLURM_NTASKS is set and differs from the world size: a launch that
+// would otherwise train N unrelated single-rank copies.
+void check_launch_consistency(const Communicator& comm);
+
+}  // namespace rbm

@@ -1,0 +1,104 @@
+// The engine interface: where the RBM's numbers live and how one training step, one
+// Gibbs sweep or one free-energy evaluation is computed. The CPU engine (OpenBLAS)
+// and the CUDA engine (cuBLAS + kernels/) implement it; the training loop, MPI and
+// files know only this interface. Operations are whole RBM steps, so a GPU engine can
+// fuse them and capture them as graphs; nothing crosses to the host except what a
+// method returns.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/dataset.hpp"
+#include "model/params.hpp"
+#include "random/streams.hpp"
+
+namespace rbm {
+
+enum class Method { cd, pcd };
+
+// What every step of a run does; fixed for the run.
+struct StepSettings {
+    Method method = Method::pcd;
+    int k = 1;                    // Gibbs steps in the negative phase
+    std::size_t batch = 20;       // this rank's minibatch
+    std::size_t chains = 20;      // this rank's persistent chains (PCD); CD uses `batch`
+    uint32_t seed = 0;
+    uint32_t rank = 0;
+};
+
+// What varies from step to step.
+struct StepSpec {
+    uint64_t step = 0;           // global step counter: keys every draw of the step
+    std::size_t pl_bit = 0;      // visible unit flipped by this step's pseudo-likelihood cost
+    bool measure = true;         // accumulate the monitoring costs for this step
+};
+
+struct UpdateRule {
+    float learning_rate = 0.1f;
+    float momentum = 0.0f;
+    float weight_decay = 0.0f;   // L2 on W only
+};
+
+// Sums over the examples measured since the last take_metric_sums().
+struct MetricSums {
+    double pseudo_likelihood = 0;     // sum over examples of n_visible * log p(x_i | x_-i)
+    double reconstruction_xent = 0;   // sum over examples of the cross-entropy of p(v | p(h | x))
+    double examples = 0;
+};
+
+// The gradient buffer in parameter layout; the dist layer sums it across ranks in place.
+struct GradientView {
+    float* data = nullptr;
+    std::size_t count = 0;
+    bool on_device = false;
+};
+
+class Engine {
+public:
+    virtual ~Engine() = default;
+    virtual std::string describe() const = 0;
+    virtual RbmShape shape() const = 0;
+
+    virtual void set_params(const ParamBuffer& params) = 0;
+    virtual void get_params(ParamBuffer& params) const = 0;
+    virtual void set_velocity(const ParamBuffer& velocity) = 0;
+    virtual void get_velocity(ParamBuffer& velocity) const = 0;
+
+    // This rank's training rows, copied once and kept where the engine computes.
+    virtual void set_training_shard(const Dataset& shard) = 0;
+    // Persistent chains: hidden states [n_chains, n_hidden], each 0 or 1.
+    virtual void set_chains(const std::vector<uint8_t>& hidden) = 0;
+    virtual std::vector<uint8_t> get_chains() const = 0;
+
+    // The gradient of one minibatch (shard rows listed in `rows`) into gradient():
+    // <v h>_data / batch - <v h>_chains / chains, with hidden probabilities.
+    // PCD advances the persistent chains; the draws are keyed by spec.step.
+    virtual void compute_gradient(const uint32_t* rows, const StepSettings& settings,
+                                  const StepSpec& spec) = 0;
+    virtual GradientView gradient() = 0;
+    // params += velocity = momentum * velocity + lr * (scale * gradient - decay * W)
+    virtual void apply_update(const UpdateRule& rule, float gradient_scale) = 0;
+    virtual MetricSums take_metric_sums() = 0;
+    // True when every parameter is finite.
+    virtual bool params_finite() const = 0;
+
+    // p(v | h) of the persistent chains [n_chains, n_visible] and a binary draw from it
+    // (draw 0 of `stream` at counter `step`): the chains' current visible samples.
+    virtual void chain_visibles(float* mean, float* sample, const Stream& stream, uint64_t step) = 0;
+
+    // Sum of free energies of host rows [n, n_visible].
+    virtual double free_energy_sum(const float* rows, std::size_t n) = 0;
+
+    // `steps` Gibbs sweeps v -> h -> v of n visible chains held in v [n, n_visible]
+    // (0/1, in and out); sweep s draws with counter step = first_step + s. mean receives
+    // p(v | h) of the last sweep.
+    virtual void gibbs_visible(float* v, float* mean, std::size_t n, int steps, const Stream& stream,
+                               uint64_t first_step) = 0;
+};
+
+std::unique_ptr<Engine> make_cpu_engine(RbmShape shape);
+
+}  // namespace rbm

@@ -1,0 +1,66 @@
+// HDF5 checkpoints: everything a run needs to continue exactly, readable with h5py or
+// h5dump without rbm. Written to a temporary name, flushed, fsynced and renamed, so a
+// checkpoint on disk is either complete or absent.
+//
+// Layout (format_version 1):
+//   /                 attrs: rbm_file_kind="checkpoint", format_version, rbm_version
+//   /model/W          float32 [n_visible, n_hidden]   attrs on /model: n_visible, n_hidden,
+//   /model/vbias      float32 [n_visible]                visible_type, hidden_type ("bernoulli")
+//   /model/hbias      float32 [n_hidden]
+//   /optimizer/velocity_W, velocity_vbias, velocity_hbias   (momentum state, same shapes)
+//   /chains/hidden    uint8 [n_chains_total, n_hidden]  persistent chains, all ranks in rank order
+//   /chains/rank      int32 [n_chains_total]  the rank whose Philox stream drew each row
+//   /state            attrs: step, epoch, step_in_epoch, seed, world_size, steps_per_epoch
+//   /state/epoch_metric_sums float64 [k]: running sums of the current epoch's metrics
+//   /config           attr "ini": the full configuration as INI text
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/params.hpp"
+
+namespace rbm {
+
+inline constexpr int64_t kCheckpointFormatVersion = 1;
+
+struct Checkpoint {
+    ParamBuffer params;                 // [W | vbias | hbias]
+    ParamBuffer velocity;               // same layout
+    std::string visible_type = "bernoulli";
+    std::string hidden_type = "bernoulli";
+    std::vector<uint8_t> chains_hidden; // [n_chains_total, n_hidden]
+    std::vector<int32_t> chains_rank;   // [n_chains_total]
+    uint64_t step = 0;                  // optimizer steps taken
+    uint64_t epoch = 0;                 // epoch the next step belongs to
+    uint64_t step_in_epoch = 0;         // steps of `epoch` already taken
+    uint64_t steps_per_epoch = 0;
+    uint32_t seed = 0;
+    uint32_t world_size = 1;
+    std::vector<double> epoch_metric_sums;
+    std::string config_ini;
+
+    std::size_t n_chains_total() const {
+        return params.shape.n_hidden ? chains_hidden.size() / params.shape.n_hidden : 0;
+    }
+};
+
+// Writes `path` atomically (path + ".tmp", flush, fsync, rename, fsync of the directory).
+void write_checkpoint(const std::string& path, const Checkpoint& ckpt);
+
+// Reads and validates a checkpoint; rbm::Error names the file and what is wrong
+// (not HDF5, not a checkpoint, other format version, shapes that disagree, truncated).
+Checkpoint read_checkpoint(const std::string& path);
+
+// Checkpoint file name for a step inside a run directory: DIR/checkpoints/step-0000001234.h5
+std::string checkpoint_path(const std::string& run_dir, uint64_t step);
+
+// Newest complete checkpoint in run_dir/checkpoints (highest step; *.tmp ignored), if any.
+std::optional<std::string> find_newest_checkpoint(const std::string& run_dir);
+
+// Deletes all but the newest `keep` checkpoints (keep == 0 keeps all).
+void prune_checkpoints(const std::string& run_dir, std::size_t keep);
+
+}  // namespace rbm

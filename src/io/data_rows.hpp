@@ -1,0 +1,25 @@
+// Small rules every data reader shares (row ranges, image shape, size arithmetic), so
+// IDX and HDF5 inputs refuse the same things with the same words.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "io/dataset.hpp"
+
+namespace rbm::data {
+
+// [begin, end) of `rows` against a source of n_total rows; SIZE_MAX end means "to the
+// last row". A range reaching past the data is refused, naming the source.
+RowRange resolve_rows(const std::string& source, std::size_t n_total, RowRange rows);
+
+// a * b, refused when it overflows size_t; `shape` is the source's dims as text.
+std::size_t checked_mul(const std::string& source, std::size_t a, std::size_t b, const std::string& shape);
+
+// For flat rows of n_cols values: a square image side when n_cols is a perfect square, else 0.
+std::size_t square_side(std::size_t n_cols);
+
+// Refuses a source with no rows or no columns.
+void check_not_empty(const std::string& source, std::size_t n_rows, std::size_t n_cols);
+
+}  // namespace rbm::data

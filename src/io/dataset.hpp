@@ -1,0 +1,67 @@
+// Training and test data as rbm sees it: rows of pixels scaled to [0, 1], read from
+// IDX (raw or .gz) or from a 2-D HDF5 dataset named `file.h5:/path/to/dataset`.
+// Each MPI rank reads only its own rows, so a reader takes a row range.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rbm {
+
+// Rows [begin, end) of a source; end = SIZE_MAX means "to the last row".
+struct RowRange {
+    std::size_t begin = 0;
+    std::size_t end = SIZE_MAX;
+};
+
+struct Dataset {
+    std::string source;          // the spec it was read from, for messages
+    std::size_t n_rows = 0;      // rows held here
+    std::size_t n_cols = 0;      // values per row (n_visible)
+    std::size_t image_height = 0, image_width = 0;  // 28x28 for IDX images; 0 when unknown
+    std::size_t first_row = 0;   // global index (in the source) of the first row held
+    std::vector<float> values;   // row-major [n_rows, n_cols], every value in [0, 1]
+
+    const float* row(std::size_t i) const { return values.data() + i * n_cols; }
+};
+
+// What a source holds, read from its header / metadata only.
+struct SourceInfo {
+    std::size_t n_rows = 0;
+    std::size_t n_cols = 0;
+    std::size_t image_height = 0, image_width = 0;
+};
+
+enum class Binarization { none, threshold, stochastic };
+
+struct BinarizeSpec {
+    Binarization mode = Binarization::none;
+    float threshold = 0.5f;   // threshold: x >= threshold -> 1
+    uint32_t seed = 0;        // stochastic: x > u, u from Philox keyed (seed, binarize), counted by global row
+};
+
+// Header-only probe of a source: IDX file (raw or .gz) or "file.h5:/dataset".
+SourceInfo probe_source(const std::string& spec);
+
+// Reads rows of a source, scaled to [0, 1] (uint8 / 255; floats as they are) and
+// validated: anything malformed is refused with rbm::Error naming the source and problem.
+Dataset read_rows(const std::string& spec, RowRange rows = {});
+
+// Labels from an IDX label file (magic 2049), raw or .gz.
+std::vector<uint8_t> read_idx_labels(const std::string& path);
+
+// Refuses a label file whose count differs from its image source's row count,
+// naming both files (the readers cannot: each sees one file).
+void check_labels_match(const std::string& images_spec, std::size_t n_images,
+                        const std::string& labels_path, std::size_t n_labels);
+
+// Applies binarisation in place. Stochastic draws depend only on (seed, global row,
+// column), so every rank and every run binarises a given example identically.
+void binarize(Dataset& data, const BinarizeSpec& spec);
+
+// True when every value is exactly 0 or 1.
+bool is_binary(const Dataset& data);
+
+}  // namespace rbm

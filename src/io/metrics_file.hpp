@@ -1,0 +1,44 @@
+// The metrics file: one row per measurement, appended as training runs, in one
+// compound HDF5 dataset /metrics that h5py reads as a structured array
+// (f["metrics"]["pseudo_likelihood"]). Flushed after every row.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "io/h5.hpp"
+
+namespace rbm {
+
+struct MetricsRow {
+    uint64_t step = 0;              // optimizer steps done when measured
+    double epoch = 0;               // fractional epochs done
+    double pseudo_likelihood = 0;   // tutorial's stochastic PL cost, mean over the steps since the last row
+    double reconstruction_xent = 0; // mean-field reconstruction cross-entropy per example
+    double free_energy_train = 0;   // mean free energy of a fixed training subset
+    double free_energy_valid = 0;   // mean free energy of the validation set (NaN without one)
+    double free_energy_gap = 0;     // free_energy_valid - free_energy_train
+    double learning_rate = 0;
+    double examples_per_s = 0;      // global (all ranks) training examples per second
+    double wall_s = 0;              // seconds since this process started training
+};
+
+class MetricsFile {
+public:
+    // Opens path for appending, creating it if absent. Rows with step > keep_until_step
+    // are dropped (they were written after the checkpoint a resumed run starts from).
+    MetricsFile(const std::string& path, uint64_t keep_until_step = UINT64_MAX);
+    void append(const MetricsRow& row);
+    uint64_t rows() const { return rows_; }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+    h5::Handle file_, dataset_, type_;
+    uint64_t rows_ = 0;
+};
+
+// Reads every row back (for tests, `rbm info`, tools).
+std::vector<MetricsRow> read_metrics(const std::string& path);
+
+}  // namespace rbm

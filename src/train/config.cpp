@@ -1,0 +1,75 @@
+// TrainConfig as INI text (the same keys as the flags), for checkpoints and run folders.
+#include "train/config.hpp"
+
+#include <charconv>
+#include <sstream>
+
+#include "util/check.hpp"
+
+namespace rbm {
+
+std::string method_name(Method m) { return m == Method::cd ? "cd" : "pcd"; }
+
+Method parse_method(const std::string& text, const std::string& origin) {
+    if (text == "cd") return Method::cd;
+    if (text == "pcd") return Method::pcd;
+    fail(origin, ": method must be cd or pcd, got '", text, "'");
+}
+
+std::string binarize_name(Binarization b) {
+    switch (b) {
+        case Binarization::threshold: return "threshold";
+        case Binarization::stochastic: return "stochastic";
+        default: return "none";
+    }
+}
+
+Binarization parse_binarization(const std::string& text, const std::string& origin) {
+    if (text == "none") return Binarization::none;
+    if (text == "threshold") return Binarization::threshold;
+    if (text == "stochastic") return Binarization::stochastic;
+    fail(origin, ": binarize must be none, threshold or stochastic, got '", text, "'");
+}
+
+namespace {
+// The shortest text that reads back as the same number (0.1f -> "0.1").
+template <typename Real>
+std::string shortest(Real x) {
+    char buf[64];
+    auto result = std::to_chars(buf, buf + sizeof buf, x);
+    return std::string(buf, result.ptr);
+}
+}  // namespace
+
+std::string to_ini(const TrainConfig& c) {
+    std::ostringstream o;
+    o << "# rbm training configuration (keys are the flags of `rbm train`)\n";
+    o << "data = " << c.data << "\n";
+    if (!c.test_data.empty()) o << "test-data = " << c.test_data << "\n";
+    o << "validation-fraction = " << shortest(c.validation_fraction) << "\n";
+    o << "limit = " << c.limit << "\n";
+    o << "binarize = " << binarize_name(c.binarize.mode) << "\n";
+    o << "binarize-threshold = " << shortest(c.binarize.threshold) << "\n";
+    o << "binarize-seed = " << c.binarize.seed << "\n";
+    o << "hidden = " << c.hidden << "\n";
+    o << "method = " << method_name(c.method) << "\n";
+    o << "k = " << c.k << "\n";
+    o << "batch-size = " << c.batch_size << "\n";
+    o << "chains = " << c.chains << "\n";
+    o << "epochs = " << c.epochs << "\n";
+    o << "lr = " << shortest(c.update.learning_rate) << "\n";
+    o << "momentum = " << shortest(c.update.momentum) << "\n";
+    o << "weight-decay = " << shortest(c.update.weight_decay) << "\n";
+    o << "seed = " << c.seed << "\n";
+    o << "out = " << c.out << "\n";
+    o << "checkpoint-every = " << c.checkpoint_every << "\n";
+    o << "keep-checkpoints = " << c.keep_checkpoints << "\n";
+    o << "monitor-every = " << c.monitor_every << "\n";
+    o << "monitor-examples = " << c.monitor_examples << "\n";
+    o << "sample-every = " << c.sample_every << "\n";
+    o << "filters = " << (c.filters ? "true" : "false") << "\n";
+    o << "threads = " << c.threads << "\n";
+    return o.str();
+}
+
+}  // namespace rbm

@@ -1,0 +1,51 @@
+// Everything that defines a training run. The CLI fills it from flags and INI files
+// (same keys), checkpoints store it as INI text, and a resumed run reads it back.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/engine.hpp"
+#include "io/dataset.hpp"
+
+namespace rbm {
+
+struct TrainConfig {
+    // data
+    std::string data;                 // training source: IDX[.gz] or file.h5:/dataset
+    std::string test_data;            // validation source (optional)
+    double validation_fraction = 0;   // else hold out this last fraction of the training rows
+    std::size_t limit = 0;            // use only the first N training rows (0: all)
+    BinarizeSpec binarize;
+    // model and method
+    std::size_t hidden = 500;
+    Method method = Method::pcd;
+    int k = 15;
+    std::size_t batch_size = 20;      // per rank; the global batch is ranks x batch_size
+    std::size_t chains = 0;           // persistent chains per rank (0: batch_size)
+    std::size_t epochs = 15;
+    UpdateRule update;                // lr 0.1, momentum 0, weight decay 0
+    uint32_t seed = 123;
+    // outputs and cadence
+    std::string out = "runs/mnist";
+    std::size_t checkpoint_every = 0; // steps; 0: at the end of every epoch only
+    std::size_t keep_checkpoints = 3; // 0 keeps all
+    std::size_t monitor_every = 0;    // steps; 0: one metrics row per epoch
+    std::size_t monitor_examples = 1000;  // examples (global) for the free-energy gap
+    std::size_t sample_every = 0;     // epochs between sample tensors of the persistent chains
+    bool filters = true;              // filters PNG every epoch
+    int threads = 0;                  // OpenBLAS threads per rank (0: 1 under MPI, all cores alone)
+
+    std::size_t chains_per_rank() const { return chains ? chains : batch_size; }
+};
+
+// INI text with every key (the flags' names), and back. Unknown keys and bad values are
+// errors naming `origin` (a file name or "checkpoint ...").
+std::string to_ini(const TrainConfig& config);
+
+std::string method_name(Method m);
+Method parse_method(const std::string& text, const std::string& origin);
+std::string binarize_name(Binarization b);
+Binarization parse_binarization(const std::string& text, const std::string& origin);
+
+}  // namespace rbm

@@ -1,0 +1,66 @@
+// Sharded loading of training and validation rows (see run_data.hpp).
+#include "train/run_data.hpp"
+
+#include <algorithm>
+
+#include "util/check.hpp"
+
+namespace rbm {
+
+RowRange shard_range(std::size_t n, int rank, int ranks, std::size_t offset) {
+    return {offset + n * std::size_t(rank) / std::size_t(ranks),
+            offset + n * std::size_t(rank + 1) / std::size_t(ranks)};
+}
+
+namespace {
+Dataset read_prepared(const std::string& spec, RowRange range, const BinarizeSpec& binarization) {
+    Dataset d = read_rows(spec, range);
+    binarize(d, binarization);
+    return d;
+}
+}  // namespace
+
+RunData load_run_data(const TrainConfig& c, const Communicator& comm) {
+    const SourceInfo info = probe_source(c.data);
+    std::size_t total = c.limit ? std::min(c.limit, info.n_rows) : info.n_rows;
+    const std::size_t held_out = std::size_t(double(total) * c.validation_fraction);
+    RunData d;
+    d.train_rows = total - held_out;
+    d.n_visible = info.n_cols;
+    d.image_height = info.image_height;
+    d.image_width = info.image_width;
+
+    const std::size_t ranks = std::size_t(comm.size());
+    const std::size_t smallest_shard = d.train_rows / ranks;
+    d.steps_per_epoch = smallest_shard / c.batch_size;
+    if (d.steps_per_epoch == 0)
+        fail("--batch-size ", c.batch_size, " is larger than a rank's share of the training data (",
+             smallest_shard, " of ", d.train_rows, " rows in ", c.data, " over ", ranks, " rank(s))");
+
+    d.shard = read_prepared(c.data, shard_range(d.train_rows, comm.rank(), comm.size()), c.binarize);
+    const std::size_t monitor_per_rank = std::max<std::size_t>(1, c.monitor_examples / ranks);
+    d.monitor_rows = std::min(monitor_per_rank, d.shard.n_rows);
+
+    // Validation: each rank reads the start of its share, up to its monitoring quota.
+    std::string valid_spec;
+    std::size_t valid_rows = 0, valid_offset = 0;
+    if (!c.test_data.empty()) {
+        valid_spec = c.test_data;
+        const SourceInfo vinfo = probe_source(c.test_data);
+        if (vinfo.n_cols != info.n_cols)
+            fail(c.test_data, " has ", vinfo.n_cols, " values per example but ", c.data, " has ", info.n_cols);
+        valid_rows = vinfo.n_rows;
+    } else if (held_out > 0) {
+        valid_spec = c.data;
+        valid_rows = held_out;
+        valid_offset = d.train_rows;
+    }
+    if (!valid_spec.empty()) {
+        RowRange r = shard_range(valid_rows, comm.rank(), comm.size(), valid_offset);
+        r.end = std::min(r.end, r.begin + monitor_per_rank);
+        if (r.end > r.begin) d.validation = read_prepared(valid_spec, r, c.binarize);
+    }
+    return d;
+}
+
+}  // namespace rbm

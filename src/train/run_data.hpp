@@ -1,0 +1,29 @@
+// Which rows each rank trains and monitors on. The training rows (after --limit and
+// any held-out validation part) are cut into contiguous shards, one per rank, so a
+// rank reads only its own rows from the file.
+#pragma once
+
+#include <cstddef>
+
+#include "dist/communicator.hpp"
+#include "io/dataset.hpp"
+#include "train/config.hpp"
+
+namespace rbm {
+
+struct RunData {
+    Dataset shard;                // this rank's training rows
+    Dataset validation;           // this rank's part of the validation rows (may be empty)
+    std::size_t train_rows = 0;   // training rows across all ranks
+    std::size_t monitor_rows = 0; // rows of `shard` (from its start) used for the free-energy gap
+    std::size_t steps_per_epoch = 0;
+    std::size_t n_visible = 0;
+    std::size_t image_height = 0, image_width = 0;
+};
+
+// Contiguous share r of n rows over `ranks` ranks: [r n / R, (r + 1) n / R).
+RowRange shard_range(std::size_t n, int rank, int ranks, std::size_t offset = 0);
+
+RunData load_run_data(const TrainConfig& config, const Communicator& comm);
+
+}  // namespace rbm

@@ -1,0 +1,148 @@
+// Rank 0's files of a training run (see run_outputs.hpp).
+#include "train/run_outputs.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <cstring>
+#include <sstream>
+
+#include "io/png_tiles.hpp"
+#include "io/samples_file.hpp"
+#include "util/check.hpp"
+
+namespace rbm {
+
+namespace fs = std::filesystem;
+
+void image_shape(std::size_t n, std::size_t known_h, std::size_t known_w, std::size_t& h, std::size_t& w) {
+    if (known_h * known_w == n && n) {
+        h = known_h;
+        w = known_w;
+        return;
+    }
+    const auto side = std::size_t(std::llround(std::sqrt(double(n))));
+    h = w = side * side == n ? side : 0;
+}
+
+namespace {
+std::string epoch_name(const std::string& dir, uint64_t epoch, const char* ext) {
+    char name[64];
+    std::snprintf(name, sizeof name, "epoch-%04llu.%s", static_cast<unsigned long long>(epoch), ext);
+    return (fs::path(dir) / name).string();
+}
+
+void make_dir(const fs::path& dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) fail("cannot create directory '", dir.string(), "': ", ec.message());
+}
+}  // namespace
+
+RunOutputs::RunOutputs(const TrainConfig& config, const Communicator& comm, const RunData& data)
+    : config_(config), comm_(comm) {
+    image_shape(data.n_visible, data.image_height, data.image_width, image_height_, image_width_);
+    if (!comm_.is_root()) return;
+    make_dir(fs::path(config.out) / "checkpoints");
+    const std::string ini = (fs::path(config.out) / "config.ini").string();
+    {
+        std::ofstream out(ini + ".tmp");
+        out << to_ini(config);
+        if (!out.flush()) fail("cannot write '", ini, ".tmp'");
+    }
+    fs::rename(ini + ".tmp", ini);
+}
+
+void RunOutputs::open_metrics(uint64_t keep_until_step, bool fresh) {
+    if (!comm_.is_root()) return;
+    const std::string path = (fs::path(config_.out) / "metrics.h5").string();
+    metrics_ = std::make_unique<MetricsFile>(path, fresh ? 0 : keep_until_step);
+}
+
+void RunOutputs::append_metrics(const MetricsRow& row, bool epoch_row) {
+    if (!comm_.is_root()) return;
+    metrics_->append(row);
+    std::ostringstream line;
+    line << std::fixed << std::setprecision(3);
+    if (epoch_row) line << "epoch " << std::setw(4) << std::llround(row.epoch) << "/" << config_.epochs;
+    else line << "epoch " << std::setw(9) << row.epoch;
+    line << "  step " << std::setw(8) << row.step << "  cost (PL) " << std::setw(9) << row.pseudo_likelihood
+         << "  recon xent " << std::setw(8) << row.reconstruction_xent << "  FE gap " << std::setw(7)
+         << row.free_energy_gap << "  " << std::setprecision(0) << std::setw(7) << row.examples_per_s
+         << " ex/s  " << std::setprecision(1) << row.wall_s << " s";
+    std::cout << line.str() << std::endl;
+}
+
+void RunOutputs::write_checkpoint(const Checkpoint& ckpt) {
+    last_checkpoint_ = checkpoint_path(config_.out, ckpt.step);
+    rbm::write_checkpoint(last_checkpoint_, ckpt);
+    prune_checkpoints(config_.out, config_.keep_checkpoints);
+}
+
+void RunOutputs::write_filters(const Engine& engine, uint64_t epoch) {
+    if (!comm_.is_root() || !image_height_) return;
+    const RbmShape shape = engine.shape();
+    ParamBuffer params(shape);
+    engine.get_params(params);
+    // Filter j is column j of W: transpose the first (up to) 100 into rows.
+    const std::size_t count = std::min<std::size_t>(100, shape.n_hidden), nv = shape.n_visible;
+    std::vector<float> filters(count * nv);
+    for (std::size_t j = 0; j < count; ++j)
+        for (std::size_t i = 0; i < nv; ++i) filters[j * nv + i] = params.W()[i * shape.n_hidden + j];
+    const std::string dir = (fs::path(config_.out) / "filters").string();
+    make_dir(dir);
+    last_filters_ = epoch_name(dir, epoch, "png");
+    write_png(last_filters_, tile_images(filters.data(), count, image_height_, image_width_, 10, 10, 1, true));
+}
+
+void RunOutputs::write_chain_samples(Engine& engine, uint64_t epoch, uint64_t step) {
+    const std::size_t nv = engine.shape().n_visible;
+    const std::vector<uint8_t> hidden = engine.get_chains();
+    const std::size_t n = hidden.size() / engine.shape().n_hidden;
+    if (n == 0) return;  // CD keeps no chains
+    std::vector<float> mean(n * nv), sample(n * nv);
+    engine.chain_visibles(mean.data(), sample.data(), Stream::make(config_.seed, uint32_t(comm_.rank()), Purpose::sample), step);
+    const std::vector<uint8_t> all_mean = comm_.gather(mean.data(), mean.size() * sizeof(float));
+    const std::vector<uint8_t> all_sample = comm_.gather(sample.data(), sample.size() * sizeof(float));
+    if (!comm_.is_root()) return;
+    SampleSet set;
+    set.n_samples = 1;
+    set.n_chains = n * std::size_t(comm_.size());
+    set.n_visible = nv;
+    set.image_height = image_height_;
+    set.image_width = image_width_;
+    set.mean_field.resize(set.n_chains * nv);
+    std::memcpy(set.mean_field.data(), all_mean.data(), all_mean.size());
+    std::vector<float> binary(set.n_chains * nv);
+    std::memcpy(binary.data(), all_sample.data(), all_sample.size());
+    set.binary.assign(binary.begin(), binary.end());
+    set.start_index.assign(set.n_chains, -1);
+    set.text_attrs["source"] = "persistent chains of training";
+    set.number_attrs["step"] = double(step);
+    set.number_attrs["epoch"] = double(epoch);
+    const std::string dir = (fs::path(config_.out) / "samples").string();
+    make_dir(dir);
+    last_samples_ = epoch_name(dir, epoch, "h5");
+    write_samples(last_samples_, set);
+    if (image_height_) {
+        const std::size_t shown = std::min<std::size_t>(set.n_chains, 100);
+        write_png(epoch_name(dir, epoch, "png"),
+                  tile_images(set.mean_field.data(), shown, image_height_, image_width_, (shown + 9) / 10,
+                              std::min<std::size_t>(shown, 10), 1, true));
+    }
+}
+
+void RunOutputs::print_summary(std::ostream& out) const {
+    out << "\nresults in " << fs::absolute(config_.out).string() << ":\n"
+        << "  checkpoint  " << last_checkpoint_ << "\n"
+        << "  metrics     " << (fs::path(config_.out) / "metrics.h5").string() << "\n";
+    if (!last_filters_.empty()) out << "  filters     " << last_filters_ << "\n";
+    if (!last_samples_.empty()) out << "  samples     " << last_samples_ << "\n";
+    out << "  config      " << (fs::path(config_.out) / "config.ini").string() << "\n"
+        << "inspect with: rbm info " << last_checkpoint_ << std::endl;
+}
+
+}  // namespace rbm

@@ -1,0 +1,46 @@
+// What a training run leaves in its run directory, written by rank 0 alone:
+//   config.ini                 the effective configuration
+//   checkpoints/step-N.h5      checkpoints (the newest --keep-checkpoints kept)
+//   metrics.h5                 one row per measurement
+//   filters/epoch-NNNN.png     the first 100 filters, tiled as the tutorial does
+//   samples/epoch-NNNN.h5|png  the persistent chains' samples (--sample-every)
+// Collective methods are called by every rank; the others only matter on rank 0.
+#pragma once
+
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "dist/communicator.hpp"
+#include "engine/engine.hpp"
+#include "io/checkpoint.hpp"
+#include "io/metrics_file.hpp"
+#include "train/config.hpp"
+#include "train/run_data.hpp"
+
+namespace rbm {
+
+class RunOutputs {
+public:
+    RunOutputs(const TrainConfig& config, const Communicator& comm, const RunData& data);
+
+    // Rows after keep_until_step are dropped (a resumed run rewrites them).
+    void open_metrics(uint64_t keep_until_step, bool fresh);
+    void append_metrics(const MetricsRow& row, bool epoch_row);
+    void write_checkpoint(const Checkpoint& ckpt);                  // rank 0
+    void write_filters(const Engine& engine, uint64_t epoch);       // every rank
+    void write_chain_samples(Engine& engine, uint64_t epoch, uint64_t step);  // collective
+    void print_summary(std::ostream& out) const;
+
+private:
+    const TrainConfig& config_;
+    const Communicator& comm_;
+    std::size_t image_height_, image_width_;
+    std::unique_ptr<MetricsFile> metrics_;
+    std::string last_checkpoint_, last_filters_, last_samples_;
+};
+
+// Image shape for n pixels: the source's own, else a square if n is one, else 0 x 0.
+void image_shape(std::size_t n, std::size_t known_h, std::size_t known_w, std::size_t& h, std::size_t& w);
+
+}  // namespace rbm

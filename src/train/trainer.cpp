@@ -1,0 +1,275 @@
+// The training loop, top to bottom: load this rank's shard, start or resume, then for
+// every step compute the gradient, sum it across ranks, apply the same update
+// everywhere; at the end of every epoch measure, checkpoint and draw.
+#include "train/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iomanip>
+
+#include "engine/engine.hpp"
+#include "io/metrics_file.hpp"
+#include "model/init.hpp"
+#include "random/shuffle.hpp"
+#include "train/run_data.hpp"
+#include "train/run_outputs.hpp"
+#include "util/check.hpp"
+
+namespace rbm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Monitoring sums since a point (an epoch's start, the last metrics row), local to a rank.
+struct Window {
+    double pseudo_likelihood = 0, reconstruction_xent = 0, examples = 0;
+    void add(const MetricSums& s) {
+        pseudo_likelihood += s.pseudo_likelihood;
+        reconstruction_xent += s.reconstruction_xent;
+        examples += s.examples;
+    }
+};
+
+class Trainer {
+public:
+    Trainer(const TrainConfig& config, const Communicator& comm, std::ostream& log)
+        : config_(config), comm_(comm), log_(log), data_(load_run_data(config, comm)),
+          shape_{data_.n_visible, config.hidden}, engine_(make_cpu_engine(shape_)),
+          reducer_(make_mpi_reducer(comm)), outputs_(config, comm, data_) {
+        settings_.method = config.method;
+        settings_.k = config.k;
+        settings_.batch = config.batch_size;
+        settings_.chains = config.chains_per_rank();
+        settings_.seed = config.seed;
+        settings_.rank = uint32_t(comm.rank());
+        engine_->set_training_shard(data_.shard);
+    }
+
+    void run(std::optional<Checkpoint> resume_from);
+
+private:
+    void start_fresh();
+    void resume(Checkpoint& ckpt);
+    void train_step(const uint32_t* rows);
+    void finish_epoch();
+    void take_metrics();
+    void write_metrics_row(bool epoch_row);
+    void write_checkpoint();
+    double mean_free_energy(const Dataset& rows, std::size_t n);
+    double epochs_done() const {
+        return double(epoch_) + double(step_in_epoch_) / double(data_.steps_per_epoch);
+    }
+
+    const TrainConfig& config_;
+    const Communicator& comm_;
+    std::ostream& log_;
+    RunData data_;
+    RbmShape shape_;
+    std::unique_ptr<Engine> engine_;
+    std::unique_ptr<GradientReducer> reducer_;
+    RunOutputs outputs_;
+    StepSettings settings_;
+    uint64_t step_ = 0, epoch_ = 0, step_in_epoch_ = 0;
+    Window epoch_window_, row_window_;
+    Clock::time_point start_ = Clock::now(), row_start_ = Clock::now();
+    uint64_t row_start_step_ = 0;
+};
+
+void Trainer::run(std::optional<Checkpoint> resume_from) {
+    if (resume_from) resume(*resume_from);
+    else start_fresh();
+    if (comm_.is_root())
+        log_ << "training " << shape_.n_visible << "x" << shape_.n_hidden << " RBM, "
+             << method_name(config_.method) << "-" << config_.k << ", " << comm_.size() << " rank(s) x batch "
+             << config_.batch_size << " (global batch " << comm_.size() * config_.batch_size << "), "
+             << data_.train_rows << " training examples, " << data_.steps_per_epoch << " steps per epoch, engine "
+             << engine_->describe() << ", allreduce " << reducer_->describe() << std::endl;
+    row_start_ = Clock::now();
+    row_start_step_ = step_;
+    while (epoch_ < config_.epochs) {
+        const std::vector<uint32_t> order =
+            epoch_order(data_.shard.n_rows, config_.seed, uint32_t(comm_.rank()), epoch_);
+        while (step_in_epoch_ < data_.steps_per_epoch) {
+            train_step(order.data() + step_in_epoch_ * config_.batch_size);
+            const bool mid_epoch = step_in_epoch_ < data_.steps_per_epoch;
+            if (mid_epoch && config_.monitor_every && step_ % config_.monitor_every == 0)
+                write_metrics_row(false);
+            if (mid_epoch && config_.checkpoint_every && step_ % config_.checkpoint_every == 0)
+                write_checkpoint();
+        }
+        finish_epoch();
+    }
+    if (comm_.is_root()) outputs_.print_summary(log_);
+}
+
+void Trainer::start_fresh() {
+    engine_->set_params(initial_params(shape_, config_.seed));
+    engine_->set_velocity(ParamBuffer(shape_));
+    // The tutorial starts its persistent chains at h = 0.
+    if (config_.method == Method::pcd)
+        engine_->set_chains(std::vector<uint8_t>(settings_.chains * shape_.n_hidden, 0));
+    outputs_.open_metrics(UINT64_MAX, /*fresh=*/true);
+}
+
+void Trainer::resume(Checkpoint& ckpt) {
+    // Rank 0 read the checkpoint; everyone receives what they need of it.
+    uint64_t header[5] = {ckpt.step, ckpt.epoch, ckpt.step_in_epoch, ckpt.steps_per_epoch, ckpt.world_size};
+    comm_.broadcast(header, sizeof header);
+    if (!comm_.is_root()) {
+        ckpt.params = ParamBuffer(shape_);
+        ckpt.velocity = ParamBuffer(shape_);
+    }
+    RBM_CHECK(ckpt.params.shape == shape_, "checkpoint shape differs from the configured model");
+    comm_.broadcast(ckpt.params.values.data(), ckpt.params.values.size() * sizeof(float));
+    comm_.broadcast(ckpt.velocity.values.data(), ckpt.velocity.values.size() * sizeof(float));
+    uint64_t n_chain_bytes = ckpt.chains_hidden.size();
+    comm_.broadcast(&n_chain_bytes, sizeof n_chain_bytes);
+    ckpt.chains_hidden.resize(n_chain_bytes);
+    comm_.broadcast(ckpt.chains_hidden.data(), n_chain_bytes);
+
+    step_ = header[0];
+    epoch_ = header[1];
+    step_in_epoch_ = header[2];
+    const uint64_t old_world = header[4];
+    engine_->set_params(ckpt.params);
+    engine_->set_velocity(ckpt.velocity);
+    if (config_.method == Method::pcd) {
+        const std::size_t per_rank = settings_.chains * shape_.n_hidden;
+        std::vector<uint8_t> mine(per_rank, 0);
+        const std::size_t from = std::size_t(comm_.rank()) * per_rank;
+        for (std::size_t e = 0; e < per_rank && from + e < ckpt.chains_hidden.size(); ++e)
+            mine[e] = ckpt.chains_hidden[from + e];
+        engine_->set_chains(mine);
+    }
+    if (old_world != uint64_t(comm_.size())) {
+        // Another rank count: new shards and epoch length; keep the fraction of the epoch done.
+        step_in_epoch_ = std::min<uint64_t>(data_.steps_per_epoch,
+                                            step_in_epoch_ * data_.steps_per_epoch / std::max<uint64_t>(1, header[3]));
+        if (comm_.is_root())
+            log_ << "resuming a run of " << old_world << " rank(s) on " << comm_.size()
+                 << ": persistent chains re-sliced (" << ckpt.n_chains_total() << " stored, "
+                 << settings_.chains * std::size_t(comm_.size()) << " needed; missing ones start at h = 0)"
+                 << std::endl;
+    }
+    if (comm_.is_root() && ckpt.epoch_metric_sums.size() == 6) {
+        epoch_window_ = {ckpt.epoch_metric_sums[0], ckpt.epoch_metric_sums[1], ckpt.epoch_metric_sums[2]};
+        row_window_ = {ckpt.epoch_metric_sums[3], ckpt.epoch_metric_sums[4], ckpt.epoch_metric_sums[5]};
+    }
+    outputs_.open_metrics(step_, /*fresh=*/false);
+    if (comm_.is_root())
+        log_ << "resumed from step " << step_ << " (epoch " << epoch_ << ", step " << step_in_epoch_
+             << " of " << data_.steps_per_epoch << ")" << std::endl;
+}
+
+// One data-parallel step: local gradient, one allreduce, the same update on every rank.
+void Trainer::train_step(const uint32_t* rows) {
+    StepSpec spec;
+    spec.step = step_;
+    spec.pl_bit = std::size_t(step_ % shape_.n_visible);
+    engine_->compute_gradient(rows, settings_, spec);
+    reducer_->sum_in_place(engine_->gradient());
+    engine_->apply_update(config_.update, 1.0f / float(comm_.size()));
+    ++step_;
+    ++step_in_epoch_;
+}
+
+// The counters move to the next epoch first, so the checkpoint resumes there.
+void Trainer::finish_epoch() {
+    ++epoch_;
+    step_in_epoch_ = 0;
+    write_metrics_row(true);
+    write_checkpoint();
+    if (config_.filters) outputs_.write_filters(*engine_, epoch_);
+    if (config_.sample_every && epoch_ % config_.sample_every == 0)
+        outputs_.write_chain_samples(*engine_, epoch_, step_);
+}
+
+void Trainer::take_metrics() {
+    const MetricSums s = engine_->take_metric_sums();
+    epoch_window_.add(s);
+    row_window_.add(s);
+}
+
+double Trainer::mean_free_energy(const Dataset& rows, std::size_t n) {
+    double sums[2] = {n ? engine_->free_energy_sum(rows.values.data(), n) : 0.0, double(n)};
+    comm_.allreduce_sum(sums, 2);
+    return sums[1] > 0 ? sums[0] / sums[1] : std::nan("");
+}
+
+void Trainer::write_metrics_row(bool epoch_row) {
+    take_metrics();
+    const Window& w = epoch_row ? epoch_window_ : row_window_;
+    double sums[3] = {w.pseudo_likelihood, w.reconstruction_xent, w.examples};
+    comm_.allreduce_sum(sums, 3);
+    MetricsRow row;
+    row.step = step_;
+    row.epoch = epochs_done();
+    row.pseudo_likelihood = sums[0] / sums[2];
+    row.reconstruction_xent = sums[1] / sums[2];
+    row.free_energy_train = mean_free_energy(data_.shard, data_.monitor_rows);
+    row.free_energy_valid = mean_free_energy(data_.validation, data_.validation.n_rows);
+    row.free_energy_gap = row.free_energy_valid - row.free_energy_train;
+    row.learning_rate = config_.update.learning_rate;
+    const double elapsed = seconds_since(row_start_);
+    row.examples_per_s =
+        double(step_ - row_start_step_) * double(config_.batch_size) * comm_.size() / std::max(elapsed, 1e-9);
+    row.wall_s = seconds_since(start_);
+    if (!engine_->params_finite() || !std::isfinite(row.pseudo_likelihood))
+        fail("training diverged at step ", step_, ": parameters or costs are not finite; the last "
+             "good checkpoint is kept (lower --lr?)");
+    outputs_.append_metrics(row, epoch_row);
+    row_window_ = {};
+    if (epoch_row) epoch_window_ = {};
+    row_start_ = Clock::now();
+    row_start_step_ = step_;
+}
+
+void Trainer::write_checkpoint() {
+    take_metrics();
+    Checkpoint ckpt;
+    ckpt.step = step_;
+    ckpt.epoch = epoch_;
+    ckpt.step_in_epoch = step_in_epoch_;
+    ckpt.steps_per_epoch = data_.steps_per_epoch;
+    ckpt.seed = config_.seed;
+    ckpt.world_size = uint32_t(comm_.size());
+    // Metric sums of all ranks, kept by rank 0 alone so later reductions count them once.
+    ckpt.epoch_metric_sums = {epoch_window_.pseudo_likelihood, epoch_window_.reconstruction_xent,
+                              epoch_window_.examples, row_window_.pseudo_likelihood,
+                              row_window_.reconstruction_xent, row_window_.examples};
+    comm_.allreduce_sum(ckpt.epoch_metric_sums.data(), ckpt.epoch_metric_sums.size());
+    if (!comm_.is_root()) epoch_window_ = row_window_ = {};
+    else {
+        epoch_window_ = {ckpt.epoch_metric_sums[0], ckpt.epoch_metric_sums[1], ckpt.epoch_metric_sums[2]};
+        row_window_ = {ckpt.epoch_metric_sums[3], ckpt.epoch_metric_sums[4], ckpt.epoch_metric_sums[5]};
+    }
+    const std::vector<uint8_t> chains = engine_->get_chains();
+    ckpt.chains_hidden = comm_.gather(chains.data(), chains.size());
+    if (!comm_.is_root()) return;
+    ckpt.params = ParamBuffer(shape_);
+    ckpt.velocity = ParamBuffer(shape_);
+    engine_->get_params(ckpt.params);
+    engine_->get_velocity(ckpt.velocity);
+    if (!engine_->params_finite())
+        fail("training diverged at step ", step_, ": parameters are not finite; checkpoint not written, "
+             "the last good one is kept");
+    const std::size_t per_rank = chains.size() / shape_.n_hidden;
+    for (int r = 0; r < comm_.size(); ++r) ckpt.chains_rank.insert(ckpt.chains_rank.end(), per_rank, r);
+    ckpt.config_ini = to_ini(config_);
+    outputs_.write_checkpoint(ckpt);
+}
+
+}  // namespace
+
+void train(const TrainConfig& config, const Communicator& comm, std::optional<Checkpoint> resume_from,
+           std::ostream& log) {
+    Trainer trainer(config, comm, log);
+    trainer.run(std::move(resume_from));
+}
+
+}  // namespace rbm
