@@ -90,7 +90,7 @@ int run_sample(const std::vector<std::string>& args) {
         ("plot-every", text(), "Gibbs steps between recorded samples (default 1000)")
         ("seed", text(), "seed of the sampling streams (default 123)")
         ("out", text(), "output HDF5 file; the PNG goes beside it (default samples.h5)")
-        ("threads", text(), "OpenBLAS threads (default 0: all cores)")
+        ("threads", text(), "OpenBLAS threads (default 1)")
         ("help,h", "this help");
     po::variables_map vm;
     parse_flags(args, options, vm);
@@ -99,7 +99,7 @@ int run_sample(const std::vector<std::string>& args) {
         return 0;
     }
     const SampleRequest r = parse_request(vm);
-    set_blas_threads(r.threads, 1);
+    set_blas_threads(r.threads);
     const Checkpoint ckpt = read_checkpoint(r.checkpoint);
     const RbmShape shape = ckpt.params.shape;
     std::unique_ptr<Engine> engine = make_cpu_engine(shape);

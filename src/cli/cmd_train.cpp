@@ -5,7 +5,6 @@
 #include <iostream>
 #include <optional>
 #include <set>
-#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
@@ -16,11 +15,10 @@
 
 namespace rbm::cli {
 
-void set_blas_threads(int requested, int world_size) {
-    int threads = requested;
-    if (threads == 0) threads = world_size > 1 ? 1 : int(std::max(1u, std::thread::hardware_concurrency()));
-    openblas_set_num_threads(threads);
-}
+// One OpenBLAS thread per rank unless asked: at the tutorial's batch of 20 a second
+// thread gains nothing (measured: docs/performance.md), and under MPI the cores belong
+// to the other ranks.
+void set_blas_threads(int requested) { openblas_set_num_threads(requested > 0 ? requested : 1); }
 
 namespace {
 
@@ -109,7 +107,7 @@ int run_train(const std::vector<std::string>& args) {
     const std::string config_file = vm.count("config") ? vm["config"].as<std::string>() : "";
     const Settings file = config_file.empty() ? Settings{} : read_ini_file(config_file, options);
     Settings train_flags = flags;
-    train_flags.erase("config");
+    for (const char* key : {"config", "resume", "help"}) train_flags.erase(key);
 
     Communicator comm;
     check_launch_consistency(comm);
@@ -117,7 +115,7 @@ int run_train(const std::vector<std::string>& args) {
     validate(r.config);
     if (comm.is_root() && vm.count("resume") && !r.resuming)
         std::cout << "no checkpoint in '" << r.config.out << "/checkpoints': starting a new run" << std::endl;
-    set_blas_threads(r.config.threads, comm.size());
+    set_blas_threads(r.config.threads);
     train(r.config, comm, std::move(r.checkpoint), std::cout);
     return 0;
 }

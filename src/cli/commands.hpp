@@ -11,7 +11,7 @@ int run_train(const std::vector<std::string>& args);
 int run_sample(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
 
-// OpenBLAS threads: `requested`, or 1 under MPI with several ranks, or every core alone.
-void set_blas_threads(int requested, int world_size);
+// OpenBLAS threads per process: `requested`, or 1 when 0.
+void set_blas_threads(int requested);
 
 }  // namespace rbm::cli

@@ -39,7 +39,7 @@ po::options_description train_config_options() {
         ("monitor-examples", text(), "examples used for the free-energy gap (default 1000)")
         ("sample-every", text(), "write the persistent chains' samples every N epochs (default 0: never)")
         ("filters", text(), "write filters as PNG every epoch: true | false (default true)")
-        ("threads", text(), "OpenBLAS threads per rank (default 0: 1 under MPI, else all cores)");
+        ("threads", text(), "OpenBLAS threads per rank (default 0: one)");
     return d;
 }
 

@@ -34,7 +34,7 @@ struct TrainConfig {
     std::size_t monitor_examples = 1000;  // examples (global) for the free-energy gap
     std::size_t sample_every = 0;     // epochs between sample tensors of the persistent chains
     bool filters = true;              // filters PNG every epoch
-    int threads = 0;                  // OpenBLAS threads per rank (0: 1 under MPI, all cores alone)
+    int threads = 0;                  // OpenBLAS threads per rank (0: one)
 
     std::size_t chains_per_rank() const { return chains ? chains : batch_size; }
 };

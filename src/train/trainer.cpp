@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <iomanip>
 
 #include "engine/engine.hpp"
@@ -20,6 +21,13 @@ namespace rbm {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// 64-bit FNV-1a: a cheap fingerprint for comparing replicas across ranks.
+uint64_t fnv1a(const void* data, std::size_t bytes, uint64_t hash = 1469598103934665603ull) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    for (std::size_t i = 0; i < bytes; ++i) hash = (hash ^ p[i]) * 1099511628211ull;
+    return hash;
+}
 
 double seconds_since(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
@@ -60,6 +68,7 @@ private:
     void take_metrics();
     void write_metrics_row(bool epoch_row);
     void write_checkpoint();
+    void check_replicas_equal(const ParamBuffer& params, const ParamBuffer& velocity);
     double mean_free_energy(const Dataset& rows, std::size_t n);
     double epochs_done() const {
         return double(epoch_) + double(step_in_epoch_) / double(data_.steps_per_epoch);
@@ -78,6 +87,7 @@ private:
     Window epoch_window_, row_window_;
     Clock::time_point start_ = Clock::now(), row_start_ = Clock::now();
     uint64_t row_start_step_ = 0;
+    uint64_t last_replica_hash_ = 0;
 };
 
 void Trainer::run(std::optional<Checkpoint> resume_from) {
@@ -104,7 +114,11 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
         }
         finish_epoch();
     }
-    if (comm_.is_root()) outputs_.print_summary(log_);
+    if (comm_.is_root()) {
+        log_ << "replicas bitwise identical on " << comm_.size() << " rank(s): parameter hash " << std::hex
+             << last_replica_hash_ << std::dec << std::endl;
+        outputs_.print_summary(log_);
+    }
 }
 
 void Trainer::start_fresh() {
@@ -250,11 +264,12 @@ void Trainer::write_checkpoint() {
     }
     const std::vector<uint8_t> chains = engine_->get_chains();
     ckpt.chains_hidden = comm_.gather(chains.data(), chains.size());
-    if (!comm_.is_root()) return;
     ckpt.params = ParamBuffer(shape_);
     ckpt.velocity = ParamBuffer(shape_);
     engine_->get_params(ckpt.params);
     engine_->get_velocity(ckpt.velocity);
+    check_replicas_equal(ckpt.params, ckpt.velocity);
+    if (!comm_.is_root()) return;
     if (!engine_->params_finite())
         fail("training diverged at step ", step_, ": parameters are not finite; checkpoint not written, "
              "the last good one is kept");
@@ -262,6 +277,22 @@ void Trainer::write_checkpoint() {
     for (int r = 0; r < comm_.size(); ++r) ckpt.chains_rank.insert(ckpt.chains_rank.end(), per_rank, r);
     ckpt.config_ini = to_ini(config_);
     outputs_.write_checkpoint(ckpt);
+}
+
+// Every rank applied the same updates to the same parameters, so the replicas must be
+// bitwise equal; a difference means a broken reduction, and the run must not go on.
+void Trainer::check_replicas_equal(const ParamBuffer& params, const ParamBuffer& velocity) {
+    uint64_t hash = fnv1a(params.values.data(), params.values.size() * sizeof(float));
+    hash = fnv1a(velocity.values.data(), velocity.values.size() * sizeof(float), hash);
+    const std::vector<uint8_t> all = comm_.gather(&hash, sizeof hash);
+    if (!comm_.is_root()) return;
+    for (int r = 1; r < comm_.size(); ++r) {
+        uint64_t other;
+        std::memcpy(&other, all.data() + std::size_t(r) * sizeof other, sizeof other);
+        if (other != hash)
+            fail("replicas diverged at step ", step_, ": rank ", r, "'s parameters differ from rank 0's");
+    }
+    last_replica_hash_ = hash;
 }
 
 }  // namespace

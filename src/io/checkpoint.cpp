@@ -1,0 +1,228 @@
+// Checkpoints are what make a run resumable bit for bit, so writing is atomic (a crash
+// leaves the previous checkpoint intact) and reading trusts nothing: every attribute and
+// shape is checked, and any failure is an rbm::Error that names the file.
+#include "io/checkpoint.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "io/h5.hpp"
+
+namespace rbm {
+
+namespace fs = std::filesystem;
+using h5::Handle;
+
+namespace {
+
+void check_consistent(const Checkpoint& c, const std::string& path) {
+    const RbmShape& s = c.params.shape;
+    RBM_CHECK(s.n_visible > 0 && s.n_hidden > 0, "checkpoint for '" << path << "' has an empty model");
+    RBM_CHECK(c.params.values.size() == s.total(), "checkpoint for '" << path << "': params size "
+                                                       << c.params.values.size() << " != " << s.total());
+    RBM_CHECK(c.velocity.shape == s && c.velocity.values.size() == s.total(),
+              "checkpoint for '" << path << "': velocity shape differs from the parameters");
+    RBM_CHECK(c.chains_hidden.size() % s.n_hidden == 0,
+              "checkpoint for '" << path << "': chains_hidden is not a whole number of rows");
+    RBM_CHECK(c.chains_rank.size() == c.n_chains_total(),
+              "checkpoint for '" << path << "': " << c.chains_rank.size() << " chain ranks for "
+                                 << c.n_chains_total() << " chains");
+}
+
+void write_param_blocks(hid_t group, const ParamBuffer& p, const std::string& prefix) {
+    hsize_t nv = p.shape.n_visible, nh = p.shape.n_hidden;
+    h5::write_floats(group, prefix + "W", p.W(), {nv, nh});
+    h5::write_floats(group, prefix + "vbias", p.vbias(), {nv});
+    h5::write_floats(group, prefix + "hbias", p.hbias(), {nh});
+}
+
+void write_contents(hid_t file, const Checkpoint& c) {
+    h5::set_kind(file, "checkpoint", kCheckpointFormatVersion);
+
+    Handle model = h5::create_group(file, "model");
+    h5::set_attr(model, "n_visible", static_cast<uint64_t>(c.params.shape.n_visible));
+    h5::set_attr(model, "n_hidden", static_cast<uint64_t>(c.params.shape.n_hidden));
+    h5::set_attr(model, "visible_type", c.visible_type);
+    h5::set_attr(model, "hidden_type", c.hidden_type);
+    write_param_blocks(model, c.params, "");
+
+    Handle optimizer = h5::create_group(file, "optimizer");
+    write_param_blocks(optimizer, c.velocity, "velocity_");
+
+    Handle chains = h5::create_group(file, "chains");
+    hsize_t n_chains = c.n_chains_total(), nh = c.params.shape.n_hidden;
+    h5::write_bytes(chains, "hidden", c.chains_hidden.data(), {n_chains, nh});
+    h5::write_int32s(chains, "rank", c.chains_rank.data(), {n_chains});
+
+    Handle state = h5::create_group(file, "state");
+    h5::set_attr(state, "step", c.step);
+    h5::set_attr(state, "epoch", c.epoch);
+    h5::set_attr(state, "steps_per_epoch", c.steps_per_epoch);
+    h5::set_attr(state, "step_in_epoch", c.step_in_epoch);
+    h5::set_attr(state, "seed", static_cast<uint64_t>(c.seed));
+    h5::set_attr(state, "world_size", static_cast<uint64_t>(c.world_size));
+    h5::write_doubles(state, "epoch_metric_sums", c.epoch_metric_sums.data(),
+                      {c.epoch_metric_sums.size()});
+
+    Handle config = h5::create_group(file, "config");
+    h5::set_attr(config, "ini", c.config_ini);
+}
+
+ParamBuffer read_param_blocks(hid_t group, RbmShape shape, const std::string& prefix,
+                              const std::string& path) {
+    hsize_t nv = shape.n_visible, nh = shape.n_hidden;
+    ParamBuffer p(shape);
+    auto W = h5::read_floats(group, prefix + "W", path, {nv, nh});
+    auto vb = h5::read_floats(group, prefix + "vbias", path, {nv});
+    auto hb = h5::read_floats(group, prefix + "hbias", path, {nh});
+    std::copy(W.begin(), W.end(), p.W());
+    std::copy(vb.begin(), vb.end(), p.vbias());
+    std::copy(hb.begin(), hb.end(), p.hbias());
+    return p;
+}
+
+uint32_t read_u32_attr(hid_t obj, const std::string& name, const std::string& path) {
+    uint64_t v = h5::get_attr_uint(obj, name, path);
+    RBM_CHECK(v <= UINT32_MAX, "'" << path << "': attribute '" << name << "' = " << v << " is too large");
+    return static_cast<uint32_t>(v);
+}
+
+RbmShape read_shape(hid_t model, const std::string& path) {
+    RbmShape s;
+    s.n_visible = h5::get_attr_uint(model, "n_visible", path);
+    s.n_hidden = h5::get_attr_uint(model, "n_hidden", path);
+    RBM_CHECK(s.n_visible > 0 && s.n_hidden > 0,
+              "'" << path << "': model has " << s.n_visible << " visible and " << s.n_hidden << " hidden units");
+    return s;
+}
+
+void read_chains(hid_t file, Checkpoint& c, const std::string& path) {
+    Handle chains = h5::open_group(file, "chains", path);
+    auto dims = h5::dataset_dims(chains, "hidden", path);
+    RBM_CHECK(dims.size() == 2 && dims[1] == c.params.shape.n_hidden,
+              "'" << path << "': chains/hidden must be [n_chains, " << c.params.shape.n_hidden << "]");
+    auto rank_dims = h5::dataset_dims(chains, "rank", path);
+    RBM_CHECK(rank_dims.size() == 1 && rank_dims[0] == dims[0],
+              "'" << path << "': chains/rank has " << (rank_dims.empty() ? 0 : rank_dims[0])
+                  << " entries but chains/hidden has " << dims[0] << " rows");
+    c.chains_hidden = h5::read_bytes(chains, "hidden", path, dims);
+    c.chains_rank = h5::read_int32s(chains, "rank", path, rank_dims);
+    for (int32_t r : c.chains_rank)
+        RBM_CHECK(r >= 0 && static_cast<uint32_t>(r) < c.world_size,
+                  "'" << path << "': chains/rank holds rank " << r << " but world_size is " << c.world_size);
+}
+
+void read_state(hid_t file, Checkpoint& c, const std::string& path) {
+    Handle state = h5::open_group(file, "state", path);
+    c.step = h5::get_attr_uint(state, "step", path);
+    c.epoch = h5::get_attr_uint(state, "epoch", path);
+    c.steps_per_epoch = h5::get_attr_uint(state, "steps_per_epoch", path);
+    c.step_in_epoch = h5::get_attr_uint(state, "step_in_epoch", path);
+    c.seed = read_u32_attr(state, "seed", path);
+    c.world_size = read_u32_attr(state, "world_size", path);
+    RBM_CHECK(c.world_size >= 1, "'" << path << "': world_size is 0");
+    auto dims = h5::dataset_dims(state, "epoch_metric_sums", path);
+    RBM_CHECK(dims.size() == 1, "'" << path << "': state/epoch_metric_sums must be one-dimensional");
+    c.epoch_metric_sums = h5::read_doubles(state, "epoch_metric_sums", path, dims);
+}
+
+Checkpoint read_contents(hid_t file, const std::string& path) {
+    h5::require_kind(file, path, "checkpoint", kCheckpointFormatVersion);
+    Checkpoint c;
+    Handle model = h5::open_group(file, "model", path);
+    RbmShape shape = read_shape(model, path);
+    c.visible_type = h5::get_attr_string(model, "visible_type", path);
+    c.hidden_type = h5::get_attr_string(model, "hidden_type", path);
+    c.params = read_param_blocks(model, shape, "", path);
+    Handle optimizer = h5::open_group(file, "optimizer", path);
+    c.velocity = read_param_blocks(optimizer, shape, "velocity_", path);
+    read_state(file, c, path);
+    read_chains(file, c, path);
+    Handle config = h5::open_group(file, "config", path);
+    c.config_ini = h5::get_attr_string(config, "ini", path);
+    return c;
+}
+
+// "step-0000001234.h5" -> 1234; anything else (including *.tmp) -> nullopt.
+std::optional<uint64_t> parse_checkpoint_name(const std::string& name) {
+    const std::string prefix = "step-", suffix = ".h5";
+    if (name.size() < prefix.size() + 10 + suffix.size()) return std::nullopt;
+    if (!name.starts_with(prefix) || !name.ends_with(suffix)) return std::nullopt;
+    const char* first = name.data() + prefix.size();
+    const char* last = name.data() + name.size() - suffix.size();
+    if (!std::all_of(first, last, [](char ch) { return ch >= '0' && ch <= '9'; })) return std::nullopt;
+    uint64_t step = 0;
+    auto [end, ec] = std::from_chars(first, last, step);
+    if (ec != std::errc() || end != last) return std::nullopt;
+    return step;
+}
+
+// Complete checkpoints in run_dir/checkpoints by step (a missing directory means none).
+std::map<uint64_t, fs::path> list_checkpoints(const std::string& run_dir) {
+    std::map<uint64_t, fs::path> found;
+    fs::path dir = fs::path(run_dir) / "checkpoints";
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) return found;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        if (!entry.is_regular_file(ec)) continue;
+        if (auto step = parse_checkpoint_name(entry.path().filename().string())) found[*step] = entry.path();
+    }
+    RBM_CHECK(!ec, "cannot list '" << dir.string() << "': " << ec.message());
+    return found;
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& path, const Checkpoint& ckpt) {
+    check_consistent(ckpt, path);
+    fs::path parent = fs::path(path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) fs::create_directories(parent, ec);
+    RBM_CHECK(!ec, "cannot create directory '" << parent.string() << "': " << ec.message());
+    h5::write_atomically(path, [&](const std::string& tmp) {
+        Handle file = h5::create_file(tmp);
+        write_contents(file, ckpt);
+        RBM_H5(H5Fflush(file, H5F_SCOPE_GLOBAL), "flushing '" << tmp << "'");
+        file.close();
+    });
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+    try {
+        Handle file = h5::open_file_read(path);
+        return read_contents(file, path);
+    } catch (const Error& e) {
+        // Low-level messages name the object; make sure every one also names the file.
+        std::string what = e.what();
+        if (what.find(path) != std::string::npos) throw;
+        throw Error("'" + path + "': " + what);
+    }
+}
+
+std::string checkpoint_path(const std::string& run_dir, uint64_t step) {
+    char name[40];
+    std::snprintf(name, sizeof name, "step-%010llu.h5", static_cast<unsigned long long>(step));
+    return (fs::path(run_dir) / "checkpoints" / name).string();
+}
+
+std::optional<std::string> find_newest_checkpoint(const std::string& run_dir) {
+    auto found = list_checkpoints(run_dir);
+    if (found.empty()) return std::nullopt;
+    return found.rbegin()->second.string();
+}
+
+void prune_checkpoints(const std::string& run_dir, std::size_t keep) {
+    if (keep == 0) return;
+    auto found = list_checkpoints(run_dir);
+    std::size_t excess = found.size() > keep ? found.size() - keep : 0;
+    for (auto it = found.begin(); excess > 0; ++it, --excess) {
+        std::error_code ec;
+        fs::remove(it->second, ec);
+        RBM_CHECK(!ec, "cannot remove old checkpoint '" << it->second.string() << "': " << ec.message());
+    }
+}
+
+}  // namespace rbm

@@ -1,0 +1,41 @@
+# Shared helpers of the end-to-end tests, sourced by each tests/e2e/*.sh script.
+# Usage of a script: bash tests/e2e/NAME.sh PATH/TO/rbm SOURCE_DIR
+set -euo pipefail
+RBM=$1
+SRC=$2
+DATA_DIR=${RBM_DATA_DIR:-$SRC/data}
+MNIST=$DATA_DIR/mnist/train-images-idx3-ubyte
+MNIST_TEST=$DATA_DIR/mnist/t10k-images-idx3-ubyte
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rbm-e2e.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+PY=/usr/bin/python3   # Debian's interpreter, which has h5py and numpy
+
+# ctest treats exit 77 as "skipped" (SKIP_RETURN_CODE).
+need_mnist() {
+  if [ ! -f "$MNIST" ]; then
+    echo "SKIP: MNIST not found at $MNIST (run tools/setup.sh)"
+    exit 77
+  fi
+}
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# expect_error "what" "pattern" cmd... : the command must fail and its stderr match pattern.
+expect_error() {
+  local what=$1 pattern=$2; shift 2
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  [ $rc -ne 0 ] || fail "$what: exited 0, expected an error"
+  grep -qiE -- "$pattern" <<<"$out" || fail "$what: message '$out' does not match /$pattern/"
+  echo "ok: $what -> $(head -n1 <<<"$out")"
+}
+
+# same_datasets A B PATH...: the named HDF5 datasets are bitwise equal in both files.
+same_datasets() {
+  local a=$1 b=$2; shift 2
+  for d in "$@"; do
+    h5diff "$a" "$b" "$d" "$d" >/dev/null || fail "$d differs between $a and $b"
+  done
+}
+
+newest_checkpoint() { ls "$1"/checkpoints/step-*.h5 | sort | tail -n1; }

@@ -1,0 +1,433 @@
+// rbm's HDF5 files are its contract with resumed runs and with h5py users, so these
+// tests pin down round trips bit for bit and that every broken file is a clear error.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "io/checkpoint.hpp"
+#include "io/file_info.hpp"
+#include "io/h5.hpp"
+#include "io/metrics_file.hpp"
+#include "io/samples_file.hpp"
+
+namespace fs = std::filesystem;
+using namespace rbm;
+
+namespace {
+
+// A fresh directory per test, so tests can run in parallel processes (ctest -j).
+std::string fresh_dir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    fs::path dir = fs::path(RBM_TEST_TMP) / ("h5_files_" + std::to_string(::getpid())) /
+                   (std::string(info->test_suite_name()) + "." + info->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    return dir.string();
+}
+
+// Values that catch transposes, truncation to float and lost sign bits.
+Checkpoint sample_checkpoint(std::size_t nv = 7, std::size_t nh = 5, std::size_t chains = 6) {
+    Checkpoint c;
+    c.params = ParamBuffer(RbmShape{nv, nh});
+    c.velocity = ParamBuffer(RbmShape{nv, nh});
+    for (std::size_t i = 0; i < c.params.values.size(); ++i) {
+        c.params.values[i] = std::ldexp(static_cast<float>(i) * 0.731f - 3.3f, static_cast<int>(i % 9) - 4);
+        c.velocity.values[i] = -1e-7f * static_cast<float>(i * i) + 1.0f / 3.0f;
+    }
+    c.params.values[0] = -0.0f;
+    c.params.values[1] = std::numeric_limits<float>::denorm_min();
+    c.visible_type = "bernoulli";
+    c.hidden_type = "bernoulli";
+    for (std::size_t i = 0; i < chains * nh; ++i) c.chains_hidden.push_back(static_cast<uint8_t>((i * 7) % 3 == 0));
+    for (std::size_t i = 0; i < chains; ++i) c.chains_rank.push_back(static_cast<int32_t>(i % 3));
+    c.step = 12345678901ULL;
+    c.epoch = 17;
+    c.steps_per_epoch = 833;
+    c.step_in_epoch = 17;
+    c.seed = 4000000000u;
+    c.world_size = 3;
+    c.epoch_metric_sums = {-123.456789012345678, 1e-300, 0.1, 7.0};
+    c.config_ini = "[model]\nn_hidden = 5\n\n[train]\nlearning_rate = 0.1  # ünïcode ok\n";
+    return c;
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+#define EXPECT_ERROR_HAS(stmt, text) EXPECT_THAT_STR(error_of([&] { stmt; }), text)
+#define EXPECT_THAT_STR(msg, text) \
+    EXPECT_NE((msg).find(text), std::string::npos) << "message: " << (msg) << "\nexpected to contain: " << (text)
+
+// Rewrites one thing in a valid checkpoint to make it invalid in a specific way.
+template <typename Edit>
+std::string damaged_checkpoint(const std::string& dir, Edit edit) {
+    std::string path = dir + "/bad.h5";
+    write_checkpoint(path, sample_checkpoint());
+    h5::Handle file = h5::open_file_write(path);
+    edit(file.get());
+    return path;
+}
+
+}  // namespace
+
+TEST(H5Helpers, ChunkedDatasetRoundTripAndShapeErrors) {
+    std::string dir = fresh_dir(), path = dir + "/big.h5";
+    std::vector<float> big(300 * 100);
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i) * 0.5f;
+    {
+        h5::Handle f = h5::create_file(path);
+        h5::write_floats(f, "big", big.data(), {300, 100});
+        h5::Handle d(H5Dopen2(f, "big", H5P_DEFAULT));
+        h5::Handle dcpl(H5Dget_create_plist(d));
+        EXPECT_EQ(H5Pget_layout(dcpl), H5D_CHUNKED);  // > 64 KiB: chunked, compressed, checksummed
+        EXPECT_EQ(H5Pget_nfilters(dcpl), 3);  // shuffle, deflate, fletcher32
+    }
+    h5::Handle f = h5::open_file_read(path);
+    EXPECT_EQ(h5::read_floats(f, "big", path, {300, 100}), big);
+    EXPECT_EQ(h5::read_doubles(f, "big", path)[599], 299.5);
+    std::string msg = error_of([&] { h5::read_floats(f, "big", path, {100, 300}); });
+    EXPECT_THAT_STR(msg, "'big' has shape [300, 100], expected [100, 300]");
+    EXPECT_THAT_STR(msg, path);
+    EXPECT_ERROR_HAS(h5::read_floats(f, "nope", path), "has no dataset 'nope'");
+    EXPECT_ERROR_HAS(h5::get_attr_int(f, "nope", path), "lacks the attribute 'nope'");
+    EXPECT_FALSE(h5::exists(f, "a/b/c"));
+}
+
+TEST(H5Helpers, OpenErrorsSayWhy) {
+    std::string dir = fresh_dir();
+    EXPECT_ERROR_HAS(h5::open_file_read(dir + "/missing.h5"), "'" + dir + "/missing.h5' for reading: no such file");
+    std::ofstream(dir + "/text.h5") << "hello, not hdf5\n";
+    EXPECT_ERROR_HAS(h5::open_file_read(dir + "/text.h5"), "for reading: not an HDF5 file");
+    EXPECT_ERROR_HAS(h5::create_file(dir + "/no/such/dir/x.h5"), "its directory does not exist");
+}
+
+TEST(Checkpoint, RoundTripIsBitForBit) {
+    std::string dir = fresh_dir();
+    Checkpoint c = sample_checkpoint();
+    std::string path = checkpoint_path(dir, c.step);
+    EXPECT_EQ(path, dir + "/checkpoints/step-12345678901.h5");
+    write_checkpoint(path, c);
+    Checkpoint r = read_checkpoint(path);
+    ASSERT_EQ(r.params.shape, c.params.shape);
+    ASSERT_EQ(r.velocity.shape, c.velocity.shape);
+    EXPECT_EQ(0, std::memcmp(r.params.values.data(), c.params.values.data(), c.params.values.size() * 4));
+    EXPECT_EQ(0, std::memcmp(r.velocity.values.data(), c.velocity.values.data(), c.velocity.values.size() * 4));
+    EXPECT_TRUE(std::signbit(r.params.values[0]));
+    EXPECT_EQ(r.visible_type, c.visible_type);
+    EXPECT_EQ(r.hidden_type, c.hidden_type);
+    EXPECT_EQ(r.chains_hidden, c.chains_hidden);
+    EXPECT_EQ(r.chains_rank, c.chains_rank);
+    EXPECT_EQ(r.step, c.step);
+    EXPECT_EQ(r.epoch, c.epoch);
+    EXPECT_EQ(r.steps_per_epoch, c.steps_per_epoch);
+    EXPECT_EQ(r.step_in_epoch, c.step_in_epoch);
+    EXPECT_EQ(r.seed, c.seed);
+    EXPECT_EQ(r.world_size, c.world_size);
+    EXPECT_EQ(0, std::memcmp(r.epoch_metric_sums.data(), c.epoch_metric_sums.data(), 4 * sizeof(double)));
+    EXPECT_EQ(r.epoch_metric_sums.size(), c.epoch_metric_sums.size());
+    EXPECT_EQ(r.config_ini, c.config_ini);
+    EXPECT_EQ(r.n_chains_total(), 6u);
+}
+
+TEST(Checkpoint, LargeModelIsChunkedAndStillExact) {
+    std::string dir = fresh_dir(), path = dir + "/big.h5";
+    Checkpoint c = sample_checkpoint(784, 500, 20);
+    write_checkpoint(path, c);
+    Checkpoint r = read_checkpoint(path);
+    EXPECT_EQ(0, std::memcmp(r.params.values.data(), c.params.values.data(), c.params.values.size() * 4));
+    EXPECT_LT(fs::file_size(path), c.params.values.size() * 8);  // deflate did something
+}
+
+TEST(Checkpoint, AtomicWriteLeavesNoTmpAndReplaces) {
+    std::string dir = fresh_dir();
+    Checkpoint c = sample_checkpoint();
+    std::string path = checkpoint_path(dir, 5);
+    write_checkpoint(path, c);
+    c.step = 6;
+    write_checkpoint(path, c);  // overwrite in place
+    EXPECT_EQ(read_checkpoint(path).step, 6u);
+    for (const auto& e : fs::directory_iterator(dir + "/checkpoints"))
+        EXPECT_NE(e.path().extension(), ".tmp") << e.path();
+    // A failed write (inconsistent data) leaves neither the file nor a .tmp.
+    c.chains_rank.pop_back();
+    std::string bad = checkpoint_path(dir, 7);
+    EXPECT_ERROR_HAS(write_checkpoint(bad, c), "chain ranks");
+    EXPECT_FALSE(fs::exists(bad));
+    EXPECT_FALSE(fs::exists(bad + ".tmp"));
+}
+
+TEST(Checkpoint, ErrorsNameTheFileAndTheProblem) {
+    std::string dir = fresh_dir();
+    std::string missing = dir + "/missing.h5";
+    EXPECT_ERROR_HAS(read_checkpoint(missing), missing + "' for reading: no such file");
+
+    std::string text = dir + "/text.h5";
+    std::ofstream(text) << "[model]\nthis is an ini file\n";
+    EXPECT_ERROR_HAS(read_checkpoint(text), text + "' for reading: not an HDF5 file");
+
+    std::string metrics = dir + "/metrics.h5";
+    MetricsFile(metrics).append(MetricsRow{});
+    EXPECT_ERROR_HAS(read_checkpoint(metrics), metrics + "' is an rbm metrics file, not a checkpoint");
+
+    std::string plain = dir + "/plain.h5";
+    h5::create_file(plain);
+    EXPECT_ERROR_HAS(read_checkpoint(plain), plain + "' is not an rbm checkpoint");
+
+    std::string v2 = damaged_checkpoint(dir, [](hid_t f) { h5::set_attr(f, "format_version", int64_t{2}); });
+    EXPECT_ERROR_HAS(read_checkpoint(v2), "written by format version 2, this rbm reads 1");
+
+    std::string shape = damaged_checkpoint(dir, [](hid_t f) {
+        h5::Handle model = h5::open_group(f, "model", "x");
+        h5::set_attr(model, "n_hidden", uint64_t{4});
+    });
+    std::string msg = error_of([&] { read_checkpoint(shape); });
+    EXPECT_THAT_STR(msg, "'W' has shape [7, 5], expected [7, 4]");
+    EXPECT_THAT_STR(msg, shape);
+
+    std::string ranks = damaged_checkpoint(dir, [](hid_t f) {
+        H5Ldelete(f, "chains/rank", H5P_DEFAULT);
+        int32_t r[4] = {0, 0, 1, 1};
+        h5::Handle chains = h5::open_group(f, "chains", "x");
+        h5::write_int32s(chains, "rank", r, {4});
+    });
+    EXPECT_ERROR_HAS(read_checkpoint(ranks), "chains/rank has 4 entries but chains/hidden has 6 rows");
+
+    std::string world = damaged_checkpoint(dir, [](hid_t f) {
+        h5::Handle state = h5::open_group(f, "state", "x");
+        h5::set_attr(state, "world_size", uint64_t{2});
+    });
+    EXPECT_ERROR_HAS(read_checkpoint(world), "holds rank 2 but world_size is 2");
+
+    std::string nogroup = damaged_checkpoint(dir, [](hid_t f) { H5Ldelete(f, "optimizer", H5P_DEFAULT); });
+    EXPECT_ERROR_HAS(read_checkpoint(nogroup), nogroup + "' has no group 'optimizer'");
+}
+
+TEST(Checkpoint, TruncatedFileIsAClearError) {
+    std::string dir = fresh_dir();
+    std::string path = dir + "/trunc.h5";
+    write_checkpoint(path, sample_checkpoint(784, 100, 10));
+    auto size = fs::file_size(path);
+    for (auto keep : {size / 2, size - 100, std::uintmax_t{4}}) {
+        write_checkpoint(path, sample_checkpoint(784, 100, 10));
+        ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(keep)), 0);
+        std::string msg = error_of([&] { read_checkpoint(path); });
+        EXPECT_THAT_STR(msg, path);
+        EXPECT_TRUE(msg.find("truncated") != std::string::npos || msg.find("not an HDF5 file") != std::string::npos)
+            << msg;
+    }
+}
+
+// Overwrites `n` bytes at `offset` with a pattern no real checkpoint has there.
+void garble(const std::string& path, std::uintmax_t offset, int n) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(offset));
+    for (int k = 0; k < n; ++k) f.put(static_cast<char>(0xA5 ^ k));
+}
+
+TEST(Checkpoint, GarbledFileIsAnErrorNotACrash) {
+    std::string dir = fresh_dir(), path = dir + "/g.h5";
+    Checkpoint c = sample_checkpoint(784, 100, 10);
+    write_checkpoint(path, c);
+    garble(path, fs::file_size(path) / 2, 64);  // lands in W's compressed, checksummed chunks
+    std::string msg = error_of([&] { read_checkpoint(path); });
+    EXPECT_THAT_STR(msg, path);
+    EXPECT_THAT_STR(msg, "damaged");
+
+    // Anywhere in a small file: either a clear error or (rarely, in unused bytes) a clean read.
+    write_checkpoint(path, sample_checkpoint());
+    auto size = fs::file_size(path);
+    std::string good = dir + "/good.h5";
+    fs::copy_file(path, good);
+    int errors = 0;
+    for (std::uintmax_t off = 0; off < size; off += 61) {
+        fs::copy_file(good, path, fs::copy_options::overwrite_existing);
+        garble(path, off, 8);
+        try {
+            read_checkpoint(path);
+        } catch (const Error& e) {
+            ++errors;
+            EXPECT_THAT_STR(std::string(e.what()), path);
+        }
+    }
+    EXPECT_GT(errors, 20);  // much of a small file is unused space HDF5 reserved
+}
+
+TEST(Checkpoint, FindNewestAndPrune) {
+    std::string dir = fresh_dir();
+    EXPECT_FALSE(find_newest_checkpoint(dir).has_value());  // no checkpoints dir yet
+    Checkpoint c = sample_checkpoint();
+    for (uint64_t step : {100, 20, 3000, 5}) write_checkpoint(checkpoint_path(dir, step), c);
+    // Decoys: an unfinished write of a later step and files that only look similar.
+    std::ofstream(checkpoint_path(dir, 9999) + ".tmp") << "partial";
+    std::ofstream(dir + "/checkpoints/step-99999.h5") << "short name";
+    std::ofstream(dir + "/checkpoints/step-00000x9999.h5") << "not digits";
+    std::ofstream(dir + "/checkpoints/notes.txt") << "x";
+    EXPECT_EQ(find_newest_checkpoint(dir).value(), checkpoint_path(dir, 3000));
+
+    prune_checkpoints(dir, 0);  // keeps all
+    EXPECT_TRUE(fs::exists(checkpoint_path(dir, 5)));
+    prune_checkpoints(dir, 2);
+    EXPECT_FALSE(fs::exists(checkpoint_path(dir, 5)));
+    EXPECT_FALSE(fs::exists(checkpoint_path(dir, 20)));
+    EXPECT_TRUE(fs::exists(checkpoint_path(dir, 100)));
+    EXPECT_TRUE(fs::exists(checkpoint_path(dir, 3000)));
+    EXPECT_TRUE(fs::exists(dir + "/checkpoints/notes.txt"));
+    EXPECT_TRUE(fs::exists(checkpoint_path(dir, 9999) + ".tmp"));
+}
+
+namespace {
+MetricsRow metrics_row(uint64_t step) {
+    MetricsRow r;
+    r.step = step;
+    r.epoch = step / 10.0;
+    r.pseudo_likelihood = -100.0 + step;
+    r.reconstruction_xent = 70.5 - step * 0.25;
+    r.free_energy_train = -50.0 - step;
+    r.free_energy_valid = step == 30 ? std::nan("") : -49.0 - step;
+    r.free_energy_gap = 1.0;
+    r.learning_rate = 0.1;
+    r.examples_per_s = 12345.6 + step;
+    r.wall_s = step * 1.5;
+    return r;
+}
+}  // namespace
+
+TEST(MetricsFile, AppendReopenAndDropAfterCheckpoint) {
+    std::string dir = fresh_dir(), path = dir + "/metrics.h5";
+    {
+        MetricsFile m(path);
+        for (uint64_t s : {10, 20, 30}) m.append(metrics_row(s));
+        EXPECT_EQ(m.rows(), 3u);
+        // Flushed per row: readable while still open for writing.
+        EXPECT_EQ(read_metrics(path).size(), 3u);
+    }
+    {
+        MetricsFile m(path);  // reopen appends
+        EXPECT_EQ(m.rows(), 3u);
+        m.append(metrics_row(40));
+        m.append(metrics_row(50));
+    }
+    auto rows = read_metrics(path);
+    ASSERT_EQ(rows.size(), 5u);
+    EXPECT_EQ(rows[4].step, 50u);
+    EXPECT_EQ(rows[1].examples_per_s, metrics_row(20).examples_per_s);
+    EXPECT_EQ(rows[3].wall_s, 60.0);
+    EXPECT_TRUE(std::isnan(rows[2].free_energy_valid));
+    {
+        MetricsFile m(path, 30);  // resumed from the step-30 checkpoint
+        EXPECT_EQ(m.rows(), 3u);
+        m.append(metrics_row(40));
+    }
+    rows = read_metrics(path);
+    ASSERT_EQ(rows.size(), 4u);
+    EXPECT_EQ(rows[2].step, 30u);
+    EXPECT_EQ(rows[3].step, 40u);
+    EXPECT_EQ(MetricsFile(path, 0).rows(), 0u);
+    EXPECT_TRUE(read_metrics(path).empty());
+}
+
+TEST(MetricsFile, RefusesFilesThatAreNotMetrics) {
+    std::string dir = fresh_dir();
+    std::string ckpt = dir + "/c.h5";
+    write_checkpoint(ckpt, sample_checkpoint());
+    EXPECT_ERROR_HAS(MetricsFile m(ckpt), ckpt + "' is an rbm checkpoint file, not a metrics file");
+    EXPECT_ERROR_HAS(read_metrics(ckpt), "not a metrics file");
+    std::string text = dir + "/t.h5";
+    std::ofstream(text) << "step,pl\n1,2\n";
+    EXPECT_ERROR_HAS(MetricsFile m(text), text + "' for writing: not an HDF5 file");
+    std::string plain = dir + "/plain.h5";
+    h5::create_file(plain);
+    EXPECT_ERROR_HAS(MetricsFile m(plain), plain + "' is not an rbm metrics file");
+    EXPECT_ERROR_HAS(MetricsFile m(dir + "/nodir/m.h5"), "its directory does not exist");
+}
+
+TEST(SamplesFile, RoundTrip) {
+    std::string dir = fresh_dir(), path = dir + "/samples.h5";
+    SampleSet s;
+    s.n_samples = 3;
+    s.n_chains = 4;
+    s.n_visible = 6;
+    s.image_height = 2;
+    s.image_width = 3;
+    for (std::size_t i = 0; i < 72; ++i) {
+        s.mean_field.push_back(static_cast<float>(i) / 71.0f);
+        s.binary.push_back(static_cast<uint8_t>(i % 5 == 0));
+    }
+    s.start_index = {17, -1, 123456789012LL, 0};
+    s.text_attrs = {{"source_checkpoint", "runs/a/checkpoints/step-0000000100.h5"}, {"start", "data"}};
+    s.number_attrs = {{"steps_between", 1000}, {"seed", 42}, {"temperature", 0.5}};
+    write_samples(path, s);
+    EXPECT_FALSE(fs::exists(path + ".tmp"));
+    SampleSet r = read_samples(path);
+    EXPECT_EQ(r.n_samples, 3u);
+    EXPECT_EQ(r.n_chains, 4u);
+    EXPECT_EQ(r.n_visible, 6u);
+    EXPECT_EQ(r.image_height, 2u);
+    EXPECT_EQ(r.image_width, 3u);
+    EXPECT_EQ(r.mean_field, s.mean_field);
+    EXPECT_EQ(r.binary, s.binary);
+    EXPECT_EQ(r.start_index, s.start_index);
+    EXPECT_EQ(r.text_attrs, s.text_attrs);
+    EXPECT_EQ(r.number_attrs, s.number_attrs);
+
+    s.start_index.pop_back();
+    EXPECT_ERROR_HAS(write_samples(dir + "/bad.h5", s), "3 start indices for 4 chains");
+    EXPECT_FALSE(fs::exists(dir + "/bad.h5.tmp"));
+    EXPECT_ERROR_HAS(read_samples(dir + "/missing.h5"), "no such file");
+}
+
+TEST(FileInfo, DescribesEachKind) {
+    std::string dir = fresh_dir();
+    std::string ckpt = dir + "/c.h5", metrics = dir + "/m.h5", samples = dir + "/s.h5";
+    Checkpoint c = sample_checkpoint();
+    write_checkpoint(ckpt, c);
+    std::ostringstream out;
+    describe_file(ckpt, out);
+    std::string text = out.str();
+    for (const char* fact : {"checkpoint", "7 visible", "5 hidden", "step: 12345678901", "epoch: 17",
+                             "seed: 4000000000", "world size: 3", "persistent chains: 6", "learning_rate = 0.1",
+                             "W ", "min", "max", "mean"})
+        EXPECT_THAT_STR(text, fact);
+
+    {
+        MetricsFile m(metrics);
+        m.append(metrics_row(10));
+        m.append(metrics_row(20));
+    }
+    out.str("");
+    describe_file(metrics, out);
+    text = out.str();
+    for (const char* fact : {"metrics", "rows: 2", "step 20", "pseudo_likelihood -80"}) EXPECT_THAT_STR(text, fact);
+
+    SampleSet s;
+    s.n_samples = 2;
+    s.n_chains = 3;
+    s.n_visible = 4;
+    s.mean_field.assign(24, 0.25f);
+    s.text_attrs["start"] = "noise";
+    write_samples(samples, s);
+    out.str("");
+    describe_file(samples, out);
+    text = out.str();
+    for (const char* fact : {"samples", "[2, 3, 4]", "start: noise"}) EXPECT_THAT_STR(text, fact);
+
+    std::string plain = dir + "/plain.h5";
+    h5::create_file(plain);
+    EXPECT_ERROR_HAS(describe_file(plain, out), plain + "' is not an rbm file");
+    std::string txt = dir + "/x.txt";
+    std::ofstream(txt) << "x";
+    EXPECT_ERROR_HAS(describe_file(txt, out), txt + "' for reading: not an HDF5 file");
+}
