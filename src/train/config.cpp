@@ -13,7 +13,7 @@ std::string method_name(Method m) { return m == Method::cd ? "cd" : "pcd"; }
 Method parse_method(const std::string& text, const std::string& origin) {
     if (text == "cd") return Method::cd;
     if (text == "pcd") return Method::pcd;
-    fail(origin, ": method must be cd or pcd, got '", text, "'");
+    fail(origin, " must be cd or pcd, got '", text, "'");
 }
 
 std::string binarize_name(Binarization b) {
@@ -28,7 +28,7 @@ Binarization parse_binarization(const std::string& text, const std::string& orig
     if (text == "none") return Binarization::none;
     if (text == "threshold") return Binarization::threshold;
     if (text == "stochastic") return Binarization::stochastic;
-    fail(origin, ": binarize must be none, threshold or stochastic, got '", text, "'");
+    fail(origin, " must be none, threshold or stochastic, got '", text, "'");
 }
 
 namespace {

@@ -1,7 +1,7 @@
 # End to end through the real binary on a small MNIST subset: train, info, resume
 # (from an epoch boundary and from mid-epoch) ending bitwise equal to an uninterrupted
 # run, and sample.
-source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/lib/common.sh"
 need_mnist
 small=(--data "$MNIST" --test-data "$MNIST_TEST" --limit 300 --hidden 24 --batch-size 10 --k 2
        --monitor-examples 100 --seed 7)

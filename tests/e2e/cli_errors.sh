@@ -1,0 +1,49 @@
+# Bad command lines, configuration files and data are refused with a message naming
+# the option or file, a non-zero exit, and nothing written earlier damaged.
+source "$(dirname "$0")/lib/common.sh"
+need_mnist
+base=(--data "$MNIST" --limit 200 --k 1 --epochs 1)
+small=("${base[@]}" --hidden 8 --batch-size 10)
+
+expect_error "unknown command" "unknown command" "$RBM" frobnicate
+expect_error "unknown flag" "unrecognised option|unknown option" "$RBM" train --data "$MNIST" --hiden 5
+expect_error "no --data" "--data is required" "$RBM" train --out "$WORK/x"
+expect_error "negative size" "hidden.*whole number" "$RBM" train "${base[@]}" --hidden -5 --out "$WORK/x"
+expect_error "zero batch" "batch-size.*whole number" "$RBM" train "${base[@]}" --batch-size 0 --out "$WORK/x"
+expect_error "text for a number" "lr.*number" "$RBM" train "${small[@]}" --lr fast --out "$WORK/x"
+expect_error "NaN learning rate" "lr.*number" "$RBM" train "${small[@]}" --lr nan --out "$WORK/x"
+expect_error "bad method" "method must be cd or pcd" "$RBM" train "${small[@]}" --method gibbs --out "$WORK/x"
+expect_error "batch larger than data" "batch-size 500 is larger" "$RBM" train "${base[@]}" --batch-size 500 --out "$WORK/x"
+expect_error "missing data file" "nope.idx" "$RBM" train --data "$WORK/nope.idx" --out "$WORK/x"
+printf 'not an idx file at all' > "$WORK/garbage.idx"
+expect_error "garbage data" "garbage.idx.*magic" "$RBM" train --data "$WORK/garbage.idx" --out "$WORK/x"
+"$RBM" train "${small[@]}" --out "$WORK/first" > /dev/null
+expect_error "missing HDF5 dataset" "nothing" "$RBM" train --data "$WORK/first/metrics.h5:/nothing" --out "$WORK/x"
+
+printf 'hidden = 12\nlearning-rate = 0.1\n' > "$WORK/typo.ini"
+expect_error "config typo" "typo.ini.*learning-rate" "$RBM" train "${small[@]}" --config "$WORK/typo.ini" --out "$WORK/x"
+printf 'hidden = twelve\n' > "$WORK/bad.ini"
+expect_error "config bad value" "bad.ini.*hidden" "$RBM" train "${small[@]}" --config "$WORK/bad.ini" --out "$WORK/x"
+expect_error "missing config" "cannot read configuration file" "$RBM" train --config "$WORK/none.ini"
+
+echo "== a run exists: a fresh start is refused and the run is untouched"
+"$RBM" train "${small[@]}" --out "$WORK/run" > /dev/null
+before=$(sha256sum "$WORK"/run/checkpoints/*.h5 "$WORK/run/metrics.h5")
+expect_error "existing run" "already holds a run.*--resume" "$RBM" train "${small[@]}" --out "$WORK/run"
+expect_error "resume changing lr" "--lr 0.5 differs" "$RBM" train --resume --out "$WORK/run" --lr 0.5
+[ "$before" = "$(sha256sum "$WORK"/run/checkpoints/*.h5 "$WORK/run/metrics.h5")" ] || fail "files changed"
+
+echo "== bad checkpoints"
+printf 'junk' > "$WORK/junk.h5"
+expect_error "sample from junk" "junk.h5" "$RBM" sample --checkpoint "$WORK/junk.h5"
+expect_error "info on junk" "junk.h5" "$RBM" info "$WORK/junk.h5"
+ckpt=$(newest_checkpoint "$WORK/run")
+head -c 3000 "$ckpt" > "$WORK/truncated.h5"
+expect_error "truncated checkpoint" "truncated.h5" "$RBM" sample --checkpoint "$WORK/truncated.h5"
+expect_error "sample without checkpoint" "--checkpoint is required" "$RBM" sample
+
+echo "== help and version"
+"$RBM" --version | grep -q "^rbm [0-9]" || fail "--version"
+"$RBM" train --help | grep -q "global batch" || fail "train --help says nothing of the global batch"
+"$RBM" sample --help | grep -q -- "--plot-every" || fail "sample --help"
+echo "PASS"

@@ -1,0 +1,55 @@
+# The real binary under mpirun with 1 to 4 ranks on this machine: replicas stay
+# bitwise equal, resuming on the same rank count is exact, resuming on another
+# re-slices the chains, and one failing rank ends the whole job quickly.
+source "$(dirname "$0")/lib/common.sh"
+need_mnist
+command -v mpirun >/dev/null || { echo "SKIP: no mpirun"; exit 77; }
+MPIRUN=(mpirun --oversubscribe --bind-to none)
+small=(--data "$MNIST" --test-data "$MNIST_TEST" --limit 480 --hidden 16 --batch-size 10 --k 2
+       --monitor-examples 100 --seed 3)
+
+for np in 1 2 3 4; do
+  "${MPIRUN[@]}" -np $np "$RBM" train "${small[@]}" --epochs 2 --checkpoint-every 5 --out "$WORK/np$np" \
+    > "$WORK/np$np.log" 2>&1 || { cat "$WORK/np$np.log"; fail "$np ranks"; }
+  grep -q "replicas bitwise identical on $np rank(s)" "$WORK/np$np.log" || fail "$np ranks: no replica check"
+  grep -q "global batch $((np * 10))" "$WORK/np$np.log" || fail "$np ranks: global batch not reported"
+  [ "$(grep -c '^epoch' "$WORK/np$np.log")" = 2 ] || fail "$np ranks: metrics printed more than once per epoch"
+  echo "ok: $np rank(s), replicas identical"
+done
+
+echo "== 2 ranks: 1 epoch + resume to 2 epochs equals 2 epochs straight"
+"${MPIRUN[@]}" -np 2 "$RBM" train "${small[@]}" --epochs 1 --checkpoint-every 5 --out "$WORK/split" > /dev/null 2>&1
+"${MPIRUN[@]}" -np 2 "$RBM" train --resume --out "$WORK/split" --epochs 2 > "$WORK/split.log" 2>&1
+grep -q "resumed from step" "$WORK/split.log" || fail "no resume"
+same_datasets "$(newest_checkpoint "$WORK/np2")" "$(newest_checkpoint "$WORK/split")" \
+  /model/W /model/vbias /model/hbias /chains/hidden /chains/rank
+
+echo "== a 2-rank checkpoint resumed on 4 ranks"
+cp -r "$WORK/split" "$WORK/grow"
+"${MPIRUN[@]}" -np 4 "$RBM" train --resume --out "$WORK/grow" --epochs 3 > "$WORK/grow.log" 2>&1 \
+  || { cat "$WORK/grow.log"; fail "resume on 4 ranks"; }
+grep -q "resuming a run of 2 rank(s) on 4: persistent chains re-sliced" "$WORK/grow.log" || fail "no re-slice notice"
+grep -q "replicas bitwise identical on 4 rank(s)" "$WORK/grow.log" || fail "grown run"
+$PY -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert f['chains/hidden'].shape[0]==40, f['chains/hidden'].shape" \
+  "$(newest_checkpoint "$WORK/grow")" || fail "4 x 10 chains expected"
+
+echo "== a file that only rank 1 finds bad ends the job, quickly"
+$PY - "$WORK/bad.h5" <<'PYEOF'
+import sys, h5py, numpy as np
+x = np.random.default_rng(0).random((40, 16)).astype(np.float32)
+x[33, 5] = np.nan          # rank 1 of 2 reads rows 20..39
+h5py.File(sys.argv[1], "w")["x"] = x
+PYEOF
+start=$(date +%s)
+rc=0
+timeout 60 "${MPIRUN[@]}" -np 2 "$RBM" train --data "$WORK/bad.h5:/x" --hidden 4 --batch-size 5 --out "$WORK/bad" \
+  > "$WORK/bad.log" 2>&1 || rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "expected a prompt non-zero exit, got $rc"
+grep -q "rank 1.*row 33.*NaN\|rank 1.*NaN.*row 33" "$WORK/bad.log" || { cat "$WORK/bad.log"; fail "message should name rank 1, the row and NaN"; }
+echo "ok: failed in $(( $(date +%s) - start )) s with exit $rc"
+
+echo "== SLURM_NTASKS that disagrees with the world size"
+rc=0
+SLURM_NTASKS=3 "${MPIRUN[@]}" -np 2 -x SLURM_NTASKS "$RBM" train "${small[@]}" --out "$WORK/slurm" > "$WORK/slurm.log" 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q "misconfigured launch: SLURM_NTASKS=3" "$WORK/slurm.log" || fail "launch check ($rc)"
+echo "PASS"
