@@ -77,8 +77,7 @@ void RunOutputs::append_metrics(const MetricsRow& row, bool epoch_row) {
 }
 
 void RunOutputs::write_checkpoint(const Checkpoint& ckpt) {
-    last_checkpoint_ = checkpoint_path(config_.out, ckpt.step);
-    rbm::write_checkpoint(last_checkpoint_, ckpt);
+    rbm::write_checkpoint(checkpoint_path(config_.out, ckpt.step), ckpt);
     prune_checkpoints(config_.out, config_.keep_checkpoints);
 }
 
@@ -94,8 +93,7 @@ void RunOutputs::write_filters(const Engine& engine, uint64_t epoch) {
         for (std::size_t i = 0; i < nv; ++i) filters[j * nv + i] = params.W()[i * shape.n_hidden + j];
     const std::string dir = (fs::path(config_.out) / "filters").string();
     make_dir(dir);
-    last_filters_ = epoch_name(dir, epoch, "png");
-    write_png(last_filters_, tile_images(filters.data(), count, image_height_, image_width_, 10, 10, 1, true));
+    write_png(epoch_name(dir, epoch, "png"), tile_images(filters.data(), count, image_height_, image_width_, 10, 10, 1, true));
 }
 
 void RunOutputs::write_chain_samples(Engine& engine, uint64_t epoch, uint64_t step) {
@@ -125,8 +123,7 @@ void RunOutputs::write_chain_samples(Engine& engine, uint64_t epoch, uint64_t st
     set.number_attrs["epoch"] = double(epoch);
     const std::string dir = (fs::path(config_.out) / "samples").string();
     make_dir(dir);
-    last_samples_ = epoch_name(dir, epoch, "h5");
-    write_samples(last_samples_, set);
+    write_samples(epoch_name(dir, epoch, "h5"), set);
     if (image_height_) {
         const std::size_t shown = std::min<std::size_t>(set.n_chains, 100);
         write_png(epoch_name(dir, epoch, "png"),
@@ -136,13 +133,15 @@ void RunOutputs::write_chain_samples(Engine& engine, uint64_t epoch, uint64_t st
 }
 
 void RunOutputs::print_summary(std::ostream& out) const {
-    out << "\nresults in " << fs::absolute(config_.out).string() << ":\n"
-        << "  checkpoint  " << last_checkpoint_ << "\n"
-        << "  metrics     " << (fs::path(config_.out) / "metrics.h5").string() << "\n";
-    if (!last_filters_.empty()) out << "  filters     " << last_filters_ << "\n";
-    if (!last_samples_.empty()) out << "  samples     " << last_samples_ << "\n";
-    out << "  config      " << (fs::path(config_.out) / "config.ini").string() << "\n"
-        << "inspect with: rbm info " << last_checkpoint_ << std::endl;
+    const fs::path dir = fs::absolute(config_.out);
+    const std::string newest = find_newest_checkpoint(config_.out).value_or("(none)");
+    out << "\nresults in " << dir.string() << ":\n"
+        << "  checkpoint  " << newest << "  (all: checkpoints/)\n"
+        << "  metrics     " << (dir / "metrics.h5").string() << "\n";
+    if (fs::exists(dir / "filters")) out << "  filters     " << (dir / "filters").string() << "/epoch-NNNN.png\n";
+    if (fs::exists(dir / "samples")) out << "  samples     " << (dir / "samples").string() << "/epoch-NNNN.{h5,png}\n";
+    out << "  config      " << (dir / "config.ini").string() << "\n"
+        << "inspect with: rbm info " << newest << std::endl;
 }
 
 }  // namespace rbm

@@ -37,7 +37,6 @@ private:
     const Communicator& comm_;
     std::size_t image_height_, image_width_;
     std::unique_ptr<MetricsFile> metrics_;
-    std::string last_checkpoint_, last_filters_, last_samples_;
 };
 
 // Image shape for n pixels: the source's own, else a square if n is one, else 0 x 0.

@@ -99,6 +99,8 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
              << config_.batch_size << " (global batch " << comm_.size() * config_.batch_size << "), "
              << data_.train_rows << " training examples, " << data_.steps_per_epoch << " steps per epoch, engine "
              << engine_->describe() << ", allreduce " << reducer_->describe() << std::endl;
+    if (epoch_ >= config_.epochs && comm_.is_root())
+        log_ << "the run already completed " << epoch_ << " epoch(s); raise --epochs to train further" << std::endl;
     row_start_ = Clock::now();
     row_start_step_ = step_;
     while (epoch_ < config_.epochs) {
@@ -115,8 +117,9 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
         finish_epoch();
     }
     if (comm_.is_root()) {
-        log_ << "replicas bitwise identical on " << comm_.size() << " rank(s): parameter hash " << std::hex
-             << last_replica_hash_ << std::dec << std::endl;
+        if (last_replica_hash_)
+            log_ << "replicas bitwise identical on " << comm_.size() << " rank(s): parameter hash " << std::hex
+                 << last_replica_hash_ << std::dec << std::endl;
         outputs_.print_summary(log_);
     }
 }
