@@ -8,6 +8,7 @@
 #include "cli/options.hpp"
 #include "engine/engine.hpp"
 #include "io/checkpoint.hpp"
+#include "io/data_rows.hpp"
 #include "io/dataset.hpp"
 #include "io/png_tiles.hpp"
 #include "io/samples_file.hpp"
@@ -102,6 +103,11 @@ int run_sample(const std::vector<std::string>& args) {
     set_blas_threads(r.threads);
     const Checkpoint ckpt = read_checkpoint(r.checkpoint);
     const RbmShape shape = ckpt.params.shape;
+    // Refused by name rather than as bad_alloc: [samples, chains, visible] as floats and bytes.
+    const double need = 5.0 * double(r.samples) * double(r.chains) * double(shape.n_visible);
+    if (need > double(data::physical_memory()))
+        fail("--samples ", r.samples, " x --chains ", r.chains, " of ", shape.n_visible, " visible units need ",
+             need / double(1ull << 30), " GiB, more than this machine's memory");
     std::unique_ptr<Engine> engine = make_cpu_engine(shape);
     engine->set_params(ckpt.params);
 

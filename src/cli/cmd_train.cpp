@@ -2,6 +2,7 @@
 // with --resume, from the newest checkpoint), then hands it to the training loop.
 #include <cblas.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -10,6 +11,7 @@
 #include "cli/options.hpp"
 #include "dist/communicator.hpp"
 #include "io/checkpoint.hpp"
+#include "train/stop_request.hpp"
 #include "train/trainer.hpp"
 #include "util/check.hpp"
 
@@ -33,7 +35,7 @@ const char* kTrainUsage =
 // Keys a resumed run may change: they do not alter the mathematics of the run.
 const std::set<std::string> kResumeMayChange = {
     "epochs", "data", "test-data", "out", "threads", "checkpoint-every", "keep-checkpoints",
-    "monitor-every", "sample-every", "filters"};
+    "monitor-every", "sample-every", "filters", "device", "comm", "tf32", "progress-every"};
 
 struct Resolved {
     TrainConfig config;
@@ -116,7 +118,15 @@ int run_train(const std::vector<std::string>& args) {
     if (comm.is_root() && vm.count("resume") && !r.resuming)
         std::cout << "no checkpoint in '" << r.config.out << "/checkpoints': starting a new run" << std::endl;
     set_blas_threads(r.config.threads);
-    train(r.config, comm, std::move(r.checkpoint), std::cout);
+    install_stop_handlers();
+    if (comm.is_root() && std::getenv("SLURM_RESTART_COUNT"))
+        std::cout << "Slurm job " << (std::getenv("SLURM_JOB_ID") ? std::getenv("SLURM_JOB_ID") : "?")
+                  << ", restart " << std::getenv("SLURM_RESTART_COUNT") << std::endl;
+    try {
+        train(r.config, comm, std::move(r.checkpoint), std::cout);
+    } catch (const StoppedOnSignal&) {
+        return kExitCheckpointedOnSignal;
+    }
     return 0;
 }
 

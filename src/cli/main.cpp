@@ -11,6 +11,7 @@
 
 #include "cli/commands.hpp"
 #include "dist/communicator.hpp"
+#include "engine/engine_factory.hpp"
 #include "util/check.hpp"
 
 namespace {
@@ -24,6 +25,7 @@ const char* kUsage =
     "commands:\n"
     "  train    train (or --resume) a run into a run directory\n"
     "  sample   draw Gibbs samples from a checkpoint into an HDF5 tensor and a PNG\n"
+    "  eval     log-likelihood (AIS, RAISE, exact), pseudo-likelihood and more of a checkpoint\n"
     "  info     describe a checkpoint, metrics or samples file\n"
     "\n"
     "rbm <command> --help describes each command's options; rbm --version prints the version.\n";
@@ -59,16 +61,19 @@ int main(int argc, char** argv) {
     std::unique_ptr<rbm::MpiSession> mpi;
     try {
         if (command == "--version" || command == "version") {
-            std::cout << "rbm " << RBM_VERSION << std::endl;
+            std::cout << "rbm " << RBM_VERSION << " (CUDA engine: "
+                      << (rbm::cuda_built() ? "built, " + std::to_string(rbm::cuda_device_count()) + " GPU(s) visible"
+                                            : std::string("not built"))
+                      << ")" << std::endl;
             return 0;
         }
         if (command == "--help" || command == "-h" || command == "help") {
             std::cout << kUsage;
             return 0;
         }
-        if (command == "train") {
+        if (command == "train" || command == "eval") {
             mpi = std::make_unique<rbm::MpiSession>(&argc, &argv);
-            return rbm::cli::run_train(args);
+            return command == "train" ? rbm::cli::run_train(args) : rbm::cli::run_eval(args);
         }
         if (command == "sample") return rbm::cli::run_sample(args);
         if (command == "info") return rbm::cli::run_info(args);

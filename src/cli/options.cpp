@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -39,7 +40,13 @@ po::options_description train_config_options() {
         ("monitor-examples", text(), "examples used for the free-energy gap (default 1000)")
         ("sample-every", text(), "write the persistent chains' samples every N epochs (default 0: never)")
         ("filters", text(), "write filters as PNG every epoch: true | false (default true)")
-        ("threads", text(), "OpenBLAS threads per rank (default 0: one)");
+        ("progress-every", text(), "seconds between progress lines when the output is not a terminal "
+                                   "(a batch log); on a terminal a bar is redrawn instead (default 30; 0: none)")
+        ("threads", text(), "OpenBLAS threads per rank (default 0: one)")
+        ("device", text(), "auto | cpu | cuda (default auto: a GPU when one is visible, the log says which)")
+        ("comm", text(), "gradient allreduce: auto | nccl | mpi (default auto: NCCL on GPUs; mpi stages GPU "
+                         "gradients through the host so several ranks can share a GPU)")
+        ("tf32", text(), "cuBLAS TF32 tensor-core products on the GPU: true | false (default false: FP32)");
     return d;
 }
 
@@ -82,8 +89,12 @@ Settings parse_ini(const std::string& text, const std::string& origin, const po:
 Settings read_ini_file(const std::string& path, const po::options_description& options) {
     std::ifstream in(path);
     if (!in) fail("cannot read configuration file '", path, "'");
+    // A directory opens as a stream but reads as nothing: it would pass as an empty file.
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) fail("cannot read configuration file '", path, "': it is a directory");
     std::ostringstream text;
     text << in.rdbuf();
+    if (in.bad()) fail("cannot read configuration file '", path, "'");
     return parse_ini(text.str(), path, options);
 }
 
@@ -147,7 +158,11 @@ void apply(const Settings& settings, const std::string& origin, TrainConfig& c) 
         else if (key == "monitor-examples") c.monitor_examples = count(key, v, 1, big);
         else if (key == "sample-every") c.sample_every = count(key, v, 0, 1u << 30);
         else if (key == "filters") c.filters = parse_bool("--filters", v, origin);
+        else if (key == "progress-every") c.progress_every = real(key, v, 0, 1e7);
         else if (key == "threads") c.threads = int(count(key, v, 0, 1024));
+        else if (key == "device") c.device = parse_device(v, origin + ": --device");
+        else if (key == "comm") c.comm = parse_comm(v, origin + ": --comm");
+        else if (key == "tf32") c.tf32 = parse_bool("--tf32", v, origin);
         else fail(origin, ": unknown key '", key, "'");
     }
 }

@@ -64,11 +64,13 @@ void Communicator::allreduce_sum(double* data, std::size_t n) const {
 }
 
 uint64_t Communicator::allreduce_min(uint64_t value) const {
+    if (size_ == 1) return value;
     RBM_MPI(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD));
     return value;
 }
 
 uint64_t Communicator::allreduce_max(uint64_t value) const {
+    if (size_ == 1) return value;
     RBM_MPI(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD));
     return value;
 }

@@ -1,48 +1,568 @@
-// Fused elementwise loops of the CPU engine (see cpu_kernels.hpp).
+// The CPU engine's products and fused elementwise loops (see cpu_kernels.hpp).
+//
+// No FMA contraction in this file: the AVX-512, AVX2 and baseline builds of each loop
+// (target_clones) must round identically, so results do not depend on the CPU. And no
+// trapping-math, so that the clamps and selects of exp are if-converted and vectorised
+// (the values computed are the same; only FP exception flags could differ).
+#pragma GCC optimize("fp-contract=off", "no-trapping-math")
+
 #include "engine/cpu_kernels.hpp"
 
+#include <cblas.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
 #include <cmath>
+#include <cstring>
+#include <memory>
+#include <cctype>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RBM_NO_CLONES)
+#define RBM_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RBM_VECTOR_CLONES
+#endif
+#define RBM_INLINE inline __attribute__((always_inline))
 
 namespace rbm::cpu {
 
-float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+// ---------------------------------------------------------------- products
 
+namespace {
+std::vector<GemmShape>* g_gemm_log = nullptr;
+std::mutex g_gemm_log_mutex;
+thread_local int t_thread_index = 0;  // this thread's index in the loop threads
+}  // namespace
+
+void record_gemms(std::vector<GemmShape>* log) { g_gemm_log = log; }
+
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
+          std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc, float alpha, float beta) {
+    if (g_gemm_log) {
+        std::lock_guard<std::mutex> lock(g_gemm_log_mutex);
+        g_gemm_log->push_back({trans_a, trans_b, m, n, k, lda, ldb, ldc, t_thread_index});
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
+          const float* b, float* c, float alpha, float beta) {
+    gemm(trans_a, trans_b, m, n, k, a, trans_a ? m : k, b, trans_b ? k : n, c, n, alpha, beta);
+}
+
+namespace {
+
+bool openblas_has_small_kernels() {
+    const char* core = openblas_get_corename();
+    if (!core) return false;
+    std::string name(core);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+    return name == "skylakex" || name == "cooperlake" || name == "sapphirerapids";
+}
+
+bool g_gemm_blocks = openblas_has_small_kernels();
+
+}  // namespace
+
+bool use_gemm_blocks(bool on) {
+    const bool was = g_gemm_blocks;
+    g_gemm_blocks = on && openblas_has_small_kernels();
+    return was;
+}
+
+std::size_t gemm_block_cols(bool trans_b, std::size_t m, std::size_t k, std::size_t n) {
+    if (!g_gemm_blocks || m == 0 || k == 0 || n == 0) return std::max<std::size_t>(n, 1);
+    // Row-major C = A B is OpenBLAS's column-major "NN" with its M = our n; C = A B' is
+    // its "TN", which also wants M N <= 1200 and K >= 32.
+    std::size_t widest = 1000000 / (m * k);
+    if (trans_b) widest = k < 32 ? 0 : std::min(widest, 1200 / m);
+    if (widest < 16) return n;
+    const std::size_t blocks = (n + widest - 1) / widest;
+    const std::size_t width = (n + blocks - 1) / blocks;
+    return std::min(widest, (width + 3) / 4 * 4);
+}
+
+// ---------------------------------------------------------------- loop threads
+
+namespace {
+
+RBM_INLINE void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+// Waits until `a` differs from `old`: spins a little (the other threads are usually a
+// few microseconds away), then sleeps in the kernel (futex) so an idle team costs nothing.
+template <typename T>
+void wait_change(const std::atomic<T>& a, T old) {
+    for (int i = 0; i < 20000; ++i) {
+        if (a.load(std::memory_order_acquire) != old) return;
+        cpu_relax();
+    }
+    while (a.load(std::memory_order_acquire) == old) a.wait(old, std::memory_order_acquire);
+}
+
+// n - 1 workers and the caller; run() starts a job on all, barrier() meets them.
+class Team {
+public:
+    explicit Team(int n) : n_(n) {
+        for (int t = 1; t < n; ++t) workers_.emplace_back([this, t] { work(t); });
+    }
+    ~Team() {
+        stop_.store(true, std::memory_order_relaxed);
+        start_.fetch_add(1, std::memory_order_release);
+        start_.notify_all();
+        for (auto& w : workers_) w.join();
+    }
+    int size() const { return n_; }
+
+    void run(void (*fn)(void*, int, int), void* ctx) {
+        fn_ = fn;
+        ctx_ = ctx;
+        pending_.store(n_ - 1, std::memory_order_relaxed);
+        start_.fetch_add(1, std::memory_order_release);
+        start_.notify_all();
+        fn(ctx, 0, n_);
+        for (uint32_t left; (left = pending_.load(std::memory_order_acquire)) != 0;) wait_change(pending_, left);
+    }
+
+    void barrier() {
+        const uint32_t generation = barrier_generation_.load(std::memory_order_acquire);
+        if (arrived_.fetch_add(1, std::memory_order_acq_rel) == uint32_t(n_ - 1)) {
+            arrived_.store(0, std::memory_order_relaxed);
+            barrier_generation_.fetch_add(1, std::memory_order_release);
+            barrier_generation_.notify_all();
+        } else {
+            wait_change(barrier_generation_, generation);
+        }
+    }
+
+private:
+    void work(int t) {
+        t_thread_index = t;
+        uint32_t seen = 0;
+        for (;;) {
+            wait_change(start_, seen);
+            seen = start_.load(std::memory_order_acquire);
+            if (stop_.load(std::memory_order_relaxed)) return;
+            fn_(ctx_, t, n_);
+            if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_all();
+        }
+    }
+
+    const int n_;
+    std::vector<std::thread> workers_;
+    void (*fn_)(void*, int, int) = nullptr;
+    void* ctx_ = nullptr;
+    alignas(64) std::atomic<uint32_t> start_{0};
+    alignas(64) std::atomic<uint32_t> pending_{0};
+    alignas(64) std::atomic<uint32_t> arrived_{0};
+    alignas(64) std::atomic<uint32_t> barrier_generation_{0};
+    std::atomic<bool> stop_{false};
+};
+
+std::unique_ptr<Team> g_team;  // null: one thread
+int g_threads = 1;
+
+}  // namespace
+
+void set_threads(int n) {
+    n = std::max(1, n);
+    if (n == g_threads) return;
+    g_team.reset();
+    if (n > 1) g_team = std::make_unique<Team>(n);
+    g_threads = n;
+}
+
+int threads() { return g_threads; }
+
+void parallel_raw(void (*fn)(void* ctx, int t, int n), void* ctx) {
+    if (g_team) g_team->run(fn, ctx);
+    else fn(ctx, 0, 1);
+}
+
+void barrier() {
+    if (g_team) g_team->barrier();
+}
+
+std::pair<std::size_t, std::size_t> share(std::size_t n, int t, int parts) {
+    auto edge = [&](int i) {
+        if (i >= parts) return n;
+        const std::size_t at = (n * std::size_t(i) / std::size_t(parts) + 4) / 8 * 8;
+        return std::min(at, n);
+    };
+    return {edge(t), edge(t + 1)};
+}
+
+// ---------------------------------------------------------------- Philox4x32-10
+
+namespace {
+
+// Random123's Philox4x32 constants (multipliers, Weyl key increments).
+constexpr uint32_t kPhiloxM0 = 0xD2511F53u, kPhiloxM1 = 0xCD9E8D57u;
+constexpr uint32_t kPhiloxW0 = 0x9E3779B9u, kPhiloxW1 = 0xBB67AE85u;
+constexpr int kLanes = 16;  // blocks per call
+
+// Blocks first_block .. first_block + 15 (mod 2^32) of one (draw, step), one at a time
+// through Random123 (the portable path). out: 64 words in block order.
+inline void philox_16_blocks(uint32_t key0, uint32_t key1, uint32_t first_block, uint32_t draw,
+                             uint32_t step_lo, uint32_t step_hi, uint32_t* out) {
+    const Stream s{key0, key1};
+    const uint64_t step = uint64_t(step_lo) | uint64_t(step_hi) << 32;
+    for (int l = 0; l < kLanes; ++l) {
+        const auto words = s.block(step, draw, first_block + uint32_t(l));
+        for (int w = 0; w < 4; ++w) out[4 * l + w] = words.v[w];
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(RBM_NO_CLONES)
+#define RBM_HAVE_AVX2_PHILOX 1
+
+// 32x32 -> 64 products of the 8 lanes of c by m: low and high halves, lane by lane.
+__attribute__((target("avx2"))) inline void mulhilo8(__m256i c, __m256i m, __m256i& lo, __m256i& hi) {
+    const __m256i even = _mm256_mul_epu32(c, m);                         // lanes 0, 2, 4, 6
+    const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(c, 32), m);   // lanes 1, 3, 5, 7
+    lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
+// philox_16_blocks with AVX2, 16 blocks as two groups of 8 lanes (structure of arrays):
+// Random123's ten rounds (the first with the key, the key bumped before each later one),
+// then a 4 x 8 transpose per group into block order. Integer arithmetic only, so
+// bit-identical to the portable path.
+__attribute__((target("avx2"))) void philox_16_blocks_avx2(uint32_t key0, uint32_t key1, uint32_t first_block,
+                                                           uint32_t draw, uint32_t step_lo, uint32_t step_hi,
+                                                           uint32_t* out) {
+    const __m256i m0 = _mm256_set1_epi32(int(kPhiloxM0)), m1 = _mm256_set1_epi32(int(kPhiloxM1));
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i a0 = _mm256_add_epi32(_mm256_set1_epi32(int(first_block)), lane);
+    __m256i b0 = _mm256_add_epi32(a0, _mm256_set1_epi32(8));
+    __m256i a1 = _mm256_set1_epi32(int(draw)), b1 = a1;
+    __m256i a2 = _mm256_set1_epi32(int(step_lo)), b2 = a2;
+    __m256i a3 = _mm256_set1_epi32(int(step_hi)), b3 = a3;
+    uint32_t k0 = key0, k1 = key1;
+    for (int round = 0; round < 10; ++round) {
+        const __m256i vk0 = _mm256_set1_epi32(int(k0)), vk1 = _mm256_set1_epi32(int(k1));
+        __m256i alo0, ahi0, alo1, ahi1, blo0, bhi0, blo1, bhi1;
+        mulhilo8(a0, m0, alo0, ahi0);
+        mulhilo8(a2, m1, alo1, ahi1);
+        mulhilo8(b0, m0, blo0, bhi0);
+        mulhilo8(b2, m1, blo1, bhi1);
+        a0 = _mm256_xor_si256(_mm256_xor_si256(ahi1, a1), vk0);
+        a2 = _mm256_xor_si256(_mm256_xor_si256(ahi0, a3), vk1);
+        a1 = alo1;
+        a3 = alo0;
+        b0 = _mm256_xor_si256(_mm256_xor_si256(bhi1, b1), vk0);
+        b2 = _mm256_xor_si256(_mm256_xor_si256(bhi0, b3), vk1);
+        b1 = blo1;
+        b3 = blo0;
+        k0 += kPhiloxW0;
+        k1 += kPhiloxW1;
+    }
+    auto store = [](__m256i c0, __m256i c1, __m256i c2, __m256i c3, uint32_t* dst) {
+        const __m256i t0 = _mm256_unpacklo_epi32(c0, c1), t1 = _mm256_unpackhi_epi32(c0, c1);
+        const __m256i t2 = _mm256_unpacklo_epi32(c2, c3), t3 = _mm256_unpackhi_epi32(c2, c3);
+        const __m256i u0 = _mm256_unpacklo_epi64(t0, t2);  // blocks 0 | 4
+        const __m256i u1 = _mm256_unpackhi_epi64(t0, t2);  // blocks 1 | 5
+        const __m256i u2 = _mm256_unpacklo_epi64(t1, t3);  // blocks 2 | 6
+        const __m256i u3 = _mm256_unpackhi_epi64(t1, t3);  // blocks 3 | 7
+        auto* d = reinterpret_cast<__m256i*>(dst);
+        _mm256_storeu_si256(d + 0, _mm256_permute2x128_si256(u0, u1, 0x20));
+        _mm256_storeu_si256(d + 1, _mm256_permute2x128_si256(u2, u3, 0x20));
+        _mm256_storeu_si256(d + 2, _mm256_permute2x128_si256(u0, u1, 0x31));
+        _mm256_storeu_si256(d + 3, _mm256_permute2x128_si256(u2, u3, 0x31));
+    };
+    store(a0, a1, a2, a3, out);
+    store(b0, b1, b2, b3, out + 32);
+}
+
+bool detect_avx2() {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+}
+bool g_simd_philox = detect_avx2();
+#else
+bool g_simd_philox = false;
+#endif
+
+inline void philox_16(uint32_t key0, uint32_t key1, uint32_t first_block, uint32_t draw, uint32_t step_lo,
+                      uint32_t step_hi, uint32_t* out) {
+#ifdef RBM_HAVE_AVX2_PHILOX
+    if (g_simd_philox) return philox_16_blocks_avx2(key0, key1, first_block, draw, step_lo, step_hi, out);
+#endif
+    philox_16_blocks(key0, key1, first_block, draw, step_lo, step_hi, out);
+}
+
+RBM_INLINE void philox_words_impl(const Stream& s, uint64_t step, uint32_t draw, uint64_t first,
+                                  std::size_t count, uint32_t* out) {
+    const uint32_t lo = uint32_t(step), hi = uint32_t(step >> 32);
+    uint64_t e = first;
+    std::size_t done = 0;
+    uint32_t buf[4 * kLanes];
+    while (done < count) {
+        const uint32_t block = uint32_t(e >> 2);
+        const std::size_t skip = std::size_t(e & 3u);
+        const std::size_t take = std::min<std::size_t>(4 * kLanes - skip, count - done);
+        if (skip == 0 && take == 4 * kLanes) {
+            philox_16(s.key0, s.key1, block, draw, lo, hi, out + done);
+        } else {
+            philox_16(s.key0, s.key1, block, draw, lo, hi, buf);
+            std::memcpy(out + done, buf + skip, take * sizeof(uint32_t));
+        }
+        done += take;
+        e += take;
+    }
+}
+
+}  // namespace
+
+bool use_simd_philox(bool on) {
+#ifdef RBM_HAVE_AVX2_PHILOX
+    const bool was = g_simd_philox;
+    g_simd_philox = on && detect_avx2();
+    return was;
+#else
+    (void)on;
+    return false;
+#endif
+}
+
+void philox_words(const Stream& stream, uint64_t step, uint32_t draw, uint64_t first, std::size_t count,
+                  uint32_t* out) {
+    philox_words_impl(stream, step, draw, first, count, out);
+}
+
+// ---------------------------------------------------------------- exp, sigmoid, softplus
+
+namespace {
+
+// Cephes' expf: x = n ln2 + r, |r| <= ln2 / 2, exp(r) by a degree-7 polynomial, 2^n
+// put in the exponent. Branch-free (selects), so loops of it vectorise.
+RBM_INLINE float exp_kernel(float x) {
+    constexpr float kHi = 88.0f, kLo = -87.3365447505531f;  // 2^n stays a normal float
+    const float xc = std::min(std::max(x, kLo), kHi);
+    // Round to nearest by the 1.5 * 2^23 trick (exact for |x log2 e| < 2^22).
+    const float t = xc * 1.44269504088896341f + 12582912.0f;
+    const float n = t - 12582912.0f;
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float y = (p * (r * r) + r) + 1.0f;
+    const float scale = std::bit_cast<float>(uint32_t(int32_t(n) + 127) << 23);
+    float result = y * scale;
+    result = x < kLo ? 0.0f : result;
+    result = x > kHi ? INFINITY : result;
+    return result;
+}
+
+RBM_INLINE float sigmoid_kernel(float x) { return 1.0f / (1.0f + exp_kernel(-x)); }
+
+// log(1 + t) for t in [0, 1]: halve 1 + t above sqrt 2 (adding ln 2), then
+// log1p(f) = 2 atanh(f / (2 + f)) by its series, |s| <= 0.172: accurate for tiny t too.
+RBM_INLINE float log1p_unit(float t) {
+    const bool big = t > 0.41421356f;
+    const float f = big ? (t - 1.0f) * 0.5f : t;
+    const float s = f / (2.0f + f);
+    const float z = s * s;
+    float q = 1.0f / 9.0f;
+    q = q * z + 1.0f / 7.0f;
+    q = q * z + 1.0f / 5.0f;
+    q = q * z + 1.0f / 3.0f;
+    const float two_s = s + s;
+    const float l = two_s + two_s * (z * q);
+    return big ? l + 0.693147180559945309f : l;
+}
+
+// softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|).
+RBM_INLINE float softplus_kernel(float x) {
+    return std::max(x, 0.0f) + log1p_unit(exp_kernel(-std::fabs(x)));
+}
+
+RBM_INLINE float word_uniform(uint32_t w) { return float(int32_t(w >> 8)) * (1.0f / 16777216.0f); }
+
+// Fixed-order double accumulation of float terms: 8 lanes, summed pairwise at the end,
+// so every build of a loop adds in the same order.
+struct LaneSum {
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    RBM_INLINE void add(const float* terms, std::size_t n) {
+        std::size_t j = 0;
+        for (; j + 8 <= n; j += 8)
+            for (int l = 0; l < 8; ++l) lane[l] += double(terms[j + std::size_t(l)]);
+        for (int l = 0; j < n; ++j, ++l) lane[l] += double(terms[j]);
+    }
+    RBM_INLINE double total() const {
+        return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    }
+};
+
+constexpr std::size_t kChunk = 256;  // elements per inner pass: the scratch stays in L1
+
+}  // namespace
+
+float fast_expf(float x) { return exp_kernel(x); }
+float fast_sigmoidf(float x) { return sigmoid_kernel(x); }
+float fast_softplusf(float x) { return softplus_kernel(x); }
+
+float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 float softplusf(float x) { return x > 0.0f ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
 
-void add_bias_sigmoid(const float* pre, const float* bias, float* prob, std::size_t rows,
-                      std::size_t cols) {
+const char* kernel_isa() {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(RBM_NO_CLONES)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return "avx512f";
+    if (__builtin_cpu_supports("avx2")) return "avx2";
+    return "x86-64";
+#else
+    return "generic";
+#endif
+}
+
+// ---------------------------------------------------------------- elementwise passes
+
+RBM_VECTOR_CLONES
+void add_bias_sigmoid_cols(const float* pre, const float* bias, float* prob, std::size_t rows, std::size_t ld,
+                           std::size_t c0, std::size_t c1) {
     for (std::size_t r = 0; r < rows; ++r) {
-        const float* in = pre + r * cols;
-        float* out = prob + r * cols;
-        for (std::size_t c = 0; c < cols; ++c) out[c] = sigmoidf(in[c] + bias[c]);
+        const float* in = pre + r * ld;
+        float* out = prob + r * ld;
+        for (std::size_t c = c0; c < c1; ++c) out[c] = sigmoid_kernel(in[c] + bias[c]);
     }
 }
 
+void add_bias_sigmoid(const float* pre, const float* bias, float* prob, std::size_t rows, std::size_t cols) {
+    add_bias_sigmoid_cols(pre, bias, prob, rows, cols, 0, cols);
+}
+
+RBM_VECTOR_CLONES
 void sample_bernoulli(const float* prob, float* sample, std::size_t count, const Stream& stream,
                       uint64_t step, uint32_t draw) {
-    std::size_t e = 0;
-    for (uint32_t block = 0; e < count; ++block) {
-        const auto words = stream.block(step, draw, block);
-        for (int w = 0; w < 4 && e < count; ++w, ++e)
-            sample[e] = word_to_uniform(words.v[w]) < prob[e] ? 1.0f : 0.0f;
+    uint32_t words[kChunk];
+    for (std::size_t e0 = 0; e0 < count; e0 += kChunk) {
+        const std::size_t len = std::min(kChunk, count - e0);
+        philox_words_impl(stream, step, draw, e0, len, words);
+        const float* p = prob + e0;
+        float* out = sample + e0;
+        for (std::size_t e = 0; e < len; ++e) out[e] = word_uniform(words[e]) < p[e] ? 1.0f : 0.0f;
     }
 }
 
-void activate_and_sample(const float* pre, const float* bias, float* prob, float* sample,
-                         std::size_t rows, std::size_t cols, const Stream& stream, uint64_t step,
-                         uint32_t draw) {
-    add_bias_sigmoid(pre, bias, prob, rows, cols);
-    sample_bernoulli(prob, sample, rows * cols, stream, step, draw);
-}
-
-double sum_softplus(const float* pre, const float* bias, std::size_t rows, std::size_t cols) {
-    double total = 0;
+RBM_VECTOR_CLONES
+void sample_bernoulli_cols(const float* prob, float* sample, std::size_t rows, std::size_t ld, std::size_t c0,
+                           std::size_t c1, const Stream& stream, uint64_t step, uint32_t draw) {
+    uint32_t words[kChunk];
     for (std::size_t r = 0; r < rows; ++r) {
-        float row_sum = 0;
-        for (std::size_t c = 0; c < cols; ++c) row_sum += softplusf(pre[r * cols + c] + bias[c]);
-        total += row_sum;
+        for (std::size_t c = c0; c < c1; c += kChunk) {
+            const std::size_t len = std::min(kChunk, c1 - c), at = r * ld + c;
+            philox_words_impl(stream, step, draw, at, len, words);
+            const float* p = prob + at;
+            float* out = sample + at;
+            for (std::size_t e = 0; e < len; ++e) out[e] = word_uniform(words[e]) < p[e] ? 1.0f : 0.0f;
+        }
     }
-    return total;
+}
+
+// Per chunk of a row: the chunk's draws, then sigmoid and comparison, all in L1.
+RBM_VECTOR_CLONES
+void activate_and_sample_cols(const float* pre, const float* bias, float* prob, float* sample, std::size_t rows,
+                              std::size_t ld, std::size_t c0, std::size_t c1, const Stream& stream, uint64_t step,
+                              uint32_t draw) {
+    uint32_t words[kChunk];
+    float p[kChunk];
+    for (std::size_t r = 0; r < rows; ++r) {
+        for (std::size_t c = c0; c < c1; c += kChunk) {
+            const std::size_t len = std::min(kChunk, c1 - c), at = r * ld + c;
+            philox_words_impl(stream, step, draw, at, len, words);
+            const float* in = pre + at;
+            const float* b = bias + c;
+            for (std::size_t j = 0; j < len; ++j) p[j] = sigmoid_kernel(in[j] + b[j]);
+            float* out = sample + at;
+            for (std::size_t j = 0; j < len; ++j) out[j] = word_uniform(words[j]) < p[j] ? 1.0f : 0.0f;
+            if (prob) std::memcpy(prob + at, p, len * sizeof(float));
+        }
+    }
+}
+
+void activate_and_sample(const float* pre, const float* bias, float* prob, float* sample, std::size_t rows,
+                         std::size_t cols, const Stream& stream, uint64_t step, uint32_t draw) {
+    activate_and_sample_cols(pre, bias, prob, sample, rows, cols, 0, cols, stream, step, draw);
+}
+
+RBM_VECTOR_CLONES
+double sum_softplus(const float* pre, const float* bias, std::size_t rows, std::size_t cols) {
+    float terms[kChunk];
+    LaneSum sum;
+    for (std::size_t r = 0; r < rows; ++r) {
+        for (std::size_t c0 = 0; c0 < cols; c0 += kChunk) {
+            const std::size_t len = std::min(kChunk, cols - c0);
+            const float* in = pre + r * cols + c0;
+            const float* b = bias + c0;
+            for (std::size_t c = 0; c < len; ++c) terms[c] = softplus_kernel(in[c] + b[c]);
+            sum.add(terms, len);
+        }
+    }
+    return sum.total();
+}
+
+RBM_VECTOR_CLONES
+double softplus_shift_delta(const float* pre, const float* bias, const float* shift, float sign,
+                            std::size_t n) {
+    float terms[kChunk];
+    LaneSum sum;
+    for (std::size_t j0 = 0; j0 < n; j0 += kChunk) {
+        const std::size_t len = std::min(kChunk, n - j0);
+        const float* in = pre + j0;
+        const float* b = bias + j0;
+        const float* w = shift + j0;
+        for (std::size_t j = 0; j < len; ++j) {
+            const float a = in[j] + b[j];
+            terms[j] = softplus_kernel(a + sign * w[j]) - softplus_kernel(a);
+        }
+        sum.add(terms, len);
+    }
+    return sum.total();
+}
+
+RBM_VECTOR_CLONES
+double bernoulli_xent(const float* pre, const float* bias, const float* v, std::size_t n) {
+    float terms[kChunk];
+    LaneSum sum;
+    for (std::size_t e0 = 0; e0 < n; e0 += kChunk) {
+        const std::size_t len = std::min(kChunk, n - e0);
+        const float* in = pre + e0;
+        const float* b = bias + e0;
+        const float* x = v + e0;
+        for (std::size_t e = 0; e < len; ++e) {
+            const float a = in[e] + b[e];
+            terms[e] = softplus_kernel(a) - x[e] * a;
+        }
+        sum.add(terms, len);
+    }
+    return sum.total();
+}
+
+RBM_VECTOR_CLONES
+void sum_rows(const float* m, std::size_t ld, const uint32_t* rows, std::size_t n_rows, float* acc,
+              std::size_t n) {
+    std::fill(acc, acc + n, 0.0f);
+    for (std::size_t k = 0; k < n_rows; ++k) {
+        const float* row = m + std::size_t(rows[k]) * ld;
+        for (std::size_t j = 0; j < n; ++j) acc[j] += row[j];
+    }
 }
 
 }  // namespace rbm::cpu

@@ -1,33 +1,174 @@
-// The CPU engine's elementwise passes. Each is one fused loop over a matrix (bias,
-// sigmoid and Bernoulli sampling together) so a step touches each activation once;
-// the Philox draws are the same ones the CUDA kernels make (random/streams.hpp).
+// The CPU engine's building blocks: every matrix product through OpenBLAS sgemm, the
+// elementwise work as fused single passes (bias, sigmoid and Bernoulli sampling
+// together) so a step touches each activation once, and the loop threads that split a
+// step's products and passes by columns.
+//
+// The elementwise loops are written for the compiler's vectoriser and built for
+// AVX-512, AVX2 and baseline x86-64 with a run-time choice; every build gives the same
+// bits (no FMA contraction, fixed summation order), so results do not depend on which
+// one runs. The Philox draws are exactly those of random/streams.hpp (Stream::block),
+// which the CUDA kernels make too; an element's draw depends only on its index, never
+// on how the work is split.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "random/streams.hpp"
 
 namespace rbm::cpu {
 
-// pre[r, c] += bias[c]; prob = sigmoid(pre)  (pre may alias prob)
+// ---------------------------------------------------------------- products
+
+// Row-major C[m, n] = alpha op(A) op(B) + beta C through cblas_sgemm, contiguous operands.
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
+          const float* b, float* c, float alpha = 1.0f, float beta = 0.0f);
+// The same with leading dimensions (row strides) given: for blocks of columns.
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const float* a,
+          std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc, float alpha = 1.0f,
+          float beta = 0.0f);
+
+// Columns [c0, c1) of row-major C[m, ldc] = A op(B), A [m, k] (lda), B [k, ldb] or,
+// with trans_b, B [n, ldb] whose rows are C's columns: computed as blocks of columns and
+// after(x, y) called on each block [x, y) as soon as it is done, while it is in cache
+// (the fused activation). Blocks are as wide as gemm_block_cols says.
+template <typename After>
+void gemm_cols(bool trans_b, std::size_t m, std::size_t k, const float* a, std::size_t lda, const float* b,
+               std::size_t ldb, float* c, std::size_t ldc, std::size_t c0, std::size_t c1, After&& after);
+
+// How wide gemm_cols' blocks are for an [m, k] x [k, n] product. Where OpenBLAS has its
+// small-matrix kernels (SkylakeX, Cooperlake, SapphireRapids cores: they read A and B in
+// place instead of copying W into packed panels on every call, about a third of a call's
+// time at m = 20), blocks just narrow enough for them (m n k <= 10^6, and m n <= 1200
+// with trans_b: OpenBLAS's permit rules); elsewhere, or when such blocks would be
+// narrower than 16 columns, n (one call). The choice depends only on the shapes and the
+// CPU, so a run stays deterministic.
+std::size_t gemm_block_cols(bool trans_b, std::size_t m, std::size_t k, std::size_t n);
+// Blocks on (the default where OpenBLAS has small kernels) or off; returns the previous
+// setting. For the benchmark and tests.
+bool use_gemm_blocks(bool on);
+
+// One product as computed: tools/bench replays a step's products to time them alone.
+struct GemmShape {
+    bool trans_a = false, trans_b = false;
+    std::size_t m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0;
+    int thread = 0;  // the loop thread that computed it
+    double flops() const { return 2.0 * double(m) * double(n) * double(k); }
+};
+// While `log` is set, gemm() appends every product it computes (for the benchmark;
+// nullptr stops). Safe from the loop threads; set it outside parallel().
+void record_gemms(std::vector<GemmShape>* log);
+
+// ---------------------------------------------------------------- loop threads
+
+// The CPU engine's threads in this process (at least 1): with n > 1 a training step's
+// products and elementwise passes are split by columns over n threads, each product
+// part through single-threaded OpenBLAS. Results are the same for any n up to the last
+// bits of OpenBLAS's sums. Not to be called inside parallel().
+void set_threads(int n);
+int threads();
+
+// Runs fn(t, n) for t = 0 .. n - 1 on the n threads (t = 0 on the caller) and returns
+// when all have; barrier() inside fn waits for all n. No allocation, no exceptions may
+// leave fn.
+void parallel_raw(void (*fn)(void* ctx, int t, int n), void* ctx);
+template <typename Fn>
+void parallel(Fn&& fn) {
+    parallel_raw([](void* ctx, int t, int n) { (*static_cast<std::remove_reference_t<Fn>*>(ctx))(t, n); },
+                 const_cast<void*>(static_cast<const void*>(&fn)));
+}
+void barrier();
+// Thread t's share [begin, end) of [0, n) over `parts` threads, boundaries at multiples
+// of 8 (32 bytes of floats).
+std::pair<std::size_t, std::size_t> share(std::size_t n, int t, int parts);
+
+// ---------------------------------------------------------------- random numbers
+
+// Raw Philox words of elements [first, first + count) of draw `draw` at counter `step`:
+// out[i] = stream.block(step, draw, (first + i) / 4).v[(first + i) % 4], bit for bit,
+// computed 16 blocks at a time.
+void philox_words(const Stream& stream, uint64_t step, uint32_t draw, uint64_t first,
+                  std::size_t count, uint32_t* out);
+// AVX2 Philox where the CPU has it (the default), or the portable loop; returns the
+// previous setting. For tests: both give the same bits.
+bool use_simd_philox(bool on);
+
+// ---------------------------------------------------------------- elementwise passes
+//
+// The `_cols` forms work on columns [c0, c1) of every row of row-major [rows, ld]
+// matrices (bias indexed by column); element (r, c) is element r * ld + c for the draws.
+
+// prob[r, c] = sigmoid(pre[r, c] + bias[c])  (pre may alias prob)
 void add_bias_sigmoid(const float* pre, const float* bias, float* prob, std::size_t rows,
                       std::size_t cols);
+void add_bias_sigmoid_cols(const float* pre, const float* bias, float* prob, std::size_t rows,
+                           std::size_t ld, std::size_t c0, std::size_t c1);
 
 // sample[e] = uniform(e) < prob[e] for the elements of a [rows, cols] matrix,
 // element index e = r * cols + c of draw `draw` at counter `step`.
 void sample_bernoulli(const float* prob, float* sample, std::size_t count, const Stream& stream,
                       uint64_t step, uint32_t draw);
+void sample_bernoulli_cols(const float* prob, float* sample, std::size_t rows, std::size_t ld,
+                           std::size_t c0, std::size_t c1, const Stream& stream, uint64_t step,
+                           uint32_t draw);
 
-// Both together: prob = sigmoid(pre + bias); sample ~ Bernoulli(prob).
+// Both in one pass: prob = sigmoid(pre + bias); sample ~ Bernoulli(prob) with the draws
+// of sample_bernoulli. `prob` may be null (only the sample is kept); pre may alias prob.
 void activate_and_sample(const float* pre, const float* bias, float* prob, float* sample,
                          std::size_t rows, std::size_t cols, const Stream& stream, uint64_t step,
                          uint32_t draw);
+void activate_and_sample_cols(const float* pre, const float* bias, float* prob, float* sample,
+                              std::size_t rows, std::size_t ld, std::size_t c0, std::size_t c1,
+                              const Stream& stream, uint64_t step, uint32_t draw);
 
 // Sum over rows of sum_c softplus(pre[r, c] + bias[c]).
 double sum_softplus(const float* pre, const float* bias, std::size_t rows, std::size_t cols);
 
+// sum_j softplus(pre[j] + bias[j] + sign * shift[j]) - softplus(pre[j] + bias[j]):
+// the hidden part of the free-energy change when one visible bit flips (shift = W[i, :]).
+double softplus_shift_delta(const float* pre, const float* bias, const float* shift, float sign,
+                            std::size_t n);
+
+// sum_e softplus(pre[e] + bias[e]) - v[e] (pre[e] + bias[e]): the cross-entropy of
+// Bernoulli(sigmoid(pre + bias)) at targets v in [0, 1].
+double bernoulli_xent(const float* pre, const float* bias, const float* v, std::size_t n);
+
+// acc[j] = sum over i in `rows` (in order) of m[i * ld + j], j < n: x W for a binary x
+// listed by its ones, O(ones x n) instead of a product.
+void sum_rows(const float* m, std::size_t ld, const uint32_t* rows, std::size_t n_rows, float* acc,
+              std::size_t n);
+
+// ---------------------------------------------------------------- scalar forms
+
+// The vector loops' exp, sigmoid and softplus, one value at a time (same bits). Within
+// 4e-7 relative of the exact values; exp is 0 below about -87.34 and +inf above 88.
+float fast_expf(float x);
+float fast_sigmoidf(float x);
+float fast_softplusf(float x);
+
+// References in the obvious form (std::exp / std::log1p), for tests.
 float sigmoidf(float x);
 float softplusf(float x);
+
+// Which instruction set the vector loops were dispatched to on this CPU, for logs.
+const char* kernel_isa();
+
+// ---------------------------------------------------------------- inline definitions
+
+template <typename After>
+void gemm_cols(bool trans_b, std::size_t m, std::size_t k, const float* a, std::size_t lda, const float* b,
+               std::size_t ldb, float* c, std::size_t ldc, std::size_t c0, std::size_t c1, After&& after) {
+    if (c1 <= c0) return;
+    const std::size_t width = gemm_block_cols(trans_b, m, k, c1 - c0);
+    for (std::size_t x = c0; x < c1; x += width) {
+        const std::size_t y = std::min(c1, x + width);
+        gemm(false, trans_b, m, y - x, k, a, lda, trans_b ? b + x * ldb : b + x, ldb, c + x, ldc);
+        after(x, y);
+    }
+}
 
 }  // namespace rbm::cpu

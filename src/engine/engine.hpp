@@ -54,6 +54,7 @@ struct GradientView {
     float* data = nullptr;
     std::size_t count = 0;
     bool on_device = false;
+    void* stream = nullptr;  // the device stream that produces it (cudaStream_t), for NCCL
 };
 
 class Engine {
@@ -69,6 +70,10 @@ public:
 
     // This rank's training rows, copied once and kept where the engine computes.
     virtual void set_training_shard(const Dataset& shard) = 0;
+    // The epoch's visiting order of the shard. compute_gradient's `rows` point into this
+    // very array, so an engine that keeps the order on its device can find the batch by
+    // offset without copying indices every step. The CPU engine needs nothing here.
+    virtual void set_epoch_order(const std::vector<uint32_t>& order) { (void)order; }
     // Persistent chains: hidden states [n_chains, n_hidden], each 0 or 1.
     virtual void set_chains(const std::vector<uint8_t>& hidden) = 0;
     virtual std::vector<uint8_t> get_chains() const = 0;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -71,6 +72,14 @@ void write_contents(hid_t file, const Checkpoint& c) {
     h5::set_attr(config, "ini", c.config_ini);
 }
 
+// NaN or Inf: the run had diverged; resuming or sampling from it would only spread them.
+void check_finite(const std::vector<float>& v, const std::string& name, const std::string& path) {
+    for (std::size_t e = 0; e < v.size(); ++e)
+        if (!std::isfinite(v[e]))
+            fail("'", path, "': ", name, " holds ", v[e], " at element ", e,
+                 ": not a usable checkpoint (the run had diverged); remove it to resume from an earlier one");
+}
+
 ParamBuffer read_param_blocks(hid_t group, RbmShape shape, const std::string& prefix,
                               const std::string& path) {
     hsize_t nv = shape.n_visible, nh = shape.n_hidden;
@@ -78,6 +87,10 @@ ParamBuffer read_param_blocks(hid_t group, RbmShape shape, const std::string& pr
     auto W = h5::read_floats(group, prefix + "W", path, {nv, nh});
     auto vb = h5::read_floats(group, prefix + "vbias", path, {nv});
     auto hb = h5::read_floats(group, prefix + "hbias", path, {nh});
+    const std::string where = prefix.empty() ? "model/" : "optimizer/";
+    check_finite(W, where + prefix + "W", path);
+    check_finite(vb, where + prefix + "vbias", path);
+    check_finite(hb, where + prefix + "hbias", path);
     std::copy(W.begin(), W.end(), p.W());
     std::copy(vb.begin(), vb.end(), p.vbias());
     std::copy(hb.begin(), hb.end(), p.hbias());
@@ -110,6 +123,9 @@ void read_chains(hid_t file, Checkpoint& c, const std::string& path) {
                   << " entries but chains/hidden has " << dims[0] << " rows");
     c.chains_hidden = h5::read_bytes(chains, "hidden", path, dims);
     c.chains_rank = h5::read_int32s(chains, "rank", path, rank_dims);
+    for (std::size_t e = 0; e < c.chains_hidden.size(); ++e)
+        RBM_CHECK(c.chains_hidden[e] <= 1, "'" << path << "': chains/hidden holds " << int(c.chains_hidden[e])
+                                               << " at element " << e << "; hidden states are 0 or 1");
     for (int32_t r : c.chains_rank)
         RBM_CHECK(r >= 0 && static_cast<uint32_t>(r) < c.world_size,
                   "'" << path << "': chains/rank holds rank " << r << " but world_size is " << c.world_size);

@@ -22,4 +22,10 @@ std::size_t square_side(std::size_t n_cols);
 // Refuses a source with no rows or no columns.
 void check_not_empty(const std::string& source, std::size_t n_rows, std::size_t n_cols);
 
+// Bytes of physical memory of this machine (SIZE_MAX when unknown).
+std::size_t physical_memory();
+
+// Refuses, before allocating, n_rows x n_cols floats that this machine's memory cannot hold.
+void check_fits_in_memory(const std::string& source, std::size_t n_rows, std::size_t n_cols);
+
 }  // namespace rbm::data

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include <unistd.h>
+
 #include "io/data_rows.hpp"
 #include "io/hdf5_input.hpp"
 #include "io/idx_reader.hpp"
@@ -41,6 +43,20 @@ std::size_t square_side(std::size_t n_cols) {
 void check_not_empty(const std::string& source, std::size_t n_rows, std::size_t n_cols) {
     if (n_rows == 0 || n_cols == 0)
         fail("'", source, "': empty: ", n_rows, " rows of ", n_cols, " columns");
+}
+
+std::size_t physical_memory() {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page <= 0) return SIZE_MAX;
+    return std::size_t(pages) * std::size_t(page);
+}
+
+void check_fits_in_memory(const std::string& source, std::size_t n_rows, std::size_t n_cols) {
+    const double bytes = 4.0 * double(n_rows) * double(n_cols), have = double(physical_memory());
+    if (bytes > have)
+        fail("'", source, "': ", n_rows, " rows of ", n_cols, " values need ", bytes / double(1ull << 30),
+             " GiB as floats, more than this machine's ", have / double(1ull << 30),
+             " GiB of memory (--limit trains on fewer rows)");
 }
 
 }  // namespace data

@@ -38,6 +38,13 @@ void Handle::close() noexcept {
 void silence_library_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
 namespace {
+// No library shutdown at exit (this runs before main, so before HDF5 starts): after a
+// write failed (a full disk), HDF5 1.10's shutdown crashes closing the half-written file
+// that H5Fclose could not close. rbm closes every file itself before it exits.
+const bool kNoShutdownAtExit = (H5dont_atexit(), true);
+}  // namespace
+
+namespace {
 
 herr_t keep_first_message(unsigned n, const H5E_error2_t* err, void* out) {
     if (n == 0 && err->desc) *static_cast<std::string*>(out) = err->desc;
@@ -45,10 +52,7 @@ herr_t keep_first_message(unsigned n, const H5E_error2_t* err, void* out) {
 }
 
 // " (detail)" or "" — appended to messages so HDF5's own diagnosis is not lost.
-std::string detail_suffix() {
-    std::string d = library_error_detail();
-    return d.empty() ? std::string() : " (" + d + ")";
-}
+std::string detail_suffix() { return library_error_suffix(); }
 
 // Why a path cannot be opened as an HDF5 file, or "" if it looks openable.
 std::string unopenable_reason(const std::string& path) {
@@ -78,6 +82,19 @@ std::string library_error_detail() {
     std::string out;
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, keep_first_message, &out);
     return out;
+}
+
+std::string library_error_suffix() {
+    std::string d = library_error_detail();
+    // A failed system call reads "file write failed: time = ..., errno = 28, error message =
+    // 'No space left on device', buf = ...": the system's words are the part that helps.
+    const std::string key = "error message = '";
+    if (const std::size_t at = d.find(key); at != std::string::npos) {
+        const std::size_t from = at + key.size(), end = d.find('\'', from);
+        d = d.substr(from, end == std::string::npos ? std::string::npos : end - from);
+    }
+    std::replace(d.begin(), d.end(), '\n', ' ');
+    return d.empty() ? d : " (" + d + ")";
 }
 
 Handle create_file(const std::string& path) {

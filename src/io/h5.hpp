@@ -19,7 +19,8 @@ namespace rbm::h5 {
 #define RBM_H5(call, what)                                                       \
     ([&]() {                                                                     \
         auto rbm_h5_result_ = (call);                                            \
-        RBM_CHECK(rbm_h5_result_ >= 0, "HDF5: " << what << ": " #call " failed"); \
+        RBM_CHECK(rbm_h5_result_ >= 0, "HDF5: " << what << ": " #call " failed"      \
+                                        << ::rbm::h5::library_error_suffix());   \
         return rbm_h5_result_;                                                   \
     }())
 
@@ -111,6 +112,8 @@ void set_kind(hid_t file, const std::string& kind, int64_t version);
 
 // The innermost message on HDF5's error stack (e.g. "truncated file: eof = ..."), or "".
 std::string library_error_detail();
+// " (that message)", or "" (RBM_H5 appends it: a full disk shows as "No space left on device").
+std::string library_error_suffix();
 
 // Atomic publication for any file rbm writes (HDF5 or PNG): write_tmp(path + ".tmp") must
 // write and close the file; it is then fsynced, renamed over `path`, and the directory

@@ -189,6 +189,7 @@ Dataset read(const std::string& spec, RowRange rows) {
     d.image_height = src.info.image_height;
     d.image_width = src.info.image_width;
     d.first_row = r.begin;
+    data::check_fits_in_memory(spec, d.n_rows, d.n_cols);
     d.values.resize(d.n_rows * d.n_cols);
     fill_values(src, r, d, spec);
     return d;

@@ -294,6 +294,7 @@ Dataset empty_dataset(const std::string& path, const SourceInfo& info, RowRange 
     d.image_height = info.image_height;
     d.image_width = info.image_width;
     d.first_row = r.begin;
+    data::check_fits_in_memory(path, d.n_rows, d.n_cols);
     d.values.resize(d.n_rows * d.n_cols);
     return d;
 }

@@ -1,6 +1,11 @@
 // Training curves must survive a crash and be readable while training runs, so the
-// metrics file grows one flushed row at a time; a resumed run first drops the rows
-// written after its checkpoint, so the curve has no duplicated or orphaned steps.
+// metrics file grows one flushed row at a time, written in HDF5's SWMR mode (single
+// writer, multiple readers): h5py.File(path, "r", swmr=True) reads a consistent table at
+// any moment, even while rank 0 appends. Opening it again (a resumed run) reads the rows,
+// drops those written after the checkpoint the run resumes from, and publishes a fresh
+// file (written to NAME.tmp and renamed), so the curve has no duplicated or orphaned
+// steps, and a file left open by a killed writer, or written by an older rbm in the 1.8
+// format, is carried over rather than refused.
 #include "io/metrics_file.hpp"
 
 #include <cstddef>
@@ -48,18 +53,71 @@ Handle make_row_type(bool packed) {
     return type;
 }
 
-Handle create_metrics(const std::string& path, Handle& dataset) {
-    Handle file = h5::create_file(path);
-    h5::set_kind(file, "metrics", kMetricsFormatVersion);
-    hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {kRowsPerChunk};
-    Handle space(RBM_H5(H5Screate_simple(1, dims, maxdims), "metrics dataspace"));
-    Handle dcpl(RBM_H5(H5Pcreate(H5P_DATASET_CREATE), "metrics properties"));
-    RBM_H5(H5Pset_chunk(dcpl, 1, chunk), "chunking '" << path << "'");
-    Handle file_type = make_row_type(true);
-    dataset = Handle(RBM_H5(H5Dcreate2(file, "metrics", file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
-                            "creating /metrics in '" << path << "'"));
-    RBM_H5(H5Fflush(file, H5F_SCOPE_LOCAL), "flushing '" << path << "'");
-    return file;
+// HDF5 locks files with flock(), which some parallel filesystems (Lustre mounted without
+// flock, some NFS) refuse. Where the filesystem says "not supported", HDF5 is told to go on
+// without the lock; what is left (a lock held elsewhere, or a refusal HDF5 does not
+// recognise) gets this hint. HDF5_USE_FILE_LOCKING=FALSE turns locking off for every file.
+std::string locking_hint() {
+    const std::string detail = h5::library_error_detail();
+    if (detail.find("lock") == std::string::npos) return "";
+    return "; HDF5 could not lock the file: another process holds it open for writing, or this "
+           "filesystem does not support file locking (then set HDF5_USE_FILE_LOCKING=FALSE)";
+}
+
+// SWMR needs the newest file format (superblock 3): files are readable by HDF5 >= 1.10.
+Handle file_access(const std::string& path) {
+    Handle fapl(RBM_H5(H5Pcreate(H5P_FILE_ACCESS), "file access properties for '" << path << "'"));
+    RBM_H5(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST),
+           "format bounds for '" << path << "'");
+    RBM_H5(H5Pset_file_locking(fapl, true, /*ignore_when_disabled=*/true), "file locking for '" << path << "'");
+    return fapl;
+}
+
+// Writes a complete metrics file holding `rows`, atomically: NAME.tmp, fsync, rename.
+void publish_metrics(const std::string& path, const std::vector<MetricsRow>& rows) {
+    h5::write_atomically(path, [&](const std::string& tmp) {
+        h5::silence_library_errors();
+        Handle fapl = file_access(tmp);
+        hid_t id = H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        if (id < 0) {
+            fs::path parent = fs::path(tmp).parent_path();
+            std::error_code ec;
+            bool dir_ok = parent.empty() || fs::is_directory(parent, ec);
+            RBM_CHECK(false, "cannot create '" << tmp << "': "
+                                               << (dir_ok ? "not writable" : "its directory does not exist")
+                                               << h5::library_error_suffix() << locking_hint());
+        }
+        Handle file(id);
+        h5::set_kind(file, "metrics", kMetricsFormatVersion);
+        hsize_t dims[1] = {rows.size()}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {kRowsPerChunk};
+        Handle space(RBM_H5(H5Screate_simple(1, dims, maxdims), "metrics dataspace"));
+        Handle dcpl(RBM_H5(H5Pcreate(H5P_DATASET_CREATE), "metrics properties"));
+        RBM_H5(H5Pset_chunk(dcpl, 1, chunk), "chunking '" << tmp << "'");
+        Handle file_type = make_row_type(true);
+        Handle dset(RBM_H5(H5Dcreate2(file, "metrics", file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+                           "creating /metrics in '" << tmp << "'"));
+        if (!rows.empty()) {
+            Handle mem = make_row_type(false);
+            RBM_H5(H5Dwrite(dset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()),
+                   "writing /metrics in '" << tmp << "'");
+        }
+        RBM_H5(H5Fflush(file, H5F_SCOPE_LOCAL), "flushing '" << tmp << "'");
+    });
+}
+
+// Opens an existing file for reading, whatever state a writer left it in: as a SWMR
+// reader first (works while rbm appends, and after a writer was killed), then plainly
+// (a file in the older 1.8 format). `purpose` ("reading"/"writing") words the errors.
+Handle open_existing(const std::string& path, const char* purpose) {
+    if (!h5::is_hdf5(path))  // not there, a directory, not HDF5: the shared opener says which
+        return std::string(purpose) == "writing" ? h5::open_file_write(path) : h5::open_file_read(path);
+    h5::silence_library_errors();
+    Handle fapl = file_access(path);
+    hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl);
+    if (id < 0) id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl);
+    RBM_CHECK(id >= 0, "cannot open '" << path << "' for " << purpose << ": damaged or truncated HDF5 file"
+                                       << h5::library_error_suffix() << locking_hint());
+    return Handle(id);
 }
 
 // Checks the file is an rbm metrics file whose /metrics can be read and extended.
@@ -94,58 +152,47 @@ std::vector<MetricsRow> read_rows(hid_t dset, const std::string& path) {
     return rows;
 }
 
-// Writes rows [first, first + n) of the dataset, which must already be that long.
-void write_rows(hid_t dset, hid_t mem_type, const MetricsRow* rows, hsize_t first, hsize_t n,
-                const std::string& path) {
-    Handle file_space(RBM_H5(H5Dget_space(dset), "dataspace of /metrics in '" << path << "'"));
-    RBM_H5(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &first, nullptr, &n, nullptr),
-           "selecting rows of /metrics in '" << path << "'");
-    Handle mem_space(RBM_H5(H5Screate_simple(1, &n, nullptr), "metrics row dataspace"));
-    RBM_H5(H5Dwrite(dset, mem_type, mem_space, file_space, H5P_DEFAULT, rows),
-           "writing /metrics in '" << path << "'");
+std::vector<MetricsRow> read_existing(const std::string& path, const char* purpose) {
+    Handle file = open_existing(path, purpose);
+    Handle dset = open_metrics_dataset(file, path);
+    return read_rows(dset, path);
 }
 
 }  // namespace
 
 MetricsFile::MetricsFile(const std::string& path, uint64_t keep_until_step)
     : path_(path), type_(make_row_type(false)) {
-    if (!fs::exists(path)) {
-        try {
-            file_ = create_metrics(path, dataset_);
-        } catch (...) {
-            dataset_.close();
-            file_.close();
-            std::error_code ignored;
-            fs::remove(path, ignored);  // a half-made file would fail the next open
-            throw;
-        }
-        return;
+    std::vector<MetricsRow> rows;
+    if (fs::exists(path)) {
+        rows = read_existing(path, "writing");
+        std::erase_if(rows, [&](const MetricsRow& r) { return r.step > keep_until_step; });
     }
-    file_ = h5::open_file_write(path);
-    dataset_ = open_metrics_dataset(file_, path);
-    std::vector<MetricsRow> rows = read_rows(dataset_, path);
-    std::erase_if(rows, [&](const MetricsRow& r) { return r.step > keep_until_step; });
+    publish_metrics(path, rows);
+    // From here on this process is the file's single SWMR writer: no lock is held, and
+    // readers that open it with SWMR see every flushed row.
+    h5::silence_library_errors();
+    Handle fapl = file_access(path);
+    hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE, fapl);
+    RBM_CHECK(id >= 0, "cannot open '" << path << "' for writing" << h5::library_error_suffix() << locking_hint());
+    file_ = Handle(id);
+    dataset_ = Handle(RBM_H5(H5Dopen2(file_, "metrics", H5P_DEFAULT), "opening /metrics in '" << path << "'"));
     rows_ = rows.size();
-    if (rows_ == row_count(dataset_, path)) return;
-    hsize_t n = rows_;
-    RBM_H5(H5Dset_extent(dataset_, &n), "shrinking /metrics in '" << path << "'");
-    if (n > 0) write_rows(dataset_, type_, rows.data(), 0, n, path);
-    RBM_H5(H5Fflush(file_, H5F_SCOPE_LOCAL), "flushing '" << path << "'");
 }
 
 void MetricsFile::append(const MetricsRow& row) {
-    hsize_t n = rows_ + 1;
+    hsize_t n = rows_ + 1, first = rows_, one = 1;
     RBM_H5(H5Dset_extent(dataset_, &n), "extending /metrics in '" << path_ << "'");
-    write_rows(dataset_, type_, &row, rows_, 1, path_);
-    // Flushed per row: a crash loses at most the row being written, and readers see it now.
+    Handle file_space(RBM_H5(H5Dget_space(dataset_), "dataspace of /metrics in '" << path_ << "'"));
+    RBM_H5(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &first, nullptr, &one, nullptr),
+           "selecting a row of /metrics in '" << path_ << "'");
+    Handle mem_space(RBM_H5(H5Screate_simple(1, &one, nullptr), "metrics row dataspace"));
+    RBM_H5(H5Dwrite(dataset_, type_, mem_space, file_space, H5P_DEFAULT, &row),
+           "writing /metrics in '" << path_ << "'");
+    // Flushed per row: a crash loses at most the row being written, and SWMR readers see it now.
     RBM_H5(H5Fflush(file_, H5F_SCOPE_LOCAL), "flushing '" << path_ << "'");
     rows_ = n;
 }
 
-std::vector<MetricsRow> read_metrics(const std::string& path) {
-    Handle file = h5::open_file_read(path);
-    Handle dset = open_metrics_dataset(file, path);
-    return read_rows(dset, path);
-}
+std::vector<MetricsRow> read_metrics(const std::string& path) { return read_existing(path, "reading"); }
 
 }  // namespace rbm

@@ -68,7 +68,11 @@ std::string to_ini(const TrainConfig& c) {
     o << "monitor-examples = " << c.monitor_examples << "\n";
     o << "sample-every = " << c.sample_every << "\n";
     o << "filters = " << (c.filters ? "true" : "false") << "\n";
+    o << "progress-every = " << shortest(c.progress_every) << "\n";
     o << "threads = " << c.threads << "\n";
+    o << "device = " << device_name(c.device) << "\n";
+    o << "comm = " << comm_name(c.comm) << "\n";
+    o << "tf32 = " << (c.tf32 ? "true" : "false") << "\n";
     return o.str();
 }
 

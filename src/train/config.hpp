@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <string>
 
+#include "dist/reducer_factory.hpp"
 #include "engine/engine.hpp"
+#include "engine/engine_factory.hpp"
 #include "io/dataset.hpp"
 
 namespace rbm {
@@ -34,7 +36,12 @@ struct TrainConfig {
     std::size_t monitor_examples = 1000;  // examples (global) for the free-energy gap
     std::size_t sample_every = 0;     // epochs between sample tensors of the persistent chains
     bool filters = true;              // filters PNG every epoch
+    double progress_every = 30;       // seconds between progress lines in a batch log (0: none)
     int threads = 0;                  // OpenBLAS threads per rank (0: one)
+    // where it runs
+    DeviceKind device = DeviceKind::auto_select;  // auto: a GPU when one is visible
+    CommKind comm = CommKind::auto_select;        // auto: NCCL on GPUs, MPI on CPUs
+    bool tf32 = false;                            // cuBLAS TF32 products
 
     std::size_t chains_per_rank() const { return chains ? chains : batch_size; }
 };

@@ -45,12 +45,15 @@ void make_dir(const fs::path& dir) {
 RunOutputs::RunOutputs(const TrainConfig& config, const Communicator& comm, const RunData& data)
     : config_(config), comm_(comm) {
     image_shape(data.n_visible, data.image_height, data.image_width, image_height_, image_width_);
+}
+
+void RunOutputs::prepare() {
     if (!comm_.is_root()) return;
-    make_dir(fs::path(config.out) / "checkpoints");
-    const std::string ini = (fs::path(config.out) / "config.ini").string();
+    make_dir(fs::path(config_.out) / "checkpoints");
+    const std::string ini = (fs::path(config_.out) / "config.ini").string();
     {
         std::ofstream out(ini + ".tmp");
-        out << to_ini(config);
+        out << to_ini(config_);
         if (!out.flush()) fail("cannot write '", ini, ".tmp'");
     }
     fs::rename(ini + ".tmp", ini);

@@ -23,6 +23,8 @@ namespace rbm {
 class RunOutputs {
 public:
     RunOutputs(const TrainConfig& config, const Communicator& comm, const RunData& data);
+    // Creates the run directory and writes config.ini (rank 0), once the run can start.
+    void prepare();
 
     // Rows after keep_until_step are dropped (a resumed run rewrites them).
     void open_metrics(uint64_t keep_until_step, bool fresh);

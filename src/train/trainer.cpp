@@ -3,18 +3,28 @@
 // everywhere; at the end of every epoch measure, checkpoint and draw.
 #include "train/trainer.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iomanip>
+#include <sstream>
 
+#include "dist/device_binding.hpp"
+#include "dist/reducer_factory.hpp"
 #include "engine/engine.hpp"
+#include "engine/engine_factory.hpp"
+#include "io/data_rows.hpp"
 #include "io/metrics_file.hpp"
 #include "model/init.hpp"
 #include "random/shuffle.hpp"
 #include "train/run_data.hpp"
+#include "train/progress.hpp"
 #include "train/run_outputs.hpp"
+#include "train/stop_request.hpp"
 #include "util/check.hpp"
 
 namespace rbm {
@@ -28,6 +38,10 @@ uint64_t fnv1a(const void* data, std::size_t bytes, uint64_t hash = 146959810393
     for (std::size_t i = 0; i < bytes; ++i) hash = (hash ^ p[i]) * 1099511628211ull;
     return hash;
 }
+
+// A bar only where a person watches: Open MPI hands ranks a pseudo-terminal even when
+// mpirun's own output goes to a file, so under mpirun progress is printed as lines.
+bool stdout_is_terminal() { return isatty(STDOUT_FILENO) != 0 && std::getenv("OMPI_COMM_WORLD_SIZE") == nullptr; }
 
 double seconds_since(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
@@ -47,8 +61,8 @@ class Trainer {
 public:
     Trainer(const TrainConfig& config, const Communicator& comm, std::ostream& log)
         : config_(config), comm_(comm), log_(log), data_(load_run_data(config, comm)),
-          shape_{data_.n_visible, config.hidden}, engine_(make_cpu_engine(shape_)),
-          reducer_(make_mpi_reducer(comm)), outputs_(config, comm, data_) {
+          shape_{data_.n_visible, config.hidden}, outputs_(config, comm, data_) {
+        create_engine();
         settings_.method = config.method;
         settings_.k = config.k;
         settings_.batch = config.batch_size;
@@ -61,13 +75,16 @@ public:
     void run(std::optional<Checkpoint> resume_from);
 
 private:
+    void create_engine();
     void start_fresh();
     void resume(Checkpoint& ckpt);
     void train_step(const uint32_t* rows);
+    void check_step_finite();
     void finish_epoch();
-    void take_metrics();
+    MetricSums take_metrics();
     void write_metrics_row(bool epoch_row);
     void write_checkpoint();
+    void stop_if_asked();
     void check_replicas_equal(const ParamBuffer& params, const ParamBuffer& velocity);
     double mean_free_energy(const Dataset& rows, std::size_t n);
     double epochs_done() const {
@@ -79,18 +96,54 @@ private:
     std::ostream& log_;
     RunData data_;
     RbmShape shape_;
+    RunOutputs outputs_;
     std::unique_ptr<Engine> engine_;
     std::unique_ptr<GradientReducer> reducer_;
-    RunOutputs outputs_;
     StepSettings settings_;
     uint64_t step_ = 0, epoch_ = 0, step_in_epoch_ = 0;
     Window epoch_window_, row_window_;
     Clock::time_point start_ = Clock::now(), row_start_ = Clock::now();
     uint64_t row_start_step_ = 0;
     uint64_t last_replica_hash_ = 0;
+    uint64_t last_checkpoint_step_ = UINT64_MAX;
+    std::unique_ptr<Progress> progress_;  // rank 0 only
 };
 
+// The engine the configuration asks for (a GPU picked by node-local rank) and the
+// reducer that fits where its gradients live.
+void Trainer::create_engine() {
+    // Sizes that cannot be had are refused here, by name, rather than as bad_alloc (or
+    // the OOM killer) minutes into allocating: parameters, velocity, gradient and their
+    // copies at a checkpoint (~6 x params), the step's workspaces, the gathered chains.
+    const double nv = double(shape_.n_visible), nh = double(shape_.n_hidden);
+    const double rows = double(config_.batch_size + config_.chains_per_rank());
+    const double need = 4.0 * (6.0 * double(shape_.total()) + 4.0 * rows * (nv + nh)) +
+                        double(comm_.size()) * double(config_.chains_per_rank()) * nh;
+    const double have = double(data::physical_memory());
+    if (need > have)
+        fail("--hidden ", shape_.n_hidden, " (with ", shape_.n_visible, " visible units), --batch-size ",
+             config_.batch_size, " and --chains ", config_.chains_per_rank(), " need about ",
+             need / double(1ull << 30), " GiB per rank, more than this machine's ", have / double(1ull << 30),
+             " GiB of memory");
+    EngineOptions options;
+    options.device = resolve_device(config_.device);
+    options.tf32 = config_.tf32;
+    bool shares_gpu = false;
+    if (options.device == DeviceKind::cuda) {
+        const DeviceBinding binding = bind_device(comm_, log_);
+        options.cuda_device = binding.device;
+        shares_gpu = binding.shares_gpu;
+    }
+    if (comm_.is_root() && config_.device == DeviceKind::auto_select)
+        log_ << "--device auto: " << (options.device == DeviceKind::cuda ? "a GPU is visible, using cuda"
+                                                                         : "no GPU visible, using the cpu")
+             << std::endl;
+    engine_ = make_engine(shape_, options);
+    reducer_ = make_reducer(comm_, config_.comm, engine_->gradient().on_device, shares_gpu);
+}
+
 void Trainer::run(std::optional<Checkpoint> resume_from) {
+    outputs_.prepare();
     if (resume_from) resume(*resume_from);
     else start_fresh();
     if (comm_.is_root())
@@ -101,22 +154,31 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
              << engine_->describe() << ", allreduce " << reducer_->describe() << std::endl;
     if (epoch_ >= config_.epochs && comm_.is_root())
         log_ << "the run already completed " << epoch_ << " epoch(s); raise --epochs to train further" << std::endl;
+    if (comm_.is_root())
+        progress_ = std::make_unique<Progress>(std::cout, stdout_is_terminal(), config_.progress_every,
+                                               config_.epochs * data_.steps_per_epoch, data_.steps_per_epoch,
+                                               config_.batch_size * std::size_t(comm_.size()));
     row_start_ = Clock::now();
     row_start_step_ = step_;
     while (epoch_ < config_.epochs) {
         const std::vector<uint32_t> order =
             epoch_order(data_.shard.n_rows, config_.seed, uint32_t(comm_.rank()), epoch_);
+        engine_->set_epoch_order(order);
         while (step_in_epoch_ < data_.steps_per_epoch) {
             train_step(order.data() + step_in_epoch_ * config_.batch_size);
+            if (progress_) progress_->tick(step_);
             const bool mid_epoch = step_in_epoch_ < data_.steps_per_epoch;
             if (mid_epoch && config_.monitor_every && step_ % config_.monitor_every == 0)
                 write_metrics_row(false);
             if (mid_epoch && config_.checkpoint_every && step_ % config_.checkpoint_every == 0)
                 write_checkpoint();
+            if (mid_epoch) stop_if_asked();
         }
         finish_epoch();
+        stop_if_asked();
     }
     if (comm_.is_root()) {
+        progress_->clear();
         if (last_replica_hash_)
             log_ << "replicas bitwise identical on " << comm_.size() << " rank(s): parameter hash " << std::hex
                  << last_replica_hash_ << std::dec << std::endl;
@@ -141,7 +203,10 @@ void Trainer::resume(Checkpoint& ckpt) {
         ckpt.params = ParamBuffer(shape_);
         ckpt.velocity = ParamBuffer(shape_);
     }
-    RBM_CHECK(ckpt.params.shape == shape_, "checkpoint shape differs from the configured model");
+    if (!(ckpt.params.shape == shape_))
+        fail("the checkpoint being resumed holds a ", ckpt.params.shape.n_visible, "x", ckpt.params.shape.n_hidden,
+             " model, but this run's data ", config_.data, " has ", shape_.n_visible,
+             " values per example and its configuration --hidden ", shape_.n_hidden);
     comm_.broadcast(ckpt.params.values.data(), ckpt.params.values.size() * sizeof(float));
     comm_.broadcast(ckpt.velocity.values.data(), ckpt.velocity.values.size() * sizeof(float));
     uint64_t n_chain_bytes = ckpt.chains_hidden.size();
@@ -193,6 +258,43 @@ void Trainer::train_step(const uint32_t* rows) {
     engine_->apply_update(config_.update, 1.0f / float(comm_.size()));
     ++step_;
     ++step_in_epoch_;
+    check_step_finite();
+}
+
+// Divergence is caught in the step where it happens, before anything of the step is
+// written. The update p += m v + lr (g / R - decay W) turns a non-finite gradient or
+// velocity, or an overflow of the update itself, into a non-finite parameter, so one
+// pass over the parameters after the update cannot miss one; it costs about what the
+// update itself costs (a read of params, under 1% of a tutorial-sized step). The
+// step's costs are checked too: overflowing pre-activations make them NaN even while
+// the parameters are finite.
+void Trainer::check_step_finite() {
+    const MetricSums sums = take_metrics();
+    const char* cost = !std::isfinite(sums.pseudo_likelihood)     ? "pseudo-likelihood cost"
+                       : !std::isfinite(sums.reconstruction_xent) ? "reconstruction cross-entropy"
+                                                                  : nullptr;
+    std::ostringstream what;
+    if (!engine_->params_finite()) {
+        ParamBuffer p(shape_);
+        engine_->get_params(p);
+        std::size_t e = 0;
+        while (e + 1 < p.values.size() && std::isfinite(p.values[e])) ++e;
+        const std::size_t nh = shape_.n_hidden;
+        what << "parameter ";
+        if (e < shape_.vbias_offset()) what << "W[" << e / nh << ", " << e % nh << "]";
+        else if (e < shape_.hbias_offset()) what << "vbias[" << e - shape_.vbias_offset() << "]";
+        else what << "hbias[" << e - shape_.hbias_offset() << "]";
+        what << " is " << p.values[e] << " after the update";
+    } else if (cost) {
+        what << "the " << cost << " is "
+             << (cost[0] == 'p' ? sums.pseudo_likelihood : sums.reconstruction_xent) << " (on rank "
+             << comm_.rank() << ")";
+    } else {
+        return;
+    }
+    const std::optional<std::string> last = find_newest_checkpoint(config_.out);
+    fail("training diverged at step ", step_, ": ", what.str(), "; nothing of this step was written, the "
+         "last good checkpoint is ", last ? *last : std::string("(none yet)"), " (lower --lr?)");
 }
 
 // The counters move to the next epoch first, so the checkpoint resumes there.
@@ -206,10 +308,11 @@ void Trainer::finish_epoch() {
         outputs_.write_chain_samples(*engine_, epoch_, step_);
 }
 
-void Trainer::take_metrics() {
+MetricSums Trainer::take_metrics() {
     const MetricSums s = engine_->take_metric_sums();
     epoch_window_.add(s);
     row_window_.add(s);
+    return s;
 }
 
 double Trainer::mean_free_energy(const Dataset& rows, std::size_t n) {
@@ -239,6 +342,10 @@ void Trainer::write_metrics_row(bool epoch_row) {
     if (!engine_->params_finite() || !std::isfinite(row.pseudo_likelihood))
         fail("training diverged at step ", step_, ": parameters or costs are not finite; the last "
              "good checkpoint is kept (lower --lr?)");
+    if (progress_) {
+        progress_->clear();
+        progress_->set_metrics(row.pseudo_likelihood, row.reconstruction_xent);
+    }
     outputs_.append_metrics(row, epoch_row);
     row_window_ = {};
     if (epoch_row) epoch_window_ = {};
@@ -272,6 +379,7 @@ void Trainer::write_checkpoint() {
     engine_->get_params(ckpt.params);
     engine_->get_velocity(ckpt.velocity);
     check_replicas_equal(ckpt.params, ckpt.velocity);
+    last_checkpoint_step_ = step_;  // on every rank: stop_if_asked decides collectively from it
     if (!comm_.is_root()) return;
     if (!engine_->params_finite())
         fail("training diverged at step ", step_, ": parameters are not finite; checkpoint not written, "
@@ -280,6 +388,19 @@ void Trainer::write_checkpoint() {
     for (int r = 0; r < comm_.size(); ++r) ckpt.chains_rank.insert(ckpt.chains_rank.end(), per_rank, r);
     ckpt.config_ini = to_ini(config_);
     outputs_.write_checkpoint(ckpt);
+}
+
+// A stop signal seen by any rank stops every rank at the same step, after one
+// checkpoint (unless this step's was just written).
+void Trainer::stop_if_asked() {
+    if (!stop_agreed(comm_)) return;
+    if (last_checkpoint_step_ != step_) write_checkpoint();
+    if (progress_) progress_->clear();
+    if (comm_.is_root())
+        log_ << "stop requested (signal " << stop_signal_seen() << " on rank 0; 0 means another rank's): "
+             << "checkpoint at step " << step_ << " written, exiting with " << kExitCheckpointedOnSignal
+             << " so that the job is requeued" << std::endl;
+    throw StoppedOnSignal{stop_signal_seen()};
 }
 
 // Every rank applied the same updates to the same parameters, so the replicas must be

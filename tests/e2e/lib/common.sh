@@ -9,6 +9,9 @@ MNIST_TEST=$DATA_DIR/mnist/t10k-images-idx3-ubyte
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rbm-e2e.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 PY=/usr/bin/python3   # Debian's interpreter, which has h5py and numpy
+# Open MPI as root (CI runs as root), and its fast single-node transports.
+export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1} OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}
+export OMPI_MCA_pml=${OMPI_MCA_pml:-ob1} OMPI_MCA_btl=${OMPI_MCA_btl:-self,vader}
 
 # ctest treats exit 77 as "skipped" (SKIP_RETURN_CODE).
 need_mnist() {

@@ -1,0 +1,38 @@
+# The CUDA engine, its kernels and the NCCL reducer, built into rbm_core whenever
+# nvcc is found (RBM_WITH_CUDA=OFF builds without). CUDA 13 here ships NCCL inside the
+# toolkit (include/nccl.h, lib/libnccl.so) with no CMake package, so NCCL is an
+# imported target found beside the toolkit's own directories.
+if(NOT RBM_WITH_CUDA)
+  return()
+endif()
+include(CheckLanguage)
+check_language(CUDA)
+if(NOT CMAKE_CUDA_COMPILER)
+  message(STATUS "rbm: nvcc not found, building without the CUDA engine")
+  return()
+endif()
+if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+  set(CMAKE_CUDA_ARCHITECTURES 90)  # sm_90 code and compute_90 PTX: H100 / H200
+endif()
+enable_language(CUDA)
+find_package(CUDAToolkit REQUIRED)
+
+find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} REQUIRED)
+find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}/lib REQUIRED)
+add_library(rbm_nccl UNKNOWN IMPORTED)
+set_target_properties(rbm_nccl PROPERTIES IMPORTED_LOCATION ${NCCL_LIBRARY}
+                                          INTERFACE_INCLUDE_DIRECTORIES ${NCCL_INCLUDE_DIR})
+
+file(GLOB RBM_CUDA_SOURCES CONFIGURE_DEPENDS
+     ${PROJECT_SOURCE_DIR}/src/engine/cuda/*.cpp ${PROJECT_SOURCE_DIR}/src/dist/cuda/*.cpp
+     ${PROJECT_SOURCE_DIR}/kernels/*.cu)
+target_sources(rbm_core PRIVATE ${RBM_CUDA_SOURCES})
+# rbm_core was created before CUDA was enabled, so its CUDA properties are set here.
+# CMake 3.25 knows no C++20 flag for nvcc: the kernels are C++17.
+set_target_properties(rbm_core PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}"
+                                          CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON)
+target_include_directories(rbm_core PUBLIC ${PROJECT_SOURCE_DIR})
+target_compile_definitions(rbm_core PUBLIC RBM_HAVE_CUDA=1)
+target_link_libraries(rbm_core PUBLIC CUDA::cudart CUDA::cublas rbm_nccl)
+set(RBM_HAVE_CUDA ON)
+message(STATUS "rbm: CUDA engine enabled (${CMAKE_CUDA_COMPILER_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES}, NCCL ${NCCL_LIBRARY})")

@@ -1,0 +1,146 @@
+// NCCL gradient allreduce. The unique id comes from rank 0 over MPI; one communicator
+// for the run; ncclAllReduce sums the gradient in place on the engine's stream. A
+// watchdog thread polls ncclCommGetAsyncError and a deadline on the last allreduce:
+// on an error or a stall it aborts the communicator and ends the whole job
+// (MPI_Abort) rather than letting the ranks hang.
+#include <cuda_runtime.h>
+#include <mpi.h>
+#include <nccl.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "dist/cuda/device_reducers.hpp"
+#include "engine/cuda/cuda_check.hpp"
+
+#define RBM_NCCL(call)                                                                     \
+    do {                                                                                   \
+        ncclResult_t rbm_nccl_rc_ = (call);                                                \
+        RBM_CHECK(rbm_nccl_rc_ == ncclSuccess,                                             \
+                  "NCCL: " #call " failed: " << ncclGetErrorString(rbm_nccl_rc_) << " ("  \
+                                             << ncclGetLastError(nullptr) << ")");        \
+    } while (0)
+
+namespace rbm::cuda {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Seconds an allreduce may stay unfinished before the job is ended (RBM_NCCL_TIMEOUT_S).
+double timeout_seconds() {
+    const char* text = std::getenv("RBM_NCCL_TIMEOUT_S");
+    const double t = text ? std::atof(text) : 0.0;
+    return t > 0 ? t : 300.0;
+}
+
+class NcclReducer final : public GradientReducer {
+public:
+    explicit NcclReducer(const Communicator& comm) : rank_(comm.rank()), timeout_(timeout_seconds()) {
+        ncclUniqueId id{};
+        if (comm.is_root()) RBM_NCCL(ncclGetUniqueId(&id));
+        comm.broadcast(&id, sizeof id);
+        RBM_NCCL(ncclCommInitRank(&nccl_, comm.size(), id, comm.rank()));
+        RBM_CUDA(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
+        watchdog_ = std::thread([this] { watch(); });
+    }
+
+    ~NcclReducer() override {
+        stop_ = true;
+        if (watchdog_.joinable()) watchdog_.join();
+        cudaEventDestroy(done_);
+        ncclCommDestroy(nccl_);
+    }
+
+    void sum_in_place(const GradientView& g) override {
+        RBM_CHECK(g.on_device, "the NCCL reducer needs a device gradient buffer");
+        auto stream = static_cast<cudaStream_t>(g.stream);
+        RBM_NCCL(ncclAllReduce(g.data, g.data, g.count, ncclFloat, ncclSum, nccl_, stream));
+        std::lock_guard<std::mutex> lock(mutex_);
+        RBM_CUDA(cudaEventRecord(done_, stream));
+        pending_since_ = Clock::now();
+        pending_ = true;
+    }
+
+    std::string describe() const override { return "NCCL " + std::to_string(NCCL_MAJOR) + "." +
+                                                   std::to_string(NCCL_MINOR) + " ncclAllReduce (device buffers)"; }
+
+private:
+    void watch() {
+        while (!stop_) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            ncclResult_t async = ncclSuccess;
+            if (ncclCommGetAsyncError(nccl_, &async) == ncclSuccess && async != ncclSuccess && async != ncclInProgress)
+                abort_job(std::string("NCCL reported an asynchronous error: ") + ncclGetErrorString(async));
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!pending_) continue;
+            if (cudaEventQuery(done_) == cudaSuccess) pending_ = false;
+            else if (std::chrono::duration<double>(Clock::now() - pending_since_).count() > timeout_)
+                abort_job("an NCCL allreduce did not finish within " + std::to_string(int(timeout_)) +
+                          " s (a rank died or hangs; RBM_NCCL_TIMEOUT_S sets the limit)");
+        }
+    }
+
+    [[noreturn]] void abort_job(const std::string& why) {
+        std::fprintf(stderr, "rbm (rank %d): error: %s; aborting the communicator and the job\n", rank_, why.c_str());
+        std::fflush(stderr);
+        ncclCommAbort(nccl_);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+        std::_Exit(1);
+    }
+
+    int rank_;
+    double timeout_;
+    ncclComm_t nccl_ = nullptr;
+    cudaEvent_t done_ = nullptr;
+    std::thread watchdog_;
+    std::atomic<bool> stop_{false};
+    std::mutex mutex_;
+    bool pending_ = false;
+    Clock::time_point pending_since_;
+};
+
+// Device gradient -> pinned host -> MPI_Allreduce -> device: for ranks sharing a GPU.
+class StagedMpiReducer final : public GradientReducer {
+public:
+    explicit StagedMpiReducer(const Communicator& comm) : comm_(comm) {}
+    ~StagedMpiReducer() override {
+        if (host_) cudaFreeHost(host_);
+    }
+
+    void sum_in_place(const GradientView& g) override {
+        RBM_CHECK(g.on_device, "the staged reducer needs a device gradient buffer");
+        if (count_ != g.count) {
+            if (host_) cudaFreeHost(host_);
+            RBM_CUDA(cudaMallocHost(reinterpret_cast<void**>(&host_), g.count * sizeof(float)));
+            count_ = g.count;
+        }
+        auto stream = static_cast<cudaStream_t>(g.stream);
+        RBM_CUDA(cudaMemcpyAsync(host_, g.data, g.count * sizeof(float), cudaMemcpyDeviceToHost, stream));
+        RBM_CUDA(cudaStreamSynchronize(stream));
+        comm_.allreduce_sum(host_, g.count);
+        RBM_CUDA(cudaMemcpyAsync(g.data, host_, g.count * sizeof(float), cudaMemcpyHostToDevice, stream));
+    }
+
+    std::string describe() const override { return "MPI_Allreduce staged through host memory (--comm mpi)"; }
+
+private:
+    const Communicator& comm_;
+    float* host_ = nullptr;
+    std::size_t count_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<GradientReducer> make_nccl_reducer(const Communicator& comm) {
+    return std::make_unique<NcclReducer>(comm);
+}
+
+std::unique_ptr<GradientReducer> make_staged_mpi_reducer(const Communicator& comm) {
+    return std::make_unique<StagedMpiReducer>(comm);
+}
+
+}  // namespace rbm::cuda

@@ -1,0 +1,73 @@
+// Node-local rank to GPU (see device_binding.hpp).
+#include "dist/device_binding.hpp"
+
+#include <mpi.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "engine/engine_factory.hpp"
+#include "util/check.hpp"
+
+#ifdef RBM_HAVE_CUDA
+#include "engine/cuda/cuda_engine.hpp"
+#endif
+
+namespace rbm {
+namespace {
+
+std::string host_name() {
+    char name[256] = {};
+    gethostname(name, sizeof name - 1);
+    return name;
+}
+
+// Every rank's fixed-size text, gathered to rank 0.
+std::vector<std::string> gather_text(const Communicator& comm, const std::string& text) {
+    char buffer[256] = {};
+    std::strncpy(buffer, text.c_str(), sizeof buffer - 1);
+    const std::vector<uint8_t> all = comm.gather(buffer, sizeof buffer);
+    std::vector<std::string> out;
+    for (std::size_t r = 0; r < all.size() / sizeof buffer; ++r)
+        out.emplace_back(reinterpret_cast<const char*>(all.data()) + r * sizeof buffer);
+    return out;
+}
+
+}  // namespace
+
+DeviceBinding bind_device(const Communicator& comm, std::ostream& log) {
+    DeviceBinding b;
+    MPI_Comm node = MPI_COMM_NULL;
+    RBM_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, comm.rank(), MPI_INFO_NULL, &node) ==
+                  MPI_SUCCESS, "MPI_Comm_split_type failed");
+    MPI_Comm_rank(node, &b.local_rank);
+    MPI_Comm_size(node, &b.local_size);
+    const int visible = cuda_device_count();
+    if (visible == 0) {
+        MPI_Comm_free(&node);
+        fail("--device cuda on host ", host_name(), ": no CUDA GPU is visible to rank ", comm.rank());
+    }
+    b.device = b.local_rank % visible;
+    std::string uuid;
+#ifdef RBM_HAVE_CUDA
+    uuid = cuda::device_uuid(b.device);
+    b.description = cuda::device_description(b.device);
+#endif
+    // Ranks of this node compare UUIDs: two on one GPU is legal for --comm mpi only.
+    std::vector<char> mine(64, 0), all(64 * std::size_t(b.local_size), 0);
+    std::strncpy(mine.data(), uuid.c_str(), 63);
+    MPI_Allgather(mine.data(), 64, MPI_CHAR, all.data(), 64, MPI_CHAR, node);
+    for (int r = 0; r < b.local_size; ++r)
+        if (r != b.local_rank && std::strncmp(all.data() + 64 * r, mine.data(), 64) == 0) b.shares_gpu = true;
+    MPI_Comm_free(&node);
+
+    const std::vector<std::string> lines = gather_text(
+        comm, "rank " + std::to_string(comm.rank()) + " on " + host_name() + " (local rank " +
+                  std::to_string(b.local_rank) + "): GPU " + std::to_string(b.device) + " " + b.description);
+    if (comm.is_root())
+        for (const auto& line : lines) log << line << "\n";
+    return b;
+}
+
+}  // namespace rbm

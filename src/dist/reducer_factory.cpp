@@ -1,0 +1,46 @@
+// Gradient reducer selection (see reducer_factory.hpp).
+#include "dist/reducer_factory.hpp"
+
+#include "util/check.hpp"
+
+#ifdef RBM_HAVE_CUDA
+#include "dist/cuda/device_reducers.hpp"
+#endif
+
+namespace rbm {
+
+CommKind parse_comm(const std::string& text, const std::string& origin) {
+    if (text == "auto") return CommKind::auto_select;
+    if (text == "nccl") return CommKind::nccl;
+    if (text == "mpi") return CommKind::mpi;
+    fail(origin, " must be auto, nccl or mpi, got '", text, "'");
+}
+
+std::string comm_name(CommKind kind) {
+    switch (kind) {
+        case CommKind::nccl: return "nccl";
+        case CommKind::mpi: return "mpi";
+        default: return "auto";
+    }
+}
+
+std::unique_ptr<GradientReducer> make_reducer(const Communicator& comm, CommKind kind, bool device_gradients,
+                                              bool shares_gpu) {
+    if (!device_gradients) {
+        if (kind == CommKind::nccl) fail("--comm nccl needs the CUDA engine (--device cuda)");
+        return make_mpi_reducer(comm);
+    }
+#ifdef RBM_HAVE_CUDA
+    if (kind == CommKind::auto_select) kind = shares_gpu ? CommKind::mpi : CommKind::nccl;
+    if (kind == CommKind::nccl && shares_gpu)
+        fail("--comm nccl: two ranks of this node use the same GPU, which NCCL 2.28 refuses; launch at most one "
+             "rank per GPU, or pass --comm mpi to stage the gradients through the host");
+    if (kind == CommKind::nccl) return cuda::make_nccl_reducer(comm);
+    return cuda::make_staged_mpi_reducer(comm);
+#else
+    (void)shares_gpu;
+    fail("device gradients need a CUDA build");
+#endif
+}
+
+}  // namespace rbm

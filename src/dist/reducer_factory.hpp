@@ -1,0 +1,23 @@
+// Picks how gradients are summed across ranks (--comm auto|nccl|mpi): NCCL on device
+// buffers for the CUDA engine, MPI on host buffers for the CPU engine, and MPI staged
+// through the host for device buffers when several ranks share a GPU (NCCL cannot).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "dist/communicator.hpp"
+
+namespace rbm {
+
+enum class CommKind { auto_select, nccl, mpi };
+
+CommKind parse_comm(const std::string& text, const std::string& origin);
+std::string comm_name(CommKind kind);
+
+// `device_gradients`: the engine keeps its gradient on a GPU. `shares_gpu`: another
+// rank of this node uses the same GPU (then NCCL is refused with an explanation).
+std::unique_ptr<GradientReducer> make_reducer(const Communicator& comm, CommKind kind, bool device_gradients,
+                                              bool shares_gpu);
+
+}  // namespace rbm

@@ -1,0 +1,60 @@
+// Engine selection (see engine_factory.hpp).
+#include "engine/engine_factory.hpp"
+
+#include "util/check.hpp"
+
+#ifdef RBM_HAVE_CUDA
+#include "engine/cuda/cuda_engine.hpp"
+#endif
+
+namespace rbm {
+
+bool cuda_built() {
+#ifdef RBM_HAVE_CUDA
+    return true;
+#else
+    return false;
+#endif
+}
+
+int cuda_device_count() {
+#ifdef RBM_HAVE_CUDA
+    return cuda::visible_device_count();
+#else
+    return 0;
+#endif
+}
+
+DeviceKind resolve_device(DeviceKind requested) {
+    if (requested != DeviceKind::auto_select) return requested;
+    return cuda_device_count() > 0 ? DeviceKind::cuda : DeviceKind::cpu;
+}
+
+std::unique_ptr<Engine> make_engine(RbmShape shape, const EngineOptions& options) {
+    const DeviceKind kind = resolve_device(options.device);
+    if (kind == DeviceKind::cpu) return make_cpu_engine(shape);
+#ifdef RBM_HAVE_CUDA
+    if (cuda_device_count() == 0)
+        fail("--device cuda: no CUDA GPU is visible to this process (check the driver and CUDA_VISIBLE_DEVICES)");
+    return cuda::make_cuda_engine(shape, options.cuda_device, options.tf32);
+#else
+    fail("--device cuda: this rbm was built without CUDA (nvcc was not found when it was configured)");
+#endif
+}
+
+DeviceKind parse_device(const std::string& text, const std::string& origin) {
+    if (text == "auto") return DeviceKind::auto_select;
+    if (text == "cpu") return DeviceKind::cpu;
+    if (text == "cuda") return DeviceKind::cuda;
+    fail(origin, " must be auto, cpu or cuda, got '", text, "'");
+}
+
+std::string device_name(DeviceKind kind) {
+    switch (kind) {
+        case DeviceKind::cpu: return "cpu";
+        case DeviceKind::cuda: return "cuda";
+        default: return "auto";
+    }
+}
+
+}  // namespace rbm

@@ -1,0 +1,33 @@
+// Chooses and builds the engine a run asked for (--device auto|cpu|cuda). The CUDA
+// engine exists only in builds where nvcc was found; asking for it elsewhere is an
+// error that says so.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "engine/engine.hpp"
+
+namespace rbm {
+
+enum class DeviceKind { auto_select, cpu, cuda };
+
+struct EngineOptions {
+    DeviceKind device = DeviceKind::auto_select;
+    int cuda_device = 0;   // which visible GPU (the dist layer picks it from the node-local rank)
+    bool tf32 = false;     // cuBLAS TF32 tensor-core products instead of FP32
+};
+
+// True when this build has the CUDA engine.
+bool cuda_built();
+// GPUs visible to this process (0 without CUDA or without a driver).
+int cuda_device_count();
+// Resolves auto: cuda when built and a GPU is visible, else cpu.
+DeviceKind resolve_device(DeviceKind requested);
+
+std::unique_ptr<Engine> make_engine(RbmShape shape, const EngineOptions& options);
+
+DeviceKind parse_device(const std::string& text, const std::string& origin);
+std::string device_name(DeviceKind kind);
+
+}  // namespace rbm

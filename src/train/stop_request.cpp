@@ -1,0 +1,35 @@
+// Signal-driven stop requests (see stop_request.hpp).
+#include "train/stop_request.hpp"
+
+#include <csignal>
+#include <cstdint>
+
+namespace rbm {
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+extern "C" void on_stop_signal(int signal) {
+    // Only the first signal counts; a second one during the checkpoint changes nothing,
+    // and the checkpoint is written atomically whatever happens.
+    if (g_stop_signal == 0) g_stop_signal = signal;
+}
+
+}  // namespace
+
+void install_stop_handlers() {
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGUSR1, &action, nullptr);
+}
+
+int stop_signal_seen() { return int(g_stop_signal); }
+
+bool stop_agreed(const Communicator& comm) {
+    return comm.allreduce_max(uint64_t(g_stop_signal != 0)) != 0;
+}
+
+}  // namespace rbm

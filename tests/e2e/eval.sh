@@ -1,0 +1,87 @@
+# `rbm eval` end to end: train a tiny model with the real binary, evaluate it as a
+# plain process and under mpirun -np 2, and check the JSON: the keys scripts rely on,
+# AIS within its bounds of the exact log Z (16 hidden units are enumerated), RAISE at
+# or below it, and the same numbers whatever the number of ranks.
+source "$(dirname "$0")/lib/common.sh"
+need_mnist
+
+echo "== train a 784x16 model on 300 examples"
+"$RBM" train --data "$MNIST" --limit 300 --hidden 16 --batch-size 10 --k 1 --epochs 2 --binarize stochastic \
+  --monitor-examples 50 --filters false --seed 5 --out "$WORK/run" > "$WORK/train.log" || { cat "$WORK/train.log"; fail "train"; }
+ckpt=$(newest_checkpoint "$WORK/run")
+
+common=(--checkpoint "$ckpt" --data "$MNIST_TEST" --limit 200 --train-data "$MNIST" --train-limit 300
+        --betas 2000 --runs 100 --seeds 2 --raise-examples 20 --seed 11)
+
+echo "== rbm eval --json, one process"
+"$RBM" eval "${common[@]}" --json > "$WORK/one.json" 2> "$WORK/one.err" || { cat "$WORK/one.err"; fail "eval"; }
+
+echo "== the same under mpirun -np 2"
+if command -v mpirun >/dev/null; then
+  mpirun --oversubscribe --bind-to none -np 2 "$RBM" eval "${common[@]}" --json > "$WORK/two.json" 2> "$WORK/two.err" \
+    || { cat "$WORK/two.err"; fail "eval under mpirun -np 2"; }
+else
+  echo "no mpirun: comparing a second plain run instead"
+  "$RBM" eval "${common[@]}" --json > "$WORK/two.json" 2> /dev/null || fail "second eval"
+fi
+
+$PY - "$WORK/one.json" "$WORK/two.json" <<'PYEOF'
+import json, math, sys
+one = json.load(open(sys.argv[1]))
+two = json.load(open(sys.argv[2]))
+for key in ["log_z", "log_z_lower", "log_z_upper", "mean_log_likelihood", "n_examples", "method", "ess",
+            "warnings", "exact", "ais", "reverse", "pseudo_likelihood", "reconstruction_xent", "free_energy"]:
+    assert key in one, f"missing key {key}"
+assert one["n_examples"] == 200, one["n_examples"]
+assert one["method"] == "exact", one["method"]
+assert one["n_hidden"] == 16 and one["n_visible"] == 784
+ex, ais, rev = one["exact"]["log_z"], one["ais"], one["reverse"]
+print(f"exact {ex:.4f}  AIS {ais['log_z']:.4f} [{ais['log_z_lower']}, {ais['log_z_upper']}] ESS {ais['ess']:.1f}"
+      f"  RAISE {rev['log_z']:.4f}  LL {one['mean_log_likelihood']:.3f}")
+assert ais["log_z_lower"] <= ex <= ais["log_z_upper"], "exact log Z outside AIS's bounds"
+assert abs(ais["log_z"] - ex) < 0.2, "AIS more than 0.2 nats from exact"
+assert ais["runs_total"] == 200 and len(ais["per_seed"]) == 2
+assert 1 <= ais["ess"] <= 200
+# RAISE: conservative (log Z at or above exact, up to its noise) and within its bounds.
+assert rev["log_z_upper"] >= ex, "exact log Z above RAISE's upper bound"
+se = (rev["log_z_upper"] - rev["log_z"]) / 3
+assert rev["mean_log_likelihood"] <= one["mean_log_likelihood"] + 3 * se + 1e-9, "RAISE above the exact log-likelihood"
+assert abs(rev["log_z"] - ex) < 1.0
+pl = one["pseudo_likelihood"]
+assert pl["per_example"] < 0 and abs(pl["per_pixel"] * 784 - pl["per_example"]) < 1e-6 * abs(pl["per_example"])
+assert one["reconstruction_xent"] > 0
+fe = one["free_energy"]
+assert fe["train"] is not None and abs(fe["gap"] - (fe["data"] - fe["train"])) < 1e-9
+ll = one["mean_log_likelihood"]
+assert -784 * math.log(2) < ll < 0, ll
+# Rank-count independence: every chain is keyed by its global index and the batches are
+# cut before they are dealt to ranks, so AIS and RAISE agree bitwise; sums over examples
+# agree to rounding (the order of the sum differs).
+assert two["ranks"] in (1, 2)
+def at(d, path):
+    for k in path:
+        d = d[k]
+    return d
+for path in [("ais", "log_z"), ("ais", "ess"), ("ais", "log_z_upper"), ("reverse", "log_z"), ("exact", "log_z")]:
+    assert at(one, path) == at(two, path), f"{path}: {at(one, path)} with one rank, {at(two, path)} with two"
+for path in [("mean_log_likelihood",), ("pseudo_likelihood", "per_example"), ("reconstruction_xent",),
+             ("free_energy", "gap")]:
+    a, b = at(one, path), at(two, path)
+    assert abs(a - b) <= 1e-7 * max(1.0, abs(a)), f"{path}: {a} with one rank, {b} with two"
+print("json ok; ranks agree")
+PYEOF
+
+echo "== text output, AIS only (no exact), short schedule"
+"$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --limit 50 --betas 100 --runs 20 --seeds 2 --raise-examples 5 \
+  --exact no > "$WORK/text.out" 2>/dev/null || fail "text eval"
+grep -q "mean log-likelihood per example (nats), method ais" "$WORK/text.out" || { cat "$WORK/text.out"; fail "text output"; }
+grep -q "log Z, RAISE" "$WORK/text.out" || fail "no RAISE line"
+grep -q "pseudo-likelihood (all 784 bits)" "$WORK/text.out" || fail "no pseudo-likelihood line"
+
+echo "== errors"
+expect_error "no checkpoint" "--checkpoint is required" "$RBM" eval --data "$MNIST_TEST"
+expect_error "bad binarize" "binarize" "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --binarize maybe
+expect_error "too short a schedule" "betas" "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --betas 2
+expect_error "real-valued data" "binary" "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --binarize none --limit 10
+"$RBM" eval --help | grep -q "stochastic" || fail "--help"
+echo "PASS"

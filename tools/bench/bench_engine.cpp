@@ -1,0 +1,282 @@
+// rbm_bench: the CPU engine's training step against its own matrix products.
+//
+// Times `steps` training steps exactly as `rbm train` runs them on one rank
+// (compute_gradient + apply_update, monitoring costs every step unless --no-measure),
+// and, in the same run and alternating with them, the same sequence of sgemm calls with
+// the same shapes alone (recorded from a real step through cpu::record_gemms), so the
+// ratio of the two is the share of the step spent outside OpenBLAS. The cpu/wall
+// columns (process CPU time over wall time, step and products) are about the thread
+// count when nothing else ran; less means other processes took the cores. Threads are set
+// the way `rbm train --threads N` sets them. Prints a table and one RESULT line for
+// tools/bench_cpu.sh.
+//
+//   rbm_bench [--data FILE | --data random] [--hidden 500] [--batch 20] [--chains B]
+//             [--k 15] [--method pcd|cd] [--lr 0.1] [--threads 1] [--steps 150]
+//             [--repeats 3] [--limit 10000] [--no-measure]
+//             [--engine-threads N] [--blas-threads N]   (override --threads' policy)
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cblas.h>
+
+#include "cli/commands.hpp"
+#include "engine/cpu_kernels.hpp"
+#include "engine/engine.hpp"
+#include "io/dataset.hpp"
+#include "model/init.hpp"
+#include "random/shuffle.hpp"
+#include "util/check.hpp"
+
+using namespace rbm;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Options {
+    std::string data = "data/mnist/train-images-idx3-ubyte";
+    std::size_t hidden = 500, batch = 20, chains = 0, limit = 10000;
+    int k = 15, threads = 1, steps = 150, repeats = 3;
+    int engine_threads = -1, blas_threads = -1;  // overrides of --threads' policy, for experiments
+    Method method = Method::pcd;
+    float lr = 0.1f;
+    bool measure = true;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+    std::cerr << "rbm_bench: " << why << "\n"
+              << "usage: rbm_bench [--data FILE|random] [--hidden N] [--batch N] [--chains N] [--k N]\n"
+              << "                 [--method pcd|cd] [--lr X] [--threads N] [--steps N] [--repeats N]\n"
+              << "                 [--limit N] [--no-measure] [--engine-threads N] [--blas-threads N]\n";
+    std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) usage(a + " needs a value");
+            return argv[++i];
+        };
+        auto number = [&]() -> long {
+            const std::string v = value();
+            char* end = nullptr;
+            const long n = std::strtol(v.c_str(), &end, 10);
+            if (!end || *end || n < 0) usage(a + " " + v + ": not a count");
+            return n;
+        };
+        if (a == "--data") o.data = value();
+        else if (a == "--hidden") o.hidden = std::size_t(number());
+        else if (a == "--batch") o.batch = std::size_t(number());
+        else if (a == "--chains") o.chains = std::size_t(number());
+        else if (a == "--k") o.k = int(number());
+        else if (a == "--threads") o.threads = int(number());
+        else if (a == "--steps") o.steps = int(number());
+        else if (a == "--engine-threads") o.engine_threads = int(number());
+        else if (a == "--blas-threads") o.blas_threads = int(number());
+        else if (a == "--repeats") o.repeats = int(number());
+        else if (a == "--limit") o.limit = std::size_t(number());
+        else if (a == "--lr") o.lr = std::stof(value());
+        else if (a == "--no-measure") o.measure = false;
+        else if (a == "--method") {
+            const std::string m = value();
+            if (m == "pcd") o.method = Method::pcd;
+            else if (m == "cd") o.method = Method::cd;
+            else usage("--method " + m + ": pcd or cd");
+        } else if (a == "--help" || a == "-h") usage("the CPU engine's step against its products alone");
+        else usage("unknown argument " + a);
+    }
+    if (!o.chains) o.chains = o.batch;
+    if (!o.batch || !o.hidden || !o.steps || !o.repeats || o.k < 1) usage("counts must be positive");
+    return o;
+}
+
+Dataset load(const Options& o, std::string& what) {
+    if (o.data != "random" && std::filesystem::exists(o.data)) {
+        Dataset d = read_rows(o.data, {0, o.limit});
+        what = o.data + " (" + std::to_string(d.n_rows) + " rows, " + (is_binary(d) ? "binary" : "real-valued") + ")";
+        return d;
+    }
+    // No MNIST: random real-valued rows with MNIST's shape and roughly its sparsity.
+    Dataset d;
+    d.source = "random";
+    d.n_rows = std::max<std::size_t>(o.limit, 2 * o.batch);
+    d.n_cols = 784;
+    d.values.resize(d.n_rows * d.n_cols);
+    std::mt19937 gen(7);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    for (float& x : d.values) x = u(gen) < 0.8f ? 0.0f : u(gen);
+    what = "random (" + std::to_string(d.n_rows) + " rows of 784, 80% zeros" +
+           (o.data == "random" ? "" : "; " + o.data + " not found") + ")";
+    return d;
+}
+
+// CPU time of the whole process (every thread), in ms: beside the wall time it shows
+// whether a timing was disturbed (other processes take the cores: cpu < threads x wall).
+double process_cpu_ms() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) * 1e3 + double(t.tv_nsec) * 1e-6;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+    const Options o = parse(argc, argv);
+    cli::set_blas_threads(o.threads);  // as rbm train --threads N
+    if (o.engine_threads > 0) cpu::set_threads(o.engine_threads);
+    if (o.blas_threads > 0) openblas_set_num_threads(o.blas_threads);
+    std::string what;
+    const Dataset data = load(o, what);
+    RBM_CHECK(data.n_rows >= o.batch, "fewer rows than one batch");
+    const RbmShape shape{data.n_cols, o.hidden};
+
+    auto engine = make_cpu_engine(shape);
+    engine->set_params(initial_params(shape, 123));
+    engine->set_velocity(ParamBuffer(shape));
+    engine->set_training_shard(data);
+    StepSettings settings;
+    settings.method = o.method;
+    settings.k = o.k;
+    settings.batch = o.batch;
+    settings.chains = o.chains;
+    settings.seed = 123;
+    if (o.method == Method::pcd) engine->set_chains(std::vector<uint8_t>(o.chains * o.hidden, 0));
+    const UpdateRule rule{o.lr, 0.0f, 0.0f};
+    const std::vector<uint32_t> order = epoch_order(data.n_rows, 123, 0, 0);
+    const std::size_t steps_per_epoch = data.n_rows / o.batch;
+    uint64_t step = 0;
+    auto train_steps = [&](int n) {
+        for (int s = 0; s < n; ++s, ++step) {
+            StepSpec spec;
+            spec.step = step;
+            spec.pl_bit = std::size_t(step % shape.n_visible);
+            spec.measure = o.measure;
+            engine->compute_gradient(order.data() + (step % steps_per_epoch) * o.batch, settings, spec);
+            engine->apply_update(rule, 1.0f);
+        }
+    };
+
+    // The products of one step, recorded as the engine computes them (with several loop
+    // threads: each thread's column blocks) and as whole products (one thread).
+    train_steps(5);
+    const int threads = cpu::threads();
+    std::vector<cpu::GemmShape> split, whole;
+    cpu::record_gemms(&split);
+    train_steps(1);
+    cpu::record_gemms(nullptr);
+    if (threads > 1) {
+        cpu::set_threads(1);
+        cpu::record_gemms(&whole);
+        train_steps(1);
+        cpu::record_gemms(nullptr);
+        cpu::set_threads(threads);
+    } else {
+        whole = split;
+    }
+    std::size_t most_a = 0, most_b = 0, most_c = 0;
+    double flops = 0;
+    for (const auto& g : whole) flops += g.flops();
+    for (const auto* list : {&split, &whole})
+        for (const auto& g : *list) {
+            most_a = std::max(most_a, (g.trans_a ? g.k : g.m) * g.lda);
+            most_b = std::max(most_b, (g.trans_b ? g.n : g.k) * g.ldb);
+            most_c = std::max(most_c, g.m * g.ldc);
+        }
+    std::vector<float> a(most_a), b(most_b);
+    std::vector<std::vector<float>> c(static_cast<std::size_t>(threads), std::vector<float>(most_c));
+    std::mt19937 gen(9);
+    std::uniform_real_distribution<float> u(-0.1f, 0.1f);
+    for (float& x : a) x = u(gen) + 0.5f;
+    for (float& x : b) x = u(gen);
+    auto replay = [&](const cpu::GemmShape& g, int t) {
+        cpu::gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, a.data(), g.lda, b.data(), g.ldb, c[std::size_t(t)].data(),
+                  g.ldc);
+    };
+    // Products alone, (1) split as the engine splits them, each thread its blocks with
+    // one-thread OpenBLAS, no barriers; (2) whole, through OpenBLAS with `threads` threads.
+    const int blas_threads = openblas_get_num_threads();
+    auto split_steps = [&](int n) {
+        cpu::parallel([&](int t, int) {
+            for (int s = 0; s < n; ++s)
+                for (const auto& g : split)
+                    if (g.thread == t) replay(g, t);
+        });
+    };
+    auto whole_steps = [&](int n) {
+        openblas_set_num_threads(threads);
+        for (int s = 0; s < n; ++s)
+            for (const auto& g : whole) replay(g, 0);
+        openblas_set_num_threads(blas_threads);
+    };
+    split_steps(3);
+    if (threads > 1) whole_steps(3);
+
+    const std::size_t chains = o.method == Method::pcd ? o.chains : o.batch;
+    std::printf("rbm_bench: %zux%zu RBM, %s-%d, batch %zu, %zu chains, lr %g, %d thread(s), kernels %s\n",
+                shape.n_visible, shape.n_hidden, o.method == Method::pcd ? "PCD" : "CD", o.k, o.batch,
+                chains, double(o.lr), o.threads, cpu::kernel_isa());
+    std::printf("  data: %s; monitoring costs %s\n", what.c_str(),
+                o.measure ? "every step (as rbm train)" : "off");
+    std::printf("  products per step: %zu sgemm, %.1f MFLOP; %d steps per timing, %d repeats\n", whole.size(),
+                flops * 1e-6, o.steps, o.repeats);
+    std::printf("  threads: %d engine loop thread(s), OpenBLAS %d thread(s) inside the step\n", threads, blas_threads);
+    if (threads > 1)
+        std::printf("  products alone: split as the engine splits them over %d threads (1-thread OpenBLAS each),\n"
+                    "  and whole through %d-thread OpenBLAS; the faster counts\n",
+                    threads, threads);
+    std::printf("  %-8s %10s %10s %10s %8s %14s\n", "repeat", "step ms", "split ms", "whole ms", "ratio",
+                "cpu/wall s, p");
+    std::vector<double> step_ms, gemm_ms, ratio;
+    auto timed = [&](auto&& fn, double& wall, double& cpu_share) {
+        const auto t0 = Clock::now();
+        const double c0 = process_cpu_ms();
+        fn();
+        wall = std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / o.steps;
+        cpu_share = (process_cpu_ms() - c0) / o.steps / wall;
+    };
+    for (int r = 0; r < o.repeats; ++r) {
+        double ts, cs, t_split, c_split, t_whole = 0, c_whole = 0;
+        timed([&] { train_steps(o.steps); }, ts, cs);
+        timed([&] { split_steps(o.steps); }, t_split, c_split);
+        if (threads > 1) timed([&] { whole_steps(o.steps); }, t_whole, c_whole);
+        const double tg = threads > 1 ? std::min(t_split, t_whole) : t_split;
+        const double cg = threads > 1 && t_whole < t_split ? c_whole : c_split;
+        step_ms.push_back(ts);
+        gemm_ms.push_back(tg);
+        ratio.push_back(ts / tg);
+        char whole_text[32] = "-";
+        if (threads > 1) std::snprintf(whole_text, sizeof whole_text, "%.3f", t_whole);
+        std::printf("  %-8d %10.3f %10.3f %10s %8.3f %7.2f %6.2f\n", r + 1, ts, t_split, whole_text, ts / tg, cs, cg);
+    }
+    const double ts = median(step_ms), tg = median(gemm_ms), q = median(ratio);
+    const double ex_s = double(o.batch) / (ts * 1e-3);
+    std::printf("  median: step %.3f ms, products alone %.3f ms (%.1f GFLOP/s): step / products %.3f, "
+                "%.1f%% of the step outside the products\n",
+                ts, tg, flops / (tg * 1e-3) * 1e-9, q, 100.0 * (1.0 - 1.0 / q));
+    std::printf("  throughput: %.0f examples/s = %.0f examples x Gibbs steps/s (products alone: %.0f examples/s)\n",
+                ex_s, ex_s * o.k, double(o.batch) / (tg * 1e-3));
+    std::printf("RESULT engine=rbm method=%s k=%d batch=%zu hidden=%zu threads=%d measure=%d ex_per_s=%.1f "
+                "ex_gibbs_per_s=%.1f step_ms=%.4f gemm_ms=%.4f ratio=%.4f outside=%.4f\n",
+                o.method == Method::pcd ? "pcd" : "cd", o.k, o.batch, o.hidden, o.threads, int(o.measure), ex_s,
+                ex_s * o.k, ts, tg, q, 1.0 - 1.0 / q);
+    return 0;
+} catch (const std::exception& e) {
+    std::cerr << "rbm_bench: " << e.what() << std::endl;
+    return 1;
+}
