@@ -17,10 +17,23 @@
 
 namespace rbm::cli {
 
-// One OpenBLAS thread per rank unless asked: at the tutorial's batch of 20 a second
-// thread gains nothing (measured: docs/performance.md), and under MPI the cores belong
-// to the other ranks.
-void set_blas_threads(int requested) { openblas_set_num_threads(requested > 0 ? requested : 1); }
+// Threads per process: `requested` (--threads), or by default every core this process
+// may run on when it is the only rank, and one per rank under MPI (the ranks share the
+// node's cores; launchers announce the world size in the environment). The count is set
+// as OpenBLAS's; the CPU engine adopts it at its first step as its own loop threads, each
+// calling one-thread OpenBLAS on its block of columns (engine/cpu_kernels.hpp:
+// adopt_blas_threads), which at the tutorial's batch of 20 is faster than OpenBLAS's own
+// threads (docs/performance.md). Where the engine does not run, OpenBLAS uses them.
+void set_blas_threads(int requested) {
+    int n = requested;
+    if (n <= 0) {
+        bool under_mpi = false;
+        for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_NTASKS"})
+            if (const char* value = std::getenv(name)) under_mpi = under_mpi || std::atoi(value) > 1;
+        n = under_mpi ? 1 : openblas_get_num_procs();
+    }
+    openblas_set_num_threads(n > 0 ? n : 1);
+}
 
 namespace {
 

@@ -1,6 +1,8 @@
 // Strict option parsing shared by `rbm train`, `rbm sample` and stored configurations.
 #include "cli/options.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -42,7 +44,7 @@ po::options_description train_config_options() {
         ("filters", text(), "write filters as PNG every epoch: true | false (default true)")
         ("progress-every", text(), "seconds between progress lines when the output is not a terminal "
                                    "(a batch log); on a terminal a bar is redrawn instead (default 30; 0: none)")
-        ("threads", text(), "OpenBLAS threads per rank (default 0: one)")
+        ("threads", text(), "CPU threads per rank (default 0: every core for a single rank, one per rank under MPI)")
         ("device", text(), "auto | cpu | cuda (default auto: a GPU when one is visible, the log says which)")
         ("comm", text(), "gradient allreduce: auto | nccl | mpi (default auto: NCCL on GPUs; mpi stages GPU "
                          "gradients through the host so several ranks can share a GPU)")
@@ -62,10 +64,25 @@ Settings to_settings(const po::variables_map& vm, const po::options_description&
     }
     return out;
 }
+
+// Boost.Program_options 1.74 words its errors by replacing "%name%" placeholders in a
+// loop, so an input holding one (an invalid line "%invalid_line%", a value "%value%")
+// makes what() loop forever, eating memory. Such text is refused before Boost sees it.
+void refuse_placeholders(const std::string& text, const std::string& origin) {
+    for (std::size_t open = text.find('%'); open != std::string::npos; open = text.find('%', open + 1)) {
+        std::size_t close = open + 1;
+        while (close < text.size() && (std::isalnum(static_cast<unsigned char>(text[close])) || text[close] == '_'))
+            ++close;
+        if (close > open + 1 && close < text.size() && text[close] == '%')
+            fail(origin, ": '", text.substr(open, close - open + 1), "' is not allowed (no option or value holds "
+                 "a %word% placeholder)");
+    }
+}
 }  // namespace
 
 Settings parse_flags(const std::vector<std::string>& args, const po::options_description& options,
                      po::variables_map& vm) {
+    for (const std::string& arg : args) refuse_placeholders(arg, "command line");
     try {
         po::store(po::command_line_parser(args).options(options).run(), vm);
         po::notify(vm);
@@ -77,6 +94,7 @@ Settings parse_flags(const std::vector<std::string>& args, const po::options_des
 
 Settings parse_ini(const std::string& text, const std::string& origin, const po::options_description& options) {
     po::variables_map vm;
+    refuse_placeholders(text, origin);
     std::istringstream in(text);
     try {
         po::store(po::parse_config_file(in, options, /*allow_unregistered=*/false), vm);
@@ -129,13 +147,23 @@ void apply(const Settings& settings, const std::string& origin, TrainConfig& c) 
     auto count = [&](const std::string& key, const std::string& v, uint64_t lo, uint64_t hi) {
         return parse_count("--" + key, v, origin, lo, hi);
     };
+    // Paths are stored in the checkpoint's INI text, which cannot hold a '#' (a comment),
+    // a line break (it would add keys) or spaces at either end (trimmed): refused, so that
+    // a resumed run reads back the very paths it was given.
+    auto path = [&](const std::string& key, const std::string& v) {
+        const bool control = std::any_of(v.begin(), v.end(), [](char ch) { return (unsigned char)ch < 0x20 || ch == 0x7f; });
+        if (v.find('#') != std::string::npos || control || (!v.empty() && (v.front() == ' ' || v.back() == ' ')))
+            fail(origin, ": --", key, " '", v, "': a path with '#', a control character or spaces at either end "
+                 "cannot be stored in the run's configuration; rename it");
+        return v;
+    };
     auto real = [&](const std::string& key, const std::string& v, double lo, double hi) {
         return parse_real("--" + key, v, origin, lo, hi);
     };
     constexpr uint64_t big = 1ull << 40;
     for (const auto& [key, v] : settings) {
-        if (key == "data") c.data = v;
-        else if (key == "test-data") c.test_data = v;
+        if (key == "data") c.data = path(key, v);
+        else if (key == "test-data") c.test_data = path(key, v);
         else if (key == "validation-fraction") c.validation_fraction = real(key, v, 0, 0.99);
         else if (key == "limit") c.limit = count(key, v, 0, big);
         else if (key == "binarize") c.binarize.mode = parse_binarization(v, origin + ": --binarize");
@@ -151,7 +179,7 @@ void apply(const Settings& settings, const std::string& origin, TrainConfig& c) 
         else if (key == "momentum") c.update.momentum = float(real(key, v, 0, 0.999999));
         else if (key == "weight-decay") c.update.weight_decay = float(real(key, v, 0, 1e3));
         else if (key == "seed") c.seed = uint32_t(count(key, v, 0, UINT32_MAX));
-        else if (key == "out") c.out = v;
+        else if (key == "out") c.out = path(key, v);
         else if (key == "checkpoint-every") c.checkpoint_every = count(key, v, 0, big);
         else if (key == "keep-checkpoints") c.keep_checkpoints = count(key, v, 0, 1u << 20);
         else if (key == "monitor-every") c.monitor_every = count(key, v, 0, big);

@@ -2,13 +2,17 @@
 // in fused passes (cpu_kernels.hpp), all buffers allocated before the first step.
 // It is what runs without a GPU and the reference the CUDA engine is tested against.
 //
-// With several loop threads (cpu::set_threads) a step runs as one parallel region:
-// thread t owns a block of hidden columns and a block of visible columns, computes its
-// columns of each product (single-threaded OpenBLAS on a block of W) and activates and
-// samples exactly those, and the threads meet at a barrier before each product that
-// needs the whole of the previous result. Every draw is keyed by its element's index
-// and every monitoring sum is taken row by row in row order, so the split changes no
-// result beyond the last bits of OpenBLAS's sums.
+// With several loop threads (cpu::set_threads) a step runs as one parallel region in
+// which thread t owns a block of hidden units: their columns of W, activations and
+// chains. It computes the products on the hidden side (v W) for its units only, and its
+// units' share of the products on the visible side (h W' summed over its hidden units: a
+// partial product); after a barrier each thread adds the partials for a block of visible
+// units and activates those. So each thread reads only its own columns of W, and per
+// Gibbs sweep only the visible sample and the partials cross between cores, with two
+// barriers. The gradient and the update are split by rows (contiguous blocks). Every draw is keyed by its element's index and every monitoring sum is
+// reduced in a fixed order, so a run is deterministic for a given thread count; across
+// thread counts the visible pre-activations differ in their last bits (their sums over
+// hidden units are split).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -35,6 +39,7 @@ public:
         : shape_(shape), params_(shape), velocity_(shape), grad_(shape.total()) {}
 
     std::string describe() const override {
+        cpu::adopt_blas_threads();  // the threads `rbm train --threads` asked for, as the steps will run
         const int t = cpu::threads();
         return std::string("cpu (OpenBLAS sgemm, ") + cpu::kernel_isa() + " kernels" +
                (t > 1 ? ", " + std::to_string(t) + " loop threads)" : ")");
@@ -87,6 +92,17 @@ private:
     void step_part(int t, int parts, const StepSettings& s, const StepSpec& spec);
     void measure_part(int t, int parts, const StepSettings& s, const StepSpec& spec);
     void gradient_part(int t, int parts, std::size_t batch, std::size_t chains);
+    void visible_partial(int t, std::size_t n, const float* h, std::size_t h0, std::size_t h1);
+    void sum_partials(int parts, std::size_t n, std::size_t c0, std::size_t c1);
+    void sum_partials_row(int parts, std::size_t r) {
+        const std::size_t nv = shape_.n_visible, stride = std::max(reserved_batch_, reserved_chains_) * nv;
+        float* out = pre_v_.data() + r * nv;
+        std::copy(partial_.data() + r * nv, partial_.data() + (r + 1) * nv, out);
+        for (int t = 1; t < parts; ++t) {
+            const float* in = partial_.data() + std::size_t(t) * stride + r * nv;
+            for (std::size_t c = 0; c < nv; ++c) out[c] += in[c];
+        }
+    }
 
     RbmShape shape_;
     ParamBuffer params_, velocity_;
@@ -98,25 +114,39 @@ private:
     // Step workspace: [v0; vk] and [ph0; phk] stacked so one sgemm forms dW.
     std::vector<float> stack_v_, stack_h_, pre_h_, pre_v_, h_, pl_pre_;
     std::vector<uint32_t> pl_ones_;                // the ones of round(v0), row by row
+    std::vector<std::size_t> pl_count_;            // how many ones each row has
+    std::vector<float> pl_x_;                      // round(v0) of rows too dense for pl_ones_
+    std::vector<uint32_t> words_;                  // per thread: a pass's Philox words, laid out like its matrix
+    std::vector<float> partial_;                   // per thread: its hidden units' share of h W'
+    std::vector<double> pl_part_;                  // per thread and row: its hidden units' share of the PL sum
     std::vector<double> pl_row_, xent_row_;        // this step's costs, row by row
     std::size_t reserved_batch_ = 0, reserved_chains_ = 0;
+    int reserved_threads_ = 0;
     MetricSums metric_sums_;
 };
 
 void CpuEngine::reserve(std::size_t batch, std::size_t chains) {
-    if (batch == reserved_batch_ && chains == reserved_chains_) return;
+    const int threads = cpu::threads();
+    if (batch == reserved_batch_ && chains == reserved_chains_ && threads == reserved_threads_) return;
     const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden, most = std::max(batch, chains);
+    const std::size_t t = std::size_t(threads);
     stack_v_.assign((batch + chains) * nv, 0.0f);
     stack_h_.assign((batch + chains) * nh, 0.0f);
-    pre_h_.assign(most * nh, 0.0f);
+    pre_h_.assign(t * most * nh, 0.0f);  // per thread: no cache line written by two
     pre_v_.assign(most * nv, 0.0f);
     h_.assign(most * nh, 0.0f);
     pl_pre_.assign(batch * nh, 0.0f);
     pl_ones_.assign(batch * nv, 0u);
+    pl_count_.assign(batch, 0);
+    pl_x_.assign(batch * nv, 0.0f);
+    words_.assign(t * most * std::max(nv, nh), 0u);
+    partial_.assign(t > 1 ? t * most * nv : 0, 0.0f);
+    pl_part_.assign(t * batch, 0.0);
     pl_row_.assign(batch, 0.0);
     xent_row_.assign(batch, 0.0);
     reserved_batch_ = batch;
     reserved_chains_ = chains;
+    reserved_threads_ = threads;
 }
 
 void CpuEngine::gather_batch(const uint32_t* rows, std::size_t batch, float* v0) const {
@@ -133,8 +163,25 @@ void CpuEngine::compute_gradient(const uint32_t* rows, const StepSettings& s, co
     if (persistent)
         RBM_CHECK(chain_h_.size() == chains * shape_.n_hidden, "PCD needs " << chains << " persistent chains");
     RBM_CHECK(!spec.measure || spec.pl_bit < shape_.n_visible, "pseudo-likelihood bit out of range");
+    cpu::adopt_blas_threads();
     reserve(batch, chains);
     gather_batch(rows, batch, stack_v_.data());
+    if (spec.measure && !shard_binary_) {
+        // x = round(v0) for the pseudo-likelihood: each row's ones, or x itself when dense.
+        const std::size_t nv = shape_.n_visible;
+        for (std::size_t r = 0; r < batch; ++r) {
+            const float* v = stack_v_.data() + r * nv;
+            uint32_t* ones = pl_ones_.data() + r * nv;
+            std::size_t count = 0;
+            for (std::size_t e = 0; e < nv; ++e) {
+                ones[count] = uint32_t(e);
+                count += v[e] >= 0.5f;
+            }
+            pl_count_[r] = count;
+            if (2 * count > nv)
+                for (std::size_t e = 0; e < nv; ++e) pl_x_[r * nv + e] = v[e] >= 0.5f ? 1.0f : 0.0f;
+        }
+    }
     cpu::parallel([&](int t, int parts) { step_part(t, parts, s, spec); });
     if (spec.measure) {
         // Row by row in row order, whatever the thread count.
@@ -152,40 +199,84 @@ void CpuEngine::compute_gradient(const uint32_t* rows, const StepSettings& s, co
 void CpuEngine::step_part(int t, int parts, const StepSettings& s, const StepSpec& spec) {
     const bool persistent = s.method == Method::pcd;
     const std::size_t batch = s.batch, n = persistent ? s.chains : s.batch;
-    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden;
-    const auto [h0, h1] = cpu::share(nh, t, parts);  // this thread's hidden columns
-    const auto [c0, c1] = cpu::share(nv, t, parts);  // and visible columns
+    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden, most = std::max(batch, n);
+    const auto [h0, h1] = cpu::share(nh, t, parts);  // this thread's hidden units
+    const auto [c0, c1] = cpu::share(nv, t, parts);  // the visible units it activates
     const float* W = params_.W();
+    const float* hbias = params_.hbias();
+    const float* vbias = params_.vbias();
     const Stream stream = Stream::make(s.seed, s.rank, Purpose::gibbs);
     float* v0 = stack_v_.data();
     float* ph0 = stack_h_.data();
     float* vk = v0 + batch * nv;
     float* phk = ph0 + batch * nh;
     float* h = persistent ? chain_h_.data() : h_.data();
+    float* pre_h = pre_h_.data() + std::size_t(t) * most * nh;  // this thread's columns only
+    float* pre_v = pre_v_.data();
+    uint32_t* words = words_.data() + std::size_t(t) * most * std::max(nv, nh);
 
-    // Positive phase: ph0 = sigmoid(v0 W + c); pre_h_ keeps v0 W for the costs.
-    gemm(false, false, batch, h1 - h0, nv, v0, nv, W + h0, nh, pre_h_.data() + h0, nh);
-    cpu::add_bias_sigmoid_cols(pre_h_.data(), params_.hbias(), ph0, batch, nh, h0, h1);
-    if (!persistent) cpu::sample_bernoulli_cols(ph0, h, n, nh, h0, h1, stream, spec.step, 0);
-    cpu::barrier();
+    // Positive phase: ph0 = sigmoid(v0 W + c); pre_h_ keeps v0 W for the costs. Each
+    // block of columns is activated (and, for CD, sampled) right after its product.
+    cpu::gemm_cols(false, batch, nv, v0, nv, W, nh, pre_h, nh, h0, h1, [&](std::size_t x, std::size_t y) {
+        cpu::add_bias_sigmoid_cols(pre_h, hbias, ph0, batch, nh, x, y);
+        if (!persistent) cpu::sample_bernoulli_cols(ph0, h, n, nh, x, y, stream, spec.step, 0);
+    });
     if (spec.measure) measure_part(t, parts, s, spec);
 
     for (int j = 0; j < s.k; ++j) {
-        gemm(false, true, n, c1 - c0, nh, h, nh, W + c0 * nh, nh, pre_v_.data() + c0, nv);
-        cpu::activate_and_sample_cols(pre_v_.data(), params_.vbias(), nullptr, vk, n, nv, c0, c1, stream,
-                                      spec.step, uint32_t(1 + 2 * j));
-        cpu::barrier();
-        gemm(false, false, n, h1 - h0, nv, vk, nv, W + h0, nh, pre_h_.data() + h0, nh);
-        cpu::activate_and_sample_cols(pre_h_.data(), params_.hbias(), phk, h, n, nh, h0, h1, stream,
-                                      spec.step, uint32_t(2 + 2 * j));
-        // The gradient below reads only this thread's columns of phk; the next sweep all of h.
-        if (j + 1 < s.k) cpu::barrier();
+        const uint32_t draw_v = uint32_t(1 + 2 * j), draw_h = uint32_t(2 + 2 * j);
+        if (parts == 1) {
+            cpu::philox_words_cols(stream, spec.step, draw_v, n, nv, 0, nv, words);
+            cpu::gemm_cols(true, n, nh, h, nh, W, nh, pre_v, nv, 0, nv, [&](std::size_t x, std::size_t y) {
+                cpu::activate_and_sample_words(pre_v, vbias, nullptr, vk, words, n, nv, x, y);
+            });
+        } else {
+            visible_partial(t, n, h, h0, h1);
+            cpu::barrier();
+            sum_partials(parts, n, c0, c1);
+            cpu::philox_words_cols(stream, spec.step, draw_v, n, nv, c0, c1, words);
+            cpu::activate_and_sample_words(pre_v, vbias, nullptr, vk, words, n, nv, c0, c1);
+            cpu::barrier();
+        }
+        cpu::philox_words_cols(stream, spec.step, draw_h, n, nh, h0, h1, words);
+        cpu::gemm_cols(false, n, nv, vk, nv, W, nh, pre_h, nh, h0, h1, [&](std::size_t x, std::size_t y) {
+            cpu::activate_and_sample_words(pre_h, hbias, phk, h, words, n, nh, x, y);
+        });
     }
     gradient_part(t, parts, batch, n);
 }
 
-// Columns [h0, h1) of grad = [v0; vk]' [ph0 / B; -phk / C] (one sgemm) and this thread's
-// parts of the bias sums: its hidden columns of dc, its visible columns of db.
+// This thread's share of h W' over its hidden units [h0, h1): all visible columns, into
+// its partial buffer.
+void CpuEngine::visible_partial(int t, std::size_t n, const float* h, std::size_t h0, std::size_t h1) {
+    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden;
+    float* part = partial_.data() + std::size_t(t) * std::max(reserved_batch_, reserved_chains_) * nv;
+    if (h1 == h0) {
+        std::fill(part, part + n * nv, 0.0f);
+        return;
+    }
+    cpu::gemm_cols(true, n, h1 - h0, h + h0, nh, params_.W() + h0, nh, part, nv, 0, nv,
+                   [](std::size_t, std::size_t) {});
+}
+
+// pre_v_[:, c0:c1] = the threads' partials summed, in thread order.
+void CpuEngine::sum_partials(int parts, std::size_t n, std::size_t c0, std::size_t c1) {
+    const std::size_t nv = shape_.n_visible, stride = std::max(reserved_batch_, reserved_chains_) * nv;
+    for (std::size_t r = 0; r < n; ++r) {
+        float* out = pre_v_.data() + r * nv;
+        const float* first = partial_.data() + r * nv;
+        for (std::size_t c = c0; c < c1; ++c) out[c] = first[c];
+        for (int t = 1; t < parts; ++t) {
+            const float* in = partial_.data() + std::size_t(t) * stride + r * nv;
+            for (std::size_t c = c0; c < c1; ++c) out[c] += in[c];
+        }
+    }
+}
+
+// grad = [v0; vk]' [ph0 / B; -phk / C] and the bias sums. Thread t scales its hidden
+// columns of [ph0; phk] and sums them into dc; after a barrier it computes its visible
+// rows of the product (contiguous: no cache line of grad is written by two threads)
+// and of db.
 void CpuEngine::gradient_part(int t, int parts, std::size_t batch, std::size_t chains) {
     const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden, rows = batch + chains;
     const auto [h0, h1] = cpu::share(nh, t, parts);
@@ -202,7 +293,8 @@ void CpuEngine::gradient_part(int t, int parts, std::size_t batch, std::size_t c
             dc[j] += hr[j];
         }
     }
-    gemm(true, false, nv, h1 - h0, rows, stack_v_.data(), nv, stack_h_.data() + h0, nh, grad_.data() + h0, nh);
+    cpu::barrier();
+    cpu::gemm_at_rows(nh, rows, stack_v_.data(), nv, stack_h_.data(), nh, grad_.data(), nh, c0, c1);
     std::fill(db + c0, db + c1, 0.0f);
     for (std::size_t r = 0; r < rows; ++r) {
         const float w = r < batch ? pos : neg;
@@ -216,64 +308,65 @@ void CpuEngine::gradient_part(int t, int parts, std::size_t batch, std::size_t c
 // data x W is the positive phase's v0 W; for real-valued data it is the sum of W's rows
 // at x's ones, O(ones x hidden) (one row product when x is dense), never a second full
 // product. Plus the mean-field reconstruction cross-entropy of v0 (one product). Thread
-// t takes rows of the costs and visible columns of the product; costs go to pl_row_ and
-// xent_row_, summed in row order by compute_gradient.
+// t computes its hidden units' share of both for every row; after a barrier, each
+// thread completes a block of rows (shares summed in thread order) into pl_row_ and
+// xent_row_, which compute_gradient sums in row order.
 void CpuEngine::measure_part(int t, int parts, const StepSettings& s, const StepSpec& spec) {
     const std::size_t batch = s.batch, nv = shape_.n_visible, nh = shape_.n_hidden;
+    const auto [h0, h1] = cpu::share(nh, t, parts);
     const auto [r0, r1] = row_share(batch, t, parts);
-    const auto [c0, c1] = cpu::share(nv, t, parts);
     const float* W = params_.W();
     const float* v0 = stack_v_.data();
-    const float* pre = shard_binary_ ? pre_h_.data() : pl_pre_.data();
+    const std::size_t most = std::max(reserved_batch_, reserved_chains_);
+    const float* pre = shard_binary_ ? pre_h_.data() + std::size_t(t) * most * nh : pl_pre_.data();
     const std::size_t i = spec.pl_bit;
-    for (std::size_t r = r0; r < r1; ++r) {
-        const float* v = v0 + r * nv;
-        if (!shard_binary_) {
-            uint32_t* ones = pl_ones_.data() + r * nv;
-            std::size_t n = 0;
-            for (std::size_t e = 0; e < nv; ++e) {
-                ones[n] = uint32_t(e);
-                n += v[e] >= 0.5f;
-            }
-            if (2 * n <= nv) {
-                cpu::sum_rows(W, nh, ones, n, pl_pre_.data() + r * nh, nh);
-            } else {
-                float* x = pre_v_.data() + r * nv;  // free until the reconstruction below
-                for (std::size_t e = 0; e < nv; ++e) x[e] = v[e] >= 0.5f ? 1.0f : 0.0f;
-                gemm(false, false, 1, nh, nv, x, W, pl_pre_.data() + r * nh);
-            }
+    double* pl_part = pl_part_.data() + std::size_t(t) * batch;
+    for (std::size_t r = 0; r < batch; ++r) {
+        if (!shard_binary_ && h1 > h0) {
+            float* out = pl_pre_.data() + r * nh + h0;
+            if (2 * pl_count_[r] <= nv)
+                cpu::sum_rows(W + h0, nh, pl_ones_.data() + r * nv, pl_count_[r], out, h1 - h0);
+            else
+                gemm(false, false, 1, h1 - h0, nv, pl_x_.data() + r * nv, nv, W + h0, nh, out, nh);
         }
-        const float xi = v[i] >= 0.5f ? 1.0f : 0.0f;  // v[i] itself for binary data
-        const float sign = 1.0f - 2.0f * xi;
-        const double fe_diff = -double(sign) * params_.vbias()[i] -
-                               cpu::softplus_shift_delta(pre + r * nh, params_.hbias(), W + i * nh, sign, nh);
-        pl_row_[r] = -double(nv) * exact::softplus(-fe_diff);
+        const float sign = v0[r * nv + i] >= 0.5f ? -1.0f : 1.0f;  // 1 - 2 x_i
+        pl_part[r] = h1 > h0 ? cpu::softplus_shift_delta(pre + r * nh + h0, params_.hbias() + h0,
+                                                         W + i * nh + h0, sign, h1 - h0)
+                             : 0.0;
     }
-    cpu::barrier();  // pre_v_ was scratch for dense rows
-    gemm(false, true, batch, c1 - c0, nh, stack_h_.data(), nh, W + c0 * nh, nh, pre_v_.data() + c0, nv);
+    // The reconstruction's pre-activation ph0 W' (+ vbias below): the whole of it with one
+    // thread, else this thread's partial, summed per row after the barrier.
+    if (parts == 1)
+        cpu::gemm_cols(true, batch, nh, stack_h_.data(), nh, W, nh, pre_v_.data(), nv, 0, nv,
+                       [](std::size_t, std::size_t) {});
+    else
+        visible_partial(t, batch, stack_h_.data(), h0, h1);
     cpu::barrier();
-    for (std::size_t r = r0; r < r1; ++r)
+    if (parts > 1)
+        for (std::size_t r = r0; r < r1; ++r) sum_partials_row(parts, r);
+    for (std::size_t r = r0; r < r1; ++r) {
+        const float sign = v0[r * nv + i] >= 0.5f ? -1.0f : 1.0f;
+        double delta = 0;
+        for (int p = 0; p < parts; ++p) delta += pl_part_[std::size_t(p) * batch + r];
+        const double fe_diff = -double(sign) * params_.vbias()[i] - delta;
+        pl_row_[r] = -double(nv) * exact::softplus(-fe_diff);
         xent_row_[r] = cpu::bernoulli_xent(pre_v_.data() + r * nv, params_.vbias(), v0 + r * nv, nv);
-    cpu::barrier();  // the negative phase overwrites pre_v_ and pre_h_
+    }
+    cpu::barrier();  // the negative phase overwrites pre_v_, pre_h_ and the partials
 }
 
+// Split into contiguous halves (quarters, ...) of the parameter buffer: one boundary
+// between threads, so no cache line is written by two of them at once.
 void CpuEngine::apply_update(const UpdateRule& rule, float scale) {
     float* p = params_.values.data();
     float* v = velocity_.values.data();
     const float* g = grad_.data();
-    const std::size_t n_weights = shape_.weight_count(), total = shape_.total();
-    const float lr = rule.learning_rate, mom = rule.momentum, decay = rule.weight_decay;
+    const std::size_t total = shape_.total(), n_weights = shape_.weight_count();
     cpu::parallel([&](int t, int parts) {
         const std::size_t begin = total * std::size_t(t) / std::size_t(parts) / 16 * 16;
         const std::size_t end = t + 1 == parts ? total : total * std::size_t(t + 1) / std::size_t(parts) / 16 * 16;
-        for (std::size_t e = begin; e < std::min(end, n_weights); ++e) {
-            v[e] = mom * v[e] + lr * (scale * g[e] - decay * p[e]);
-            p[e] += v[e];
-        }
-        for (std::size_t e = std::max(begin, n_weights); e < end; ++e) {
-            v[e] = mom * v[e] + lr * (scale * g[e]);
-            p[e] += v[e];
-        }
+        cpu::momentum_update(p, v, g, begin, end, n_weights, rule.learning_rate, rule.momentum, scale,
+                             rule.weight_decay);
     });
 }
 
@@ -298,17 +391,20 @@ void CpuEngine::gibbs_visible(float* v, float* mean, std::size_t n, int steps, c
     const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden;
     std::vector<float> pre_h(n * nh), prob_h(n * nh), h(n * nh), pre_v(n * nv);
     const float* W = params_.W();
+    cpu::adopt_blas_threads();
     cpu::parallel([&](int t, int parts) {
         const auto [h0, h1] = cpu::share(nh, t, parts);
         const auto [c0, c1] = cpu::share(nv, t, parts);
         for (int s = 0; s < steps; ++s) {
             const uint64_t step = first_step + uint64_t(s);
-            gemm(false, false, n, h1 - h0, nv, v, nv, W + h0, nh, pre_h.data() + h0, nh);
-            cpu::activate_and_sample_cols(pre_h.data(), params_.hbias(), prob_h.data(), h.data(), n, nh, h0, h1,
-                                          stream, step, 0);
+            cpu::gemm_cols(false, n, nv, v, nv, W, nh, pre_h.data(), nh, h0, h1, [&](std::size_t x, std::size_t y) {
+                cpu::activate_and_sample_cols(pre_h.data(), params_.hbias(), prob_h.data(), h.data(), n, nh, x, y,
+                                              stream, step, 0);
+            });
             cpu::barrier();
-            gemm(false, true, n, c1 - c0, nh, h.data(), nh, W + c0 * nh, nh, pre_v.data() + c0, nv);
-            cpu::activate_and_sample_cols(pre_v.data(), params_.vbias(), mean, v, n, nv, c0, c1, stream, step, 1);
+            cpu::gemm_cols(true, n, nh, h.data(), nh, W, nh, pre_v.data(), nv, c0, c1, [&](std::size_t x, std::size_t y) {
+                cpu::activate_and_sample_cols(pre_v.data(), params_.vbias(), mean, v, n, nv, x, y, stream, step, 1);
+            });
             cpu::barrier();
         }
     });

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -48,7 +49,7 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
           std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc, float alpha, float beta) {
     if (g_gemm_log) {
         std::lock_guard<std::mutex> lock(g_gemm_log_mutex);
-        g_gemm_log->push_back({trans_a, trans_b, m, n, k, lda, ldb, ldc, t_thread_index});
+        g_gemm_log->push_back({trans_a, trans_b, m, n, k, lda, ldb, ldc, a, b, c, t_thread_index});
     }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
@@ -86,28 +87,40 @@ std::size_t gemm_block_cols(bool trans_b, std::size_t m, std::size_t k, std::siz
     std::size_t widest = 1000000 / (m * k);
     if (trans_b) widest = k < 32 ? 0 : std::min(widest, 1200 / m);
     if (widest < 16) return n;
+    // Equal blocks, in multiples of 16 columns (whole AVX-512 registers) where possible.
     const std::size_t blocks = (n + widest - 1) / widest;
-    const std::size_t width = (n + blocks - 1) / blocks;
-    return std::min(widest, (width + 3) / 4 * 4);
+    const std::size_t width = ((n + blocks - 1) / blocks + 15) / 16 * 16;
+    return width <= widest ? width : widest / 16 * 16;
+}
+
+void gemm_at_rows(std::size_t n, std::size_t k, const float* a, std::size_t lda, const float* b, std::size_t ldb,
+                  float* c, std::size_t ldc, std::size_t r0, std::size_t r1) {
+    if (r1 <= r0) return;
+    // OpenBLAS's "NT" with M = n, N = rows of the block: the m n k rule only.
+    const std::size_t width = gemm_block_cols(false, n, k, r1 - r0);
+    for (std::size_t x = r0; x < r1; x += width) {
+        const std::size_t y = std::min(r1, x + width);
+        gemm(true, false, y - x, n, k, a + x, lda, b, ldb, c + x * ldc, ldc);
+    }
 }
 
 // ---------------------------------------------------------------- loop threads
 
 namespace {
 
-RBM_INLINE void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-// Waits until `a` differs from `old`: spins a little (the other threads are usually a
-// few microseconds away), then sleeps in the kernel (futex) so an idle team costs nothing.
+// Waits until `a` differs from `old`: spins for up to about 200 microseconds (the other
+// threads are usually a few microseconds away), then sleeps in the kernel (futex), so an
+// idle team costs nothing. The spin is plain loads, without PAUSE: in a virtual machine
+// a loop of PAUSEs makes the hypervisor take the core away (pause-loop exiting), and the
+// thread then answers hundreds of microseconds late.
 template <typename T>
 void wait_change(const std::atomic<T>& a, T old) {
-    for (int i = 0; i < 20000; ++i) {
-        if (a.load(std::memory_order_acquire) != old) return;
-        cpu_relax();
+    using Clock = std::chrono::steady_clock;
+    const auto until = Clock::now() + std::chrono::microseconds(200);
+    for (;;) {
+        for (int i = 0; i < 4096; ++i)
+            if (a.load(std::memory_order_acquire) != old) return;
+        if (Clock::now() > until) break;
     }
     while (a.load(std::memory_order_acquire) == old) a.wait(old, std::memory_order_acquire);
 }
@@ -186,6 +199,14 @@ void set_threads(int n) {
 
 int threads() { return g_threads; }
 
+void adopt_blas_threads() {
+    const int n = openblas_get_num_threads();
+    if (n > 1) {
+        openblas_set_num_threads(1);
+        set_threads(n);
+    }
+}
+
 void parallel_raw(void (*fn)(void* ctx, int t, int n), void* ctx) {
     if (g_team) g_team->run(fn, ctx);
     else fn(ctx, 0, 1);
@@ -198,7 +219,7 @@ void barrier() {
 std::pair<std::size_t, std::size_t> share(std::size_t n, int t, int parts) {
     auto edge = [&](int i) {
         if (i >= parts) return n;
-        const std::size_t at = (n * std::size_t(i) / std::size_t(parts) + 4) / 8 * 8;
+        const std::size_t at = (n * std::size_t(i) / std::size_t(parts) + 8) / 16 * 16;
         return std::min(at, n);
     };
     return {edge(t), edge(t + 1)};
@@ -502,6 +523,32 @@ void activate_and_sample(const float* pre, const float* bias, float* prob, float
     activate_and_sample_cols(pre, bias, prob, sample, rows, cols, 0, cols, stream, step, draw);
 }
 
+void philox_words_cols(const Stream& stream, uint64_t step, uint32_t draw, std::size_t rows, std::size_t ld,
+                       std::size_t c0, std::size_t c1, uint32_t* words) {
+    if (c0 == 0 && c1 == ld) return philox_words_impl(stream, step, draw, 0, rows * ld, words);
+    for (std::size_t r = 0; r < rows; ++r)
+        philox_words_impl(stream, step, draw, r * ld + c0, c1 - c0, words + r * ld + c0);
+}
+
+RBM_VECTOR_CLONES
+void activate_and_sample_words(const float* pre, const float* bias, float* prob, float* sample,
+                               const uint32_t* words, std::size_t rows, std::size_t ld, std::size_t c0,
+                               std::size_t c1) {
+    float p[kChunk];
+    for (std::size_t r = 0; r < rows; ++r) {
+        for (std::size_t c = c0; c < c1; c += kChunk) {
+            const std::size_t len = std::min(kChunk, c1 - c), at = r * ld + c;
+            const float* in = pre + at;
+            const float* b = bias + c;
+            const uint32_t* w = words + at;
+            for (std::size_t j = 0; j < len; ++j) p[j] = sigmoid_kernel(in[j] + b[j]);
+            float* out = sample + at;
+            for (std::size_t j = 0; j < len; ++j) out[j] = word_uniform(w[j]) < p[j] ? 1.0f : 0.0f;
+            if (prob) std::memcpy(prob + at, p, len * sizeof(float));
+        }
+    }
+}
+
 RBM_VECTOR_CLONES
 double sum_softplus(const float* pre, const float* bias, std::size_t rows, std::size_t cols) {
     float terms[kChunk];
@@ -562,6 +609,31 @@ void sum_rows(const float* m, std::size_t ld, const uint32_t* rows, std::size_t 
     for (std::size_t k = 0; k < n_rows; ++k) {
         const float* row = m + std::size_t(rows[k]) * ld;
         for (std::size_t j = 0; j < n; ++j) acc[j] += row[j];
+    }
+}
+
+RBM_VECTOR_CLONES
+void momentum_update(float* __restrict p, float* __restrict v, const float* __restrict g, std::size_t begin,
+                     std::size_t end, std::size_t n_weights, float lr, float momentum, float scale, float decay) {
+    const std::size_t split = std::clamp(n_weights, begin, end);
+    if (momentum == 0.0f) {  // the tutorial's rule: the old velocity is not read at all
+        for (std::size_t e = begin; e < split; ++e) {
+            v[e] = lr * (scale * g[e] - decay * p[e]);
+            p[e] += v[e];
+        }
+        for (std::size_t e = split; e < end; ++e) {
+            v[e] = lr * (scale * g[e]);
+            p[e] += v[e];
+        }
+        return;
+    }
+    for (std::size_t e = begin; e < split; ++e) {
+        v[e] = momentum * v[e] + lr * (scale * g[e] - decay * p[e]);
+        p[e] += v[e];
+    }
+    for (std::size_t e = split; e < end; ++e) {
+        v[e] = momentum * v[e] + lr * (scale * g[e]);
+        p[e] += v[e];
     }
 }
 

@@ -33,12 +33,18 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
           float beta = 0.0f);
 
 // Columns [c0, c1) of row-major C[m, ldc] = A op(B), A [m, k] (lda), B [k, ldb] or,
-// with trans_b, B [n, ldb] whose rows are C's columns: computed as blocks of columns and
-// after(x, y) called on each block [x, y) as soon as it is done, while it is in cache
-// (the fused activation). Blocks are as wide as gemm_block_cols says.
+// with trans_b, B [n, ldb] whose rows are C's columns: computed as blocks of columns
+// (as wide as gemm_block_cols says), and after(x, y) called on the columns [x, y) done
+// since its last call, every 128 columns or more, while they are in cache (the fused
+// activation).
 template <typename After>
 void gemm_cols(bool trans_b, std::size_t m, std::size_t k, const float* a, std::size_t lda, const float* b,
                std::size_t ldb, float* c, std::size_t ldc, std::size_t c0, std::size_t c1, After&& after);
+
+// Rows [r0, r1) of row-major C[., ldc] = A' B, A [k, lda] (its columns r0..r1 are C's
+// rows), B [k, n] (ldb): in blocks of rows, as gemm_cols blocks columns.
+void gemm_at_rows(std::size_t n, std::size_t k, const float* a, std::size_t lda, const float* b, std::size_t ldb,
+                  float* c, std::size_t ldc, std::size_t r0, std::size_t r1);
 
 // How wide gemm_cols' blocks are for an [m, k] x [k, n] product. Where OpenBLAS has its
 // small-matrix kernels (SkylakeX, Cooperlake, SapphireRapids cores: they read A and B in
@@ -56,6 +62,9 @@ bool use_gemm_blocks(bool on);
 struct GemmShape {
     bool trans_a = false, trans_b = false;
     std::size_t m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0;
+    const float* a = nullptr;  // the operands it was called with: a replay reads the same memory
+    const float* b = nullptr;
+    float* c = nullptr;
     int thread = 0;  // the loop thread that computed it
     double flops() const { return 2.0 * double(m) * double(n) * double(k); }
 };
@@ -71,6 +80,11 @@ void record_gemms(std::vector<GemmShape>* log);
 // bits of OpenBLAS's sums. Not to be called inside parallel().
 void set_threads(int n);
 int threads();
+// `rbm train --threads N` reaches the engine through OpenBLAS's thread count (set in
+// cli/cmd_train.cpp, set_blas_threads): when OpenBLAS has N > 1 threads, the engine takes
+// them as its loop threads (set_threads(N)) and leaves OpenBLAS one thread per call.
+// Called at the start of a step; cheap.
+void adopt_blas_threads();
 
 // Runs fn(t, n) for t = 0 .. n - 1 on the n threads (t = 0 on the caller) and returns
 // when all have; barrier() inside fn waits for all n. No allocation, no exceptions may
@@ -83,7 +97,8 @@ void parallel(Fn&& fn) {
 }
 void barrier();
 // Thread t's share [begin, end) of [0, n) over `parts` threads, boundaries at multiples
-// of 8 (32 bytes of floats).
+// of 16 (64 bytes of floats: a cache line where rows are whole lines, as 784 visible
+// units are).
 std::pair<std::size_t, std::size_t> share(std::size_t n, int t, int parts);
 
 // ---------------------------------------------------------------- random numbers
@@ -125,6 +140,15 @@ void activate_and_sample_cols(const float* pre, const float* bias, float* prob, 
                               std::size_t rows, std::size_t ld, std::size_t c0, std::size_t c1,
                               const Stream& stream, uint64_t step, uint32_t draw);
 
+// The same split in two: the draws of columns [c0, c1) of every row into `words`, laid
+// out like the matrix (words[r * ld + c]: a whole-row range is one contiguous run, so no
+// Philox block is wasted), then, block by block, prob and sample from them.
+void philox_words_cols(const Stream& stream, uint64_t step, uint32_t draw, std::size_t rows, std::size_t ld,
+                       std::size_t c0, std::size_t c1, uint32_t* words);
+void activate_and_sample_words(const float* pre, const float* bias, float* prob, float* sample,
+                               const uint32_t* words, std::size_t rows, std::size_t ld, std::size_t c0,
+                               std::size_t c1);
+
 // Sum over rows of sum_c softplus(pre[r, c] + bias[c]).
 double sum_softplus(const float* pre, const float* bias, std::size_t rows, std::size_t cols);
 
@@ -141,6 +165,13 @@ double bernoulli_xent(const float* pre, const float* bias, const float* v, std::
 // listed by its ones, O(ones x n) instead of a product.
 void sum_rows(const float* m, std::size_t ld, const uint32_t* rows, std::size_t n_rows, float* acc,
               std::size_t n);
+
+// The update rule over elements [begin, end) of parameter-shaped buffers; weight decay
+// applies to elements below n_weights only:
+//   v = momentum v + lr (scale g - decay p);  p += v
+// (with momentum 0 the old v is not read: v = lr (scale g - decay p)).
+void momentum_update(float* p, float* v, const float* g, std::size_t begin, std::size_t end,
+                     std::size_t n_weights, float lr, float momentum, float scale, float decay);
 
 // ---------------------------------------------------------------- scalar forms
 
@@ -164,10 +195,14 @@ void gemm_cols(bool trans_b, std::size_t m, std::size_t k, const float* a, std::
                std::size_t ldb, float* c, std::size_t ldc, std::size_t c0, std::size_t c1, After&& after) {
     if (c1 <= c0) return;
     const std::size_t width = gemm_block_cols(trans_b, m, k, c1 - c0);
+    std::size_t done = c0;  // after() runs on at least 128 columns at a time: fewer short loops
     for (std::size_t x = c0; x < c1; x += width) {
         const std::size_t y = std::min(c1, x + width);
         gemm(false, trans_b, m, y - x, k, a, lda, trans_b ? b + x * ldb : b + x, ldb, c + x, ldc);
-        after(x, y);
+        if (y - done >= 128 || y == c1) {
+            after(done, y);
+            done = y;
+        }
     }
 }
 

@@ -37,7 +37,7 @@ struct TrainConfig {
     std::size_t sample_every = 0;     // epochs between sample tensors of the persistent chains
     bool filters = true;              // filters PNG every epoch
     double progress_every = 30;       // seconds between progress lines in a batch log (0: none)
-    int threads = 0;                  // OpenBLAS threads per rank (0: one)
+    int threads = 0;                  // CPU threads per rank (0: all cores alone, one per rank under MPI)
     // where it runs
     DeviceKind device = DeviceKind::auto_select;  // auto: a GPU when one is visible
     CommKind comm = CommKind::auto_select;        // auto: NCCL on GPUs, MPI on CPUs

@@ -1,6 +1,8 @@
 // The CPU engine's kernels: Philox words bit for bit against Stream::block on both
 // paths, the vectorised exp / sigmoid / softplus against std:: within float rounding and
-// bit for bit against their scalar forms, the fused passes against plain loops.
+// bit for bit against their scalar forms, the fused passes against plain loops; and the
+// engine on several loop threads against one thread.
+#include <cblas.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +12,9 @@
 #include <vector>
 
 #include "engine/cpu_kernels.hpp"
+#include "engine/engine.hpp"
 #include "model/exact.hpp"
+#include "test_models.hpp"
 
 using namespace rbm;
 
@@ -168,6 +172,52 @@ TEST(CpuKernels, SumRowsIsTheProductWithABinaryVector) {
     for (float g : got) EXPECT_EQ(g, 0.0f);
 }
 
+// Products in column blocks (and gradient rows in blocks) equal one whole product up to
+// rounding, and after() sees every column once, in order, in runs of 128 or more.
+TEST(CpuKernels, BlockedProductsMatchWholeProducts) {
+    const std::size_t m = 20, k = 784, n = 500;
+    std::mt19937 gen(8);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> a(m * k), b(k * n), bt(n * k), whole(m * n), blocked(m * n);
+    for (float& x : a) x = normal(gen);
+    for (float& x : b) x = normal(gen);
+    for (std::size_t i = 0; i < k; ++i)
+        for (std::size_t j = 0; j < n; ++j) bt[j * k + i] = b[i * n + j];
+    cpu::gemm(false, false, m, n, k, a.data(), b.data(), whole.data());
+    for (bool trans_b : {false, true}) {
+        std::vector<std::pair<std::size_t, std::size_t>> seen;
+        std::fill(blocked.begin(), blocked.end(), 0.0f);
+        cpu::gemm_cols(trans_b, m, k, a.data(), k, trans_b ? bt.data() : b.data(), trans_b ? k : n, blocked.data(),
+                       n, 16, n, [&](std::size_t x, std::size_t y) { seen.emplace_back(x, y); });
+        for (std::size_t r = 0; r < m; ++r)
+            for (std::size_t c = 16; c < n; ++c)
+                ASSERT_NEAR(blocked[r * n + c], whole[r * n + c], 1e-4f * (1 + std::abs(whole[r * n + c])));
+        ASSERT_FALSE(seen.empty());
+        EXPECT_EQ(seen.front().first, 16u);
+        EXPECT_EQ(seen.back().second, n);
+        for (std::size_t i = 0; i + 1 < seen.size(); ++i) {
+            EXPECT_EQ(seen[i].second, seen[i + 1].first);
+            EXPECT_GE(seen[i].second - seen[i].first, 128u);
+        }
+    }
+    // C[k, n] = A' B with A [m, k]: rows 100 .. 700 in blocks.
+    std::vector<float> b2(m * n), g_whole(k * n), g_blocked(k * n, 0.0f);
+    for (float& x : b2) x = normal(gen);
+    cpu::gemm(true, false, k, n, m, a.data(), b2.data(), g_whole.data());
+    cpu::gemm_at_rows(n, m, a.data(), k, b2.data(), n, g_blocked.data(), n, 100, 700);
+    for (std::size_t i = 0; i < k; ++i)
+        for (std::size_t j = 0; j < n; ++j) {
+            const float want = i >= 100 && i < 700 ? g_whole[i * n + j] : 0.0f;
+            ASSERT_NEAR(g_blocked[i * n + j], want, 1e-4f * (1 + std::abs(want)));
+        }
+    // Where OpenBLAS has small-matrix kernels the blocks fit them; elsewhere one call.
+    const std::size_t width = cpu::gemm_block_cols(false, m, k, n);
+    EXPECT_TRUE(width == n || (width >= 16 && width * m * k <= 1000000u)) << width;
+    const bool before = cpu::use_gemm_blocks(false);
+    EXPECT_EQ(cpu::gemm_block_cols(false, m, k, n), n);
+    cpu::use_gemm_blocks(before);
+}
+
 TEST(CpuKernels, GemmRecorderListsShapes) {
     std::vector<cpu::GemmShape> log;
     std::vector<float> a(6, 1.0f), b(12, 1.0f), c(8, 0.0f);
@@ -179,4 +229,125 @@ TEST(CpuKernels, GemmRecorderListsShapes) {
     EXPECT_TRUE(log[0].trans_b);
     EXPECT_EQ(log[0].m * log[0].n * log[0].k, 24u);
     EXPECT_EQ(c[0], 3.0f);
+}
+
+// ---------------------------------------------------------------- the engine on several threads
+
+namespace {
+
+struct ThreadsGuard {  // exactly n loop threads (OpenBLAS 1), one again after the test
+    explicit ThreadsGuard(int n) {
+        openblas_set_num_threads(1);
+        cpu::set_threads(n);
+    }
+    ~ThreadsGuard() { cpu::set_threads(1); }
+};
+
+struct RunResult {
+    std::vector<float> params, velocity;
+    std::vector<uint8_t> chains;
+    MetricSums sums;
+};
+
+// `steps` training steps (PCD or CD) of a small RBM on real-valued rows with `threads`
+// loop threads.
+RunResult run_steps(int threads, Method method, RbmShape shape, int steps, bool binary) {
+    ThreadsGuard guard(threads);
+    const ParamBuffer p = test::random_params(shape, 0.3, 31);
+    std::vector<float> rows = test::random_binary_rows(40, shape.n_visible, 32);
+    if (!binary)
+        for (std::size_t e = 0; e < rows.size(); ++e) rows[e] = rows[e] ? 0.55f + 0.4f * float(e % 7) / 7 : 0.1f * float(e % 3);
+    Dataset d;
+    d.source = "test";
+    d.n_cols = shape.n_visible;
+    d.n_rows = 40;
+    d.values = rows;
+    auto engine = make_cpu_engine(shape);
+    engine->set_params(p);
+    engine->set_velocity(ParamBuffer(shape));
+    engine->set_training_shard(d);
+    StepSettings s;
+    s.method = method;
+    s.k = 3;
+    s.batch = 10;
+    s.chains = 10;
+    s.seed = 5;
+    if (method == Method::pcd) engine->set_chains(std::vector<uint8_t>(s.chains * shape.n_hidden, 0));
+    std::vector<uint32_t> order(40);
+    for (uint32_t i = 0; i < 40; ++i) order[i] = (i * 7) % 40;
+    for (int step = 0; step < steps; ++step) {
+        StepSpec spec;
+        spec.step = uint64_t(step);
+        spec.pl_bit = std::size_t(step) % shape.n_visible;
+        engine->compute_gradient(order.data() + (step % 4) * 10, s, spec);
+        engine->apply_update(UpdateRule{0.05f, 0.5f, 0.001f}, 1.0f);
+    }
+    RunResult r;
+    ParamBuffer out(shape), vel(shape);
+    engine->get_params(out);
+    engine->get_velocity(vel);
+    r.params = out.values;
+    r.velocity = vel.values;
+    if (method == Method::pcd) r.chains = engine->get_chains();
+    r.sums = engine->take_metric_sums();
+    return r;
+}
+
+}  // namespace
+
+TEST(CpuEngineThreads, DeterministicForAThreadCount) {
+    for (int threads : {2, 3}) {
+        const RunResult a = run_steps(threads, Method::pcd, {37, 29}, 4, false);
+        const RunResult b = run_steps(threads, Method::pcd, {37, 29}, 4, false);
+        EXPECT_EQ(a.params, b.params) << threads;
+        EXPECT_EQ(a.velocity, b.velocity) << threads;
+        EXPECT_EQ(a.chains, b.chains) << threads;
+        EXPECT_EQ(a.sums.pseudo_likelihood, b.sums.pseudo_likelihood) << threads;
+    }
+}
+
+// Split over threads, a step computes the same thing up to float rounding: the same
+// draws (keyed by element), the same costs.
+TEST(CpuEngineThreads, SameStepsAsOneThreadUpToRounding) {
+    for (Method method : {Method::pcd, Method::cd})
+        for (bool binary : {false, true})
+            for (RbmShape shape : {RbmShape{37, 29}, RbmShape{6, 4}, RbmShape{100, 70}})
+                for (int threads : {2, 3}) {
+                    const RunResult one = run_steps(1, method, shape, 2, binary);
+                    const RunResult many = run_steps(threads, method, shape, 2, binary);
+                    ASSERT_EQ(one.params.size(), many.params.size());
+                    for (std::size_t e = 0; e < one.params.size(); ++e)
+                        ASSERT_NEAR(one.params[e], many.params[e], 1e-5f) << "element " << e << " threads " << threads;
+                    EXPECT_EQ(one.chains, many.chains);
+                    EXPECT_NEAR(one.sums.pseudo_likelihood, many.sums.pseudo_likelihood,
+                                1e-5 * std::abs(one.sums.pseudo_likelihood));
+                    EXPECT_NEAR(one.sums.reconstruction_xent, many.sums.reconstruction_xent,
+                                1e-5 * std::abs(one.sums.reconstruction_xent));
+                    EXPECT_EQ(one.sums.examples, many.sums.examples);
+                }
+}
+
+// `rbm train --threads N` sets OpenBLAS's count; the engine takes it over at its next step.
+TEST(CpuEngineThreads, EngineAdoptsOpenBlasThreads) {
+    ThreadsGuard guard(1);
+    openblas_set_num_threads(3);
+    cpu::adopt_blas_threads();
+    EXPECT_EQ(cpu::threads(), 3);
+    EXPECT_EQ(openblas_get_num_threads(), 1);
+    cpu::adopt_blas_threads();  // nothing more to adopt
+    EXPECT_EQ(cpu::threads(), 3);
+}
+
+TEST(CpuEngineThreads, ShareCoversTheRangeInOrder) {
+    for (std::size_t n : {std::size_t(0), std::size_t(4), std::size_t(500), std::size_t(784)})
+        for (int parts : {1, 2, 3, 5}) {
+            std::size_t next = 0;
+            for (int t = 0; t < parts; ++t) {
+                const auto [b, e] = cpu::share(n, t, parts);
+                EXPECT_EQ(b, next);
+                EXPECT_LE(b, e);
+                next = e;
+            }
+            EXPECT_EQ(next, n);
+        }
 }

@@ -13,7 +13,7 @@
 //   rbm_bench [--data FILE | --data random] [--hidden 500] [--batch 20] [--chains B]
 //             [--k 15] [--method pcd|cd] [--lr 0.1] [--threads 1] [--steps 150]
 //             [--repeats 3] [--limit 10000] [--no-measure]
-//             [--engine-threads N] [--blas-threads N]   (override --threads' policy)
+//             [--steps-only]   (only the training steps, for a profiler)
 #include <time.h>
 
 #include <algorithm>
@@ -45,17 +45,17 @@ struct Options {
     std::string data = "data/mnist/train-images-idx3-ubyte";
     std::size_t hidden = 500, batch = 20, chains = 0, limit = 10000;
     int k = 15, threads = 1, steps = 150, repeats = 3;
-    int engine_threads = -1, blas_threads = -1;  // overrides of --threads' policy, for experiments
     Method method = Method::pcd;
     float lr = 0.1f;
     bool measure = true;
+    bool steps_only = false;  // --steps-only: train steps * repeats and nothing else (for profilers)
 };
 
 [[noreturn]] void usage(const std::string& why) {
     std::cerr << "rbm_bench: " << why << "\n"
               << "usage: rbm_bench [--data FILE|random] [--hidden N] [--batch N] [--chains N] [--k N]\n"
               << "                 [--method pcd|cd] [--lr X] [--threads N] [--steps N] [--repeats N]\n"
-              << "                 [--limit N] [--no-measure] [--engine-threads N] [--blas-threads N]\n";
+              << "                 [--limit N] [--no-measure] [--steps-only]\n";
     std::exit(2);
 }
 
@@ -81,12 +81,11 @@ Options parse(int argc, char** argv) {
         else if (a == "--k") o.k = int(number());
         else if (a == "--threads") o.threads = int(number());
         else if (a == "--steps") o.steps = int(number());
-        else if (a == "--engine-threads") o.engine_threads = int(number());
-        else if (a == "--blas-threads") o.blas_threads = int(number());
         else if (a == "--repeats") o.repeats = int(number());
         else if (a == "--limit") o.limit = std::size_t(number());
         else if (a == "--lr") o.lr = std::stof(value());
         else if (a == "--no-measure") o.measure = false;
+        else if (a == "--steps-only") o.steps_only = true;
         else if (a == "--method") {
             const std::string m = value();
             if (m == "pcd") o.method = Method::pcd;
@@ -138,9 +137,7 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) try {
     const Options o = parse(argc, argv);
-    cli::set_blas_threads(o.threads);  // as rbm train --threads N
-    if (o.engine_threads > 0) cpu::set_threads(o.engine_threads);
-    if (o.blas_threads > 0) openblas_set_num_threads(o.blas_threads);
+    cli::set_blas_threads(o.threads);  // as rbm train --threads N (0: its default)
     std::string what;
     const Dataset data = load(o, what);
     RBM_CHECK(data.n_rows >= o.batch, "fewer rows than one batch");
@@ -172,56 +169,56 @@ int main(int argc, char** argv) try {
         }
     };
 
-    // The products of one step, recorded as the engine computes them (with several loop
-    // threads: each thread's column blocks) and as whole products (one thread).
+    if (o.steps_only) {
+        const auto t0 = Clock::now();
+        train_steps(o.steps * o.repeats);
+        std::printf("%d steps: %.3f ms per step\n", o.steps * o.repeats,
+                    std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / (o.steps * o.repeats));
+        return 0;
+    }
+
+    // The products of one step, recorded as the engine computes them (blocks of columns;
+    // with several loop threads, each thread's blocks) and as plain whole products, one
+    // sgemm call each, as a user of OpenBLAS would call it.
     train_steps(5);
     const int threads = cpu::threads();
     std::vector<cpu::GemmShape> split, whole;
     cpu::record_gemms(&split);
     train_steps(1);
     cpu::record_gemms(nullptr);
-    if (threads > 1) {
+    {
         cpu::set_threads(1);
+        const bool blocks = cpu::use_gemm_blocks(false);
         cpu::record_gemms(&whole);
         train_steps(1);
         cpu::record_gemms(nullptr);
+        cpu::use_gemm_blocks(blocks);
         cpu::set_threads(threads);
-    } else {
-        whole = split;
     }
-    std::size_t most_a = 0, most_b = 0, most_c = 0;
     double flops = 0;
     for (const auto& g : whole) flops += g.flops();
-    for (const auto* list : {&split, &whole})
-        for (const auto& g : *list) {
-            most_a = std::max(most_a, (g.trans_a ? g.k : g.m) * g.lda);
-            most_b = std::max(most_b, (g.trans_b ? g.n : g.k) * g.ldb);
-            most_c = std::max(most_c, g.m * g.ldc);
-        }
-    std::vector<float> a(most_a), b(most_b);
-    std::vector<std::vector<float>> c(static_cast<std::size_t>(threads), std::vector<float>(most_c));
-    std::mt19937 gen(9);
-    std::uniform_real_distribution<float> u(-0.1f, 0.1f);
-    for (float& x : a) x = u(gen) + 0.5f;
-    for (float& x : b) x = u(gen);
-    auto replay = [&](const cpu::GemmShape& g, int t) {
-        cpu::gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, a.data(), g.lda, b.data(), g.ldb, c[std::size_t(t)].data(),
-                  g.ldc);
+    // A replay computes each product again on the very operands and outputs the step used
+    // (W, the step's activations, its scratch outputs, all rewritten by every step), so it
+    // reads the same memory in the same order.
+    auto replay = [&](const cpu::GemmShape& g) {
+        cpu::gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, g.a, g.lda, g.b, g.ldb, g.c, g.ldc);
     };
-    // Products alone, (1) split as the engine splits them, each thread its blocks with
-    // one-thread OpenBLAS, no barriers; (2) whole, through OpenBLAS with `threads` threads.
+    // Products alone: (1) as the engine computes them, each loop thread its blocks with
+    // one-thread OpenBLAS, without the barriers; (2) whole, one call each through
+    // OpenBLAS with as many threads (timed after the others: OpenBLAS's threads keep
+    // spinning a while after a call and would slow what follows).
     const int blas_threads = openblas_get_num_threads();
     auto split_steps = [&](int n) {
         cpu::parallel([&](int t, int) {
             for (int s = 0; s < n; ++s)
                 for (const auto& g : split)
-                    if (g.thread == t) replay(g, t);
+                    if (g.thread == t) replay(g);
         });
     };
     auto whole_steps = [&](int n) {
         openblas_set_num_threads(threads);
         for (int s = 0; s < n; ++s)
-            for (const auto& g : whole) replay(g, 0);
+            for (const auto& g : whole) replay(g);
         openblas_set_num_threads(blas_threads);
     };
     split_steps(3);
@@ -236,13 +233,11 @@ int main(int argc, char** argv) try {
     std::printf("  products per step: %zu sgemm, %.1f MFLOP; %d steps per timing, %d repeats\n", whole.size(),
                 flops * 1e-6, o.steps, o.repeats);
     std::printf("  threads: %d engine loop thread(s), OpenBLAS %d thread(s) inside the step\n", threads, blas_threads);
-    if (threads > 1)
-        std::printf("  products alone: split as the engine splits them over %d threads (1-thread OpenBLAS each),\n"
-                    "  and whole through %d-thread OpenBLAS; the faster counts\n",
-                    threads, threads);
-    std::printf("  %-8s %10s %10s %10s %8s %14s\n", "repeat", "step ms", "split ms", "whole ms", "ratio",
-                "cpu/wall s, p");
-    std::vector<double> step_ms, gemm_ms, ratio;
+    std::printf("  products alone: as the engine makes them (%zu sgemm calls), then as %zu whole calls through\n"
+                "  %d-thread OpenBLAS; the step is compared with the faster\n",
+                split.size(), whole.size(), threads);
+    std::printf("  %-8s %10s %12s %8s %14s\n", "repeat", "step ms", "products ms", "ratio", "cpu/wall s, p");
+    std::vector<double> step_ms, split_ms, whole_ms;
     auto timed = [&](auto&& fn, double& wall, double& cpu_share) {
         const auto t0 = Clock::now();
         const double c0 = process_cpu_ms();
@@ -251,20 +246,23 @@ int main(int argc, char** argv) try {
         cpu_share = (process_cpu_ms() - c0) / o.steps / wall;
     };
     for (int r = 0; r < o.repeats; ++r) {
-        double ts, cs, t_split, c_split, t_whole = 0, c_whole = 0;
+        double ts, cs, tp, cp;
         timed([&] { train_steps(o.steps); }, ts, cs);
-        timed([&] { split_steps(o.steps); }, t_split, c_split);
-        if (threads > 1) timed([&] { whole_steps(o.steps); }, t_whole, c_whole);
-        const double tg = threads > 1 ? std::min(t_split, t_whole) : t_split;
-        const double cg = threads > 1 && t_whole < t_split ? c_whole : c_split;
+        timed([&] { split_steps(o.steps); }, tp, cp);
         step_ms.push_back(ts);
-        gemm_ms.push_back(tg);
-        ratio.push_back(ts / tg);
-        char whole_text[32] = "-";
-        if (threads > 1) std::snprintf(whole_text, sizeof whole_text, "%.3f", t_whole);
-        std::printf("  %-8d %10.3f %10.3f %10s %8.3f %7.2f %6.2f\n", r + 1, ts, t_split, whole_text, ts / tg, cs, cg);
+        split_ms.push_back(tp);
+        std::printf("  %-8d %10.3f %12.3f %8.3f %7.2f %6.2f\n", r + 1, ts, tp, ts / tp, cs, cp);
     }
-    const double ts = median(step_ms), tg = median(gemm_ms), q = median(ratio);
+    whole_steps(3);
+    for (int r = 0; r < o.repeats; ++r) {
+        double tw, cw;
+        timed([&] { whole_steps(o.steps); }, tw, cw);
+        whole_ms.push_back(tw);
+    }
+    const double t_split = median(split_ms), t_whole = median(whole_ms);
+    std::printf("  products as whole calls (%d-thread OpenBLAS): %.3f ms (median), %.2fx the engine's blocks\n",
+                threads, t_whole, t_whole / t_split);
+    const double ts = median(step_ms), tg = std::min(t_split, t_whole), q = ts / tg;
     const double ex_s = double(o.batch) / (ts * 1e-3);
     std::printf("  median: step %.3f ms, products alone %.3f ms (%.1f GFLOP/s): step / products %.3f, "
                 "%.1f%% of the step outside the products\n",
@@ -272,9 +270,10 @@ int main(int argc, char** argv) try {
     std::printf("  throughput: %.0f examples/s = %.0f examples x Gibbs steps/s (products alone: %.0f examples/s)\n",
                 ex_s, ex_s * o.k, double(o.batch) / (tg * 1e-3));
     std::printf("RESULT engine=rbm method=%s k=%d batch=%zu hidden=%zu threads=%d measure=%d ex_per_s=%.1f "
-                "ex_gibbs_per_s=%.1f step_ms=%.4f gemm_ms=%.4f ratio=%.4f outside=%.4f\n",
+                "ex_gibbs_per_s=%.1f step_ms=%.4f gemm_ms=%.4f ratio=%.4f outside=%.4f gflop=%.5f engine_threads=%d "
+                "blas_threads=%d whole_ms=%.4f\n",
                 o.method == Method::pcd ? "pcd" : "cd", o.k, o.batch, o.hidden, o.threads, int(o.measure), ex_s,
-                ex_s * o.k, ts, tg, q, 1.0 - 1.0 / q);
+                ex_s * o.k, ts, tg, q, 1.0 - 1.0 / q, flops * 1e-9, threads, blas_threads, t_whole);
     return 0;
 } catch (const std::exception& e) {
     std::cerr << "rbm_bench: " << e.what() << std::endl;
