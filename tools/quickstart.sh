@@ -8,6 +8,6 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 bash tools/setup.sh
-rbm=$(bash tools/build.sh | tail -n 1)
+rbm=$(bash tools/build.sh --target rbm | tail -n 1)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 exec "$rbm" train --config configs/default.ini --resume "$@"

@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
 done
 
 packages=(
-  build-essential cmake pkg-config ca-certificates xz-utils
+  build-essential cmake pkg-config ca-certificates xz-utils file
   openmpi-bin libopenmpi-dev
   libhdf5-dev hdf5-tools
   libboost-program-options-dev
@@ -36,6 +36,7 @@ packages=(
   googletest libgtest-dev
   munge slurm-wlm
   python3 python3-h5py python3-numpy python3-matplotlib python3-sklearn python3-torch
+  clang libclang-rt-14-dev
   dataset-fashion-mnist
 )
 

@@ -7,11 +7,12 @@
 #   tools/slurm_local.sh stop DIR    # stops the daemons (and any job left running)
 #
 # Private socket and free ports, so it runs beside another such cluster or a system munged.
-# AuthInfo=cred_expire=10: a requeued job may start again after 11 s, not 121 s.
+# AuthInfo=cred_expire=10: a requeued job may start again after 11 s, not 121 s, and
+# sched_interval=1 starts it then (the scheduler otherwise looks every 60 s).
 # MpiDefault=pmix: `srun` starts Debian's Open MPI ranks (pmi2 and none do not work).
 set -euo pipefail
 
-usage() { sed -n '2,11p' "$0" >&2; exit 2; }
+usage() { sed -n '2,12p' "$0" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 cmd=$1
 dir=$(mkdir -p "$2" && cd "$2" && pwd)
@@ -55,6 +56,7 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/builtin
+SchedulerParameters=sched_interval=1
 JobRequeue=1
 ReturnToService=2
 StateSaveLocation=$dir/state
@@ -67,7 +69,7 @@ SlurmctldDebug=info
 SlurmdDebug=info
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
-JobAcctGatherType=jobacctgather/none
+JobAcctGatherType=jobacct_gather/none
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=local Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
@@ -79,7 +81,7 @@ EOF
   slurmd -c -N localhost -f "$dir/slurm.conf"
   local i
   for i in $(seq 100); do   # up to 10 s; usually under one
-    if sinfo -h -N -o '%T' 2>/dev/null | grep -qx idle; then
+    if timeout 2 sinfo -h -N -o '%T' 2>/dev/null | grep -qx idle; then
       echo "slurm_local: up in $dir (export SLURM_CONF=$dir/slurm.conf)"
       return 0
     fi

@@ -71,6 +71,10 @@ Handle open_file(const std::string& path, unsigned flags, const char* purpose) {
     std::string reason = unopenable_reason(path);
     RBM_CHECK(reason.empty(), "cannot open '" << path << "' for " << purpose << ": " << reason);
     hid_t id = H5Fopen(path.c_str(), flags, H5P_DEFAULT);
+    // The metrics file is written in SWMR mode: while rbm appends to it, or after a writer
+    // was killed, only a SWMR reader may open it.
+    if (id < 0 && flags == H5F_ACC_RDONLY)
+        id = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
     RBM_CHECK(id >= 0, "cannot open '" << path << "' for " << purpose
                                        << ": damaged or truncated HDF5 file" << detail_suffix());
     return Handle(id);

@@ -8,7 +8,12 @@
 // format, is carried over rather than refused.
 #include "io/metrics_file.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstddef>
+#include <cstring>
 #include <filesystem>
 
 namespace rbm {
@@ -53,15 +58,17 @@ Handle make_row_type(bool packed) {
     return type;
 }
 
-// HDF5 locks files with flock(), which some parallel filesystems (Lustre mounted without
-// flock, some NFS) refuse. Where the filesystem says "not supported", HDF5 is told to go on
-// without the lock; what is left (a lock held elsewhere, or a refusal HDF5 does not
-// recognise) gets this hint. HDF5_USE_FILE_LOCKING=FALSE turns locking off for every file.
-std::string locking_hint() {
-    const std::string detail = h5::library_error_detail();
-    if (detail.find("lock") == std::string::npos) return "";
-    return "; HDF5 could not lock the file: another process holds it open for writing, or this "
-           "filesystem does not support file locking (then set HDF5_USE_FILE_LOCKING=FALSE)";
+// HDF5 locks files with flock(). Some parallel filesystems refuse it: "not supported"
+// (ENOSYS) HDF5 itself ignores, but NFS without lockd says "No locks available" and some
+// Lustre or GPFS mounts fail otherwise. Then the message says what to do:
+// HDF5_USE_FILE_LOCKING=FALSE turns locking off for every file (README, "On a cluster").
+// `otherwise` is the reason given when the failure had nothing to do with locking.
+std::string failure_reason(const std::string& otherwise) {
+    const std::string detail = h5::library_error_detail(), suffix = h5::library_error_suffix();
+    if (detail.find("lock") == std::string::npos) return otherwise + suffix;
+    return "HDF5 could not lock it" + suffix +
+           ": another process holds it open for writing, or this filesystem does not support "
+           "file locking (then set HDF5_USE_FILE_LOCKING=FALSE)";
 }
 
 // SWMR needs the newest file format (superblock 3): files are readable by HDF5 >= 1.10.
@@ -73,36 +80,65 @@ Handle file_access(const std::string& path) {
     return fapl;
 }
 
-// Writes a complete metrics file holding `rows`, atomically: NAME.tmp, fsync, rename.
-void publish_metrics(const std::string& path, const std::vector<MetricsRow>& rows) {
-    h5::write_atomically(path, [&](const std::string& tmp) {
-        h5::silence_library_errors();
-        Handle fapl = file_access(tmp);
-        hid_t id = H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-        if (id < 0) {
-            fs::path parent = fs::path(tmp).parent_path();
-            std::error_code ec;
-            bool dir_ok = parent.empty() || fs::is_directory(parent, ec);
-            RBM_CHECK(false, "cannot create '" << tmp << "': "
-                                               << (dir_ok ? "not writable" : "its directory does not exist")
-                                               << h5::library_error_suffix() << locking_hint());
-        }
-        Handle file(id);
+void fsync_fd(int fd, const std::string& what) {
+    RBM_CHECK(::fsync(fd) == 0, "cannot sync '" << what << "': " << std::strerror(errno));
+}
+
+// Creates the metrics file holding `rows` and returns it open as its SWMR writer. It is
+// built as NAME.tmp, switched to SWMR writing, synced and only then renamed to NAME: a
+// reader never finds a half-made file under NAME, and this process never reopens NAME,
+// so a reader that has it open (and may hold HDF5's lock) cannot make training fail.
+Handle create_swmr_file(const std::string& path, const std::vector<MetricsRow>& rows) {
+    const std::string tmp = path + ".tmp";
+    h5::silence_library_errors();
+    Handle fapl = file_access(tmp);
+    hid_t id = H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (id < 0) {
+        fs::path parent = fs::path(tmp).parent_path();
+        std::error_code ec;
+        bool dir_ok = parent.empty() || fs::is_directory(parent, ec);
+        RBM_CHECK(false, "cannot create '" << tmp << "': "
+                                           << failure_reason(dir_ok ? "not writable" : "its directory does not exist"));
+    }
+    Handle file(id);
+    try {
         h5::set_kind(file, "metrics", kMetricsFormatVersion);
-        hsize_t dims[1] = {rows.size()}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {kRowsPerChunk};
-        Handle space(RBM_H5(H5Screate_simple(1, dims, maxdims), "metrics dataspace"));
-        Handle dcpl(RBM_H5(H5Pcreate(H5P_DATASET_CREATE), "metrics properties"));
-        RBM_H5(H5Pset_chunk(dcpl, 1, chunk), "chunking '" << tmp << "'");
-        Handle file_type = make_row_type(true);
-        Handle dset(RBM_H5(H5Dcreate2(file, "metrics", file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
-                           "creating /metrics in '" << tmp << "'"));
-        if (!rows.empty()) {
-            Handle mem = make_row_type(false);
-            RBM_H5(H5Dwrite(dset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()),
-                   "writing /metrics in '" << tmp << "'");
-        }
+        {
+            hsize_t dims[1] = {rows.size()}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {kRowsPerChunk};
+            Handle space(RBM_H5(H5Screate_simple(1, dims, maxdims), "metrics dataspace"));
+            Handle dcpl(RBM_H5(H5Pcreate(H5P_DATASET_CREATE), "metrics properties"));
+            RBM_H5(H5Pset_chunk(dcpl, 1, chunk), "chunking '" << tmp << "'");
+            Handle file_type = make_row_type(true);
+            Handle dset(RBM_H5(H5Dcreate2(file, "metrics", file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+                               "creating /metrics in '" << tmp << "'"));
+            if (!rows.empty()) {
+                Handle mem = make_row_type(false);
+                RBM_H5(H5Dwrite(dset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data()),
+                       "writing /metrics in '" << tmp << "'");
+            }
+        }  // SWMR writing starts with no attribute or type open
+        RBM_H5(H5Fstart_swmr_write(file), "starting SWMR writing of '" << tmp << "'");
         RBM_H5(H5Fflush(file, H5F_SCOPE_LOCAL), "flushing '" << tmp << "'");
-    });
+        void* handle = nullptr;
+        RBM_H5(H5Fget_vfd_handle(file, fapl, &handle), "file descriptor of '" << tmp << "'");
+        fsync_fd(*static_cast<int*>(handle), tmp);
+        std::error_code ec;
+        fs::rename(tmp, path, ec);
+        RBM_CHECK(!ec, "cannot rename '" << tmp << "' to '" << path << "': " << ec.message());
+        // Without syncing the directory the rename itself may not survive a crash.
+        const std::string dir = fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string();
+        int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+        RBM_CHECK(dir_fd >= 0, "cannot open directory '" << dir << "': " << std::strerror(errno));
+        int rc = ::fsync(dir_fd);
+        ::close(dir_fd);
+        RBM_CHECK(rc == 0, "cannot sync directory '" << dir << "'");
+    } catch (...) {
+        file.close();
+        std::error_code ignored;
+        fs::remove(tmp, ignored);
+        throw;
+    }
+    return file;
 }
 
 // Opens an existing file for reading, whatever state a writer left it in: as a SWMR
@@ -115,8 +151,8 @@ Handle open_existing(const std::string& path, const char* purpose) {
     Handle fapl = file_access(path);
     hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl);
     if (id < 0) id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl);
-    RBM_CHECK(id >= 0, "cannot open '" << path << "' for " << purpose << ": damaged or truncated HDF5 file"
-                                       << h5::library_error_suffix() << locking_hint());
+    RBM_CHECK(id >= 0, "cannot open '" << path << "' for " << purpose << ": "
+                                       << failure_reason("damaged or truncated HDF5 file"));
     return Handle(id);
 }
 
@@ -167,14 +203,9 @@ MetricsFile::MetricsFile(const std::string& path, uint64_t keep_until_step)
         rows = read_existing(path, "writing");
         std::erase_if(rows, [&](const MetricsRow& r) { return r.step > keep_until_step; });
     }
-    publish_metrics(path, rows);
-    // From here on this process is the file's single SWMR writer: no lock is held, and
-    // readers that open it with SWMR see every flushed row.
-    h5::silence_library_errors();
-    Handle fapl = file_access(path);
-    hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE, fapl);
-    RBM_CHECK(id >= 0, "cannot open '" << path << "' for writing" << h5::library_error_suffix() << locking_hint());
-    file_ = Handle(id);
+    // From here on this process is the file's single SWMR writer: it holds no lock, and
+    // readers that open the file with SWMR see every flushed row.
+    file_ = create_swmr_file(path, rows);
     dataset_ = Handle(RBM_H5(H5Dopen2(file_, "metrics", H5P_DEFAULT), "opening /metrics in '" << path << "'"));
     rows_ = rows.size();
 }

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -57,10 +58,30 @@ struct Window {
     }
 };
 
+// Sizes that cannot be had are refused before anything is read or allocated, by name,
+// rather than as bad_alloc (or the OOM killer) minutes in: this rank's share of the data
+// as floats, parameters, velocity, gradient and their copies at a checkpoint (~6 x
+// params), the step's workspaces and the chains gathered at a checkpoint.
+RunData load_checked(const TrainConfig& c, const Communicator& comm) {
+    const SourceInfo info = probe_source(c.data);  // the header or metadata only
+    const double nv = double(info.n_cols), nh = double(c.hidden), ranks = double(comm.size());
+    const double rows = double(c.limit ? std::min(c.limit, info.n_rows) : info.n_rows);
+    const double step_rows = double(c.batch_size + c.chains_per_rank());
+    const double need = 4.0 * (std::ceil(rows / ranks) * nv + 6.0 * (nv * nh + nv + nh) + 4.0 * step_rows * (nv + nh)) +
+                        ranks * double(c.chains_per_rank()) * nh;
+    const double have = double(data::physical_memory());
+    if (need > have)
+        fail("training on ", c.data, " (", info.n_rows, " rows of ", info.n_cols, " values) with --hidden ",
+             c.hidden, ", --batch-size ", c.batch_size, " and --chains ", c.chains_per_rank(), " needs about ",
+             need / double(1ull << 30), " GiB per rank, more than this machine's ", have / double(1ull << 30),
+             " GiB of memory (--limit, --hidden, --batch-size or --chains lower it)");
+    return load_run_data(c, comm);
+}
+
 class Trainer {
 public:
     Trainer(const TrainConfig& config, const Communicator& comm, std::ostream& log)
-        : config_(config), comm_(comm), log_(log), data_(load_run_data(config, comm)),
+        : config_(config), comm_(comm), log_(log), data_(load_checked(config, comm)),
           shape_{data_.n_visible, config.hidden}, outputs_(config, comm, data_) {
         create_engine();
         settings_.method = config.method;
@@ -85,6 +106,7 @@ private:
     void write_metrics_row(bool epoch_row);
     void write_checkpoint();
     void stop_if_asked();
+    void report_allreduce_time();
     void check_replicas_equal(const ParamBuffer& params, const ParamBuffer& velocity);
     double mean_free_energy(const Dataset& rows, std::size_t n);
     double epochs_done() const {
@@ -107,24 +129,14 @@ private:
     uint64_t last_replica_hash_ = 0;
     uint64_t last_checkpoint_step_ = UINT64_MAX;
     std::unique_ptr<Progress> progress_;  // rank 0 only
+    double allreduce_seconds_ = 0;        // this process's time in the gradient allreduce
+    Clock::time_point loop_start_;
+    uint64_t loop_start_step_ = 0;
 };
 
 // The engine the configuration asks for (a GPU picked by node-local rank) and the
 // reducer that fits where its gradients live.
 void Trainer::create_engine() {
-    // Sizes that cannot be had are refused here, by name, rather than as bad_alloc (or
-    // the OOM killer) minutes into allocating: parameters, velocity, gradient and their
-    // copies at a checkpoint (~6 x params), the step's workspaces, the gathered chains.
-    const double nv = double(shape_.n_visible), nh = double(shape_.n_hidden);
-    const double rows = double(config_.batch_size + config_.chains_per_rank());
-    const double need = 4.0 * (6.0 * double(shape_.total()) + 4.0 * rows * (nv + nh)) +
-                        double(comm_.size()) * double(config_.chains_per_rank()) * nh;
-    const double have = double(data::physical_memory());
-    if (need > have)
-        fail("--hidden ", shape_.n_hidden, " (with ", shape_.n_visible, " visible units), --batch-size ",
-             config_.batch_size, " and --chains ", config_.chains_per_rank(), " need about ",
-             need / double(1ull << 30), " GiB per rank, more than this machine's ", have / double(1ull << 30),
-             " GiB of memory");
     EngineOptions options;
     options.device = resolve_device(config_.device);
     options.tf32 = config_.tf32;
@@ -158,8 +170,8 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
         progress_ = std::make_unique<Progress>(std::cout, stdout_is_terminal(), config_.progress_every,
                                                config_.epochs * data_.steps_per_epoch, data_.steps_per_epoch,
                                                config_.batch_size * std::size_t(comm_.size()));
-    row_start_ = Clock::now();
-    row_start_step_ = step_;
+    row_start_ = loop_start_ = Clock::now();
+    row_start_step_ = loop_start_step_ = step_;
     while (epoch_ < config_.epochs) {
         const std::vector<uint32_t> order =
             epoch_order(data_.shard.n_rows, config_.seed, uint32_t(comm_.rank()), epoch_);
@@ -179,6 +191,7 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
     }
     if (comm_.is_root()) {
         progress_->clear();
+        report_allreduce_time();
         if (last_replica_hash_)
             log_ << "replicas bitwise identical on " << comm_.size() << " rank(s): parameter hash " << std::hex
                  << last_replica_hash_ << std::dec << std::endl;
@@ -254,7 +267,9 @@ void Trainer::train_step(const uint32_t* rows) {
     spec.step = step_;
     spec.pl_bit = std::size_t(step_ % shape_.n_visible);
     engine_->compute_gradient(rows, settings_, spec);
+    const auto reduce_start = Clock::now();
     reducer_->sum_in_place(engine_->gradient());
+    allreduce_seconds_ += seconds_since(reduce_start);
     engine_->apply_update(config_.update, 1.0f / float(comm_.size()));
     ++step_;
     ++step_in_epoch_;
@@ -388,6 +403,18 @@ void Trainer::write_checkpoint() {
     for (int r = 0; r < comm_.size(); ++r) ckpt.chains_rank.insert(ckpt.chains_rank.end(), per_rank, r);
     ckpt.config_ini = to_ini(config_);
     outputs_.write_checkpoint(ckpt);
+}
+
+// What one gradient allreduce costs here, beside the whole step (rank 0's clock; on a
+// GPU the call only enqueues, so this is the host's share).
+void Trainer::report_allreduce_time() {
+    const uint64_t steps = step_ - loop_start_step_;
+    if (steps == 0) return;
+    const double per_step = allreduce_seconds_ / double(steps);
+    const double share = allreduce_seconds_ / std::max(seconds_since(loop_start_), 1e-9);
+    log_ << "gradient allreduce: " << std::fixed << std::setprecision(1) << per_step * 1e6 << " us per step, "
+         << std::setprecision(2) << 100.0 * share << "% of the loop's time, " << engine_->gradient().count
+         << " floats per call" << std::defaultfloat << std::endl;
 }
 
 // A stop signal seen by any rank stops every rank at the same step, after one

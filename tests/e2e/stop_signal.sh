@@ -12,7 +12,8 @@ run_and_signal() {  # run_and_signal NAME LAUNCHER... : start, signal after a mo
   full=$(newest_checkpoint "$WORK/$name-full")
   "$@" "$RBM" train "${small[@]}" --out "$WORK/$name" > "$WORK/$name.log" 2>&1 &
   local pid=$!
-  sleep 1.5
+  # Signal once training runs (the handlers are installed before the first step).
+  for _ in $(seq 600); do grep -q '^epoch' "$WORK/$name.log" && break; sleep 0.1; done
   kill -USR1 $pid || { cat "$WORK/$name.log"; fail "$name ended before the signal"; }   # the launcher forwards it
   sleep 0.05
   pkill -TERM -f -- "^$RBM train .*--out $WORK/$name" || true   # a second signal, to the ranks, mid-stop

@@ -1,0 +1,94 @@
+# The part every jobs/*.sbatch script shares; sourced, not run. It picks a run directory
+# that stays the same across requeues, launches `rbm train --resume` (so a requeued job
+# continues from its newest checkpoint), forwards Slurm's warning signal to the ranks and,
+# when rbm answers that it checkpointed and stopped (exit 75), requeues the job.
+#
+# Environment (all optional):
+#   RBM_HOME      the repository (default: the directory sbatch was run from)
+#   RBM           the binary (default $RBM_HOME/build/rbm)
+#   RBM_CONFIG    INI file for --config (default configs/default.ini; empty: none)
+#   RBM_ARGS      more `rbm train` flags, split on spaces (the script's own arguments too)
+#   RBM_RUNS      where run directories go (default runs, relative to the submit directory)
+#   RBM_RUN_DIR   the run directory itself (default $RBM_RUNS/$SLURM_JOB_NAME-$SLURM_JOB_ID;
+#                 an array task: $RBM_RUNS/$SLURM_JOB_NAME-$SLURM_ARRAY_JOB_ID/$SLURM_ARRAY_TASK_ID)
+#   RBM_LAUNCHER  srun (default) or mpirun
+#   RBM_DEVICE    --device for rbm (default: cuda in the GPU scripts, cpu in rbm_cpu.sbatch)
+#   RBM_MAX_RESTARTS  stop requeueing after this many restarts (default 100)
+
+RBM_HOME=${RBM_HOME:-${SLURM_SUBMIT_DIR:-$PWD}}
+RBM=${RBM:-$RBM_HOME/build/rbm}
+RBM_CONFIG=${RBM_CONFIG-configs/default.ini}
+RBM_RUNS=${RBM_RUNS:-runs}
+if [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then
+  RBM_RUN_DIR=${RBM_RUN_DIR:-$RBM_RUNS/$SLURM_JOB_NAME-$SLURM_ARRAY_JOB_ID/$SLURM_ARRAY_TASK_ID}
+else
+  RBM_RUN_DIR=${RBM_RUN_DIR:-$RBM_RUNS/$SLURM_JOB_NAME-$SLURM_JOB_ID}
+fi
+
+# The job step's pid, and whether a trap interrupted `wait` (see wait_step).
+rbm_step_pid=
+rbm_signalled=0
+
+# Slurm's warning (--signal=B:USR1@N), a preemption's SIGTERM or `scancel --batch
+# --signal=USR1` reach this shell. srun and mpirun both pass SIGUSR1 on to every rank,
+# which makes rbm finish its step, checkpoint and exit 75. (SIGTERM to srun or mpirun
+# would instead end the step.)
+forward_stop() {
+  rbm_signalled=1
+  echo "rbm job: $1 received at $(date +%T), asking the ranks to checkpoint and stop"
+  [ -n "$rbm_step_pid" ] && kill -USR1 "$rbm_step_pid" 2>/dev/null || true
+}
+trap 'forward_stop USR1' USR1
+trap 'forward_stop TERM' TERM
+
+# A trap runs only once `wait` returns, and `wait` returns at once when a trapped signal
+# arrives, so the step runs in the background and is waited for again until it ends.
+wait_step() {
+  local rc
+  while :; do
+    rbm_signalled=0
+    wait "$rbm_step_pid" && rc=0 || rc=$?
+    if [ "$rbm_signalled" = 1 ] && [ "$rc" -gt 128 ]; then
+      # interrupted by the trap: wait again (bash keeps the status if it already ended)
+      kill -0 "$rbm_step_pid" 2>/dev/null && continue
+      wait "$rbm_step_pid" && rc=0 || { local again=$?; [ $again = 127 ] || rc=$again; }
+    fi
+    return "$rc"
+  done
+}
+
+# rbm_run [rbm train flags...]: runs the training step and exits the job.
+rbm_run() {
+  local args=(train --resume --out "$RBM_RUN_DIR")
+  [ -n "$RBM_CONFIG" ] && args+=(--config "$RBM_CONFIG")
+  # shellcheck disable=SC2206  # RBM_ARGS is a space-separated list of flags on purpose
+  args+=(${RBM_ARGS:-} "$@")
+  mkdir -p "$RBM_RUN_DIR"
+  echo "rbm job: $SLURM_JOB_ID${SLURM_ARRAY_TASK_ID:+ (array task $SLURM_ARRAY_TASK_ID)}, restart ${SLURM_RESTART_COUNT:-0}, $SLURM_NTASKS task(s) on $SLURM_JOB_NODELIST, run directory $RBM_RUN_DIR"
+  case "${RBM_LAUNCHER:-srun}" in
+    srun)
+      # Slurm 22.05's srun does not inherit --cpus-per-task from sbatch: pass it on.
+      srun --mpi=pmix ${SLURM_CPUS_PER_TASK:+--cpus-per-task=$SLURM_CPUS_PER_TASK} \
+        "$RBM" "${args[@]}" &
+      ;;
+    mpirun)
+      # Open MPI reads the allocation from Slurm: one rank per task, on the job's nodes.
+      mpirun -np "$SLURM_NTASKS" "$RBM" "${args[@]}" &
+      ;;
+    *) echo "rbm job: RBM_LAUNCHER must be srun or mpirun, not '$RBM_LAUNCHER'" >&2; exit 2 ;;
+  esac
+  rbm_step_pid=$!
+  local rc=0
+  wait_step || rc=$?
+  if [ "$rc" = 75 ]; then
+    if [ "${SLURM_RESTART_COUNT:-0}" -ge "${RBM_MAX_RESTARTS:-100}" ]; then
+      echo "rbm job: checkpointed, but already restarted $SLURM_RESTART_COUNT times: not requeueing" >&2
+      exit 75
+    fi
+    echo "rbm job: checkpointed in $RBM_RUN_DIR; requeueing job $SLURM_JOB_ID"
+    scontrol requeue "$SLURM_JOB_ID" && exit 0
+    echo "rbm job: scontrol requeue failed; resubmit to continue from the checkpoint" >&2
+  fi
+  echo "rbm job: rbm exited with $rc"
+  exit "$rc"
+}

@@ -1,0 +1,57 @@
+# tools/plot_run.py (Debian's /usr/bin/python3, h5py, matplotlib's Agg backend) turns a
+# small run directory into PNGs: learning curves, the filter grid, the persistent chains,
+# one grid per samples file (training's and rbm sample's); it also plots a run that is
+# still training, and refuses what is not a run directory with a message.
+source "$(dirname "$0")/lib/common.sh"
+need_mnist
+PLOT=$SRC/tools/plot_run.py
+run=$WORK/run
+"$RBM" train --data "$MNIST" --test-data "$MNIST_TEST" --limit 1000 --hidden 36 --k 3 \
+  --monitor-examples 100 --monitor-every 10 --sample-every 1 --epochs 3 --progress-every 0 \
+  --out "$run" > "$WORK/train.log" 2>&1 || { cat "$WORK/train.log"; fail "training"; }
+"$RBM" sample --checkpoint "$(newest_checkpoint "$run")" --data "$MNIST_TEST" --chains 6 \
+  --samples 4 --plot-every 10 --out "$WORK/drawn.h5" > /dev/null || fail "rbm sample"
+
+"$PLOT" "$run" > "$WORK/plots.txt" || fail "plot_run.py failed"
+"$PLOT" "$run" --samples "$WORK/drawn.h5" --filters 16 --out "$WORK/more" >> "$WORK/plots.txt" \
+  || fail "plot_run.py --samples --filters --out failed"
+
+# Every PNG listed exists, decodes, and is a picture (not one flat colour).
+$PY - "$WORK/plots.txt" <<'EOF' || fail "the PNGs"
+import sys, os
+import matplotlib; matplotlib.use("Agg")
+import matplotlib.pyplot as plt, numpy as np
+paths = [l.strip() for l in open(sys.argv[1]) if l.strip()]
+names = sorted(os.path.basename(p) for p in paths)
+want = ["chains.png", "filters.png", "learning_curves.png", "samples-epoch-0001.png",
+        "samples-epoch-0002.png", "samples-epoch-0003.png"]
+for w in want:
+    assert w in names, f"{w} not written: {names}"
+assert "samples-drawn.png" in names, names
+for p in paths:
+    with open(p, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n", f"{p}: not a PNG"
+    img = plt.imread(p)
+    assert img.shape[0] >= 100 and img.shape[1] >= 100, f"{p}: {img.shape}"
+    assert float(np.std(img[..., :3])) > 0.01, f"{p}: a flat image"
+print(f"ok: {len(paths)} PNGs decode: {', '.join(sorted(set(names)))}")
+EOF
+
+# A run still training: the metrics file is read as a SWMR reader.
+"$RBM" train --data "$MNIST" --limit 2000 --hidden 16 --k 1 --monitor-every 5 --epochs 100 \
+  --filters false --progress-every 0 --out "$WORK/live" > /dev/null 2>&1 &
+writer=$!
+for _ in $(seq 100); do [ -n "$(ls "$WORK/live/checkpoints" 2>/dev/null)" ] && break; sleep 0.1; done
+live_rc=0
+"$PLOT" "$WORK/live" --out "$WORK/live-plots" > /dev/null 2> "$WORK/live.err" || live_rc=$?
+kill -0 $writer 2>/dev/null && still=yes || still=no
+kill $writer 2>/dev/null || true
+{ wait $writer; } 2>/dev/null || true
+[ $live_rc = 0 ] || { cat "$WORK/live.err"; fail "plot_run.py on a run in progress"; }
+[ -s "$WORK/live-plots/learning_curves.png" ] || fail "no learning curves of the run in progress"
+echo "ok: plotted a run in progress (training still running at the end: $still)"
+
+expect_error "not a directory" "is not a directory" "$PLOT" "$WORK/nowhere"
+mkdir "$WORK/empty"
+expect_error "empty directory" "nothing to plot" "$PLOT" "$WORK/empty"
+echo "PASS"

@@ -1,0 +1,86 @@
+# jobs/rbm_cpu.sbatch on a real Slurm cluster on this machine (tools/slurm_local.sh:
+# munged, slurmctld and slurmd as root). The job is preempted mid-run the way
+# --signal=B:USR1@N does it (SIGUSR1 to the batch shell, here from `scancel --batch`):
+# the script forwards it, rbm checkpoints and exits 75, the script requeues the job, the
+# rerun (restart 1) resumes in the same run directory and finishes with the same model,
+# optimizer state and chains as an uninterrupted `mpirun -np 2` run, and one metrics row
+# per epoch. About 50 s, most of it training and the 11 s a requeued job waits.
+source "$(dirname "$0")/lib/common.sh"
+need_mnist
+for tool in munged slurmctld slurmd sbatch scontrol scancel mpirun h5diff; do
+  command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed (tools/setup.sh installs slurm-wlm, munge)"; exit 77; }
+done
+[ "$(id -u)" = 0 ] || { echo "SKIP: the local Slurm cluster runs as root"; exit 77; }
+
+CLUSTER=$WORK/slurm
+cleanup() {
+  bash "$SRC/tools/slurm_local.sh" stop "$CLUSTER" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+bash "$SRC/tools/slurm_local.sh" start "$CLUSTER"
+export SLURM_CONF=$CLUSTER/slurm.conf
+
+epochs=40
+cfg=(--data "$MNIST" --limit 2000 --hidden 32 --k 5 --batch-size 20 --monitor-examples 100
+     --seed 7 --epochs $epochs --filters false --progress-every 0)
+
+# state JOB: the job's JobState (PENDING, RUNNING, COMPLETED, ...)
+state() { scontrol show job "$1" | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }
+field() { scontrol show job "$1" | grep -o "$2=[^ ]*" | cut -d= -f2; }
+# wait_for SECONDS WHAT CMD...: polls CMD every 0.2 s until it succeeds
+wait_for() {
+  local limit=$1 what=$2 i; shift 2
+  for ((i = 0; i < limit * 5; i++)); do "$@" && return 0; sleep 0.2; done
+  echo "--- job log:"; cat "$WORK"/*.out 2>/dev/null || true
+  echo "--- scontrol:"; scontrol show job 2>/dev/null || true
+  fail "timed out after ${limit}s waiting for $what"
+}
+
+cd "$WORK"
+jid=$(RBM_HOME=$SRC RBM=$RBM RBM_CONFIG= sbatch --parsable --chdir="$WORK" "$SRC/jobs/rbm_cpu.sbatch" "${cfg[@]}")
+log=$WORK/rbm-cpu-$jid.out
+run=$WORK/runs/rbm-cpu-$jid
+echo "ok: submitted job $jid"
+
+# Preempt once training is under way (its signal handlers are installed by then).
+wait_for 120 "epoch 3 of job $jid" grep -qs "epoch    3/$epochs" "$log"
+scancel --batch --signal=USR1 "$jid"
+echo "ok: sent SIGUSR1 to the batch shell of job $jid"
+requeued() { [ "$(field "$jid" Restarts)" = 1 ]; }
+wait_for 60 "job $jid to requeue" requeued
+grep -q "stop requested" "$log" || fail "rbm did not report the stop"
+grep -q "requeueing job $jid" "$log" || fail "the job script did not requeue"
+stopped_at=$(grep -o 'checkpoint at step [0-9]*' "$log" | grep -o '[0-9]*$')
+echo "ok: job $jid checkpointed at step $stopped_at and requeued itself"
+
+# The uninterrupted reference, while the requeued job waits its 11 s.
+mpirun -np 2 "$RBM" train "${cfg[@]}" --out "$WORK/reference" > "$WORK/reference.log" 2>&1 \
+  || { cat "$WORK/reference.log"; fail "reference run failed"; }
+
+completed() { [ "$(state "$jid")" = COMPLETED ]; }
+wait_for 300 "job $jid to complete" completed
+[ "$(field "$jid" ExitCode)" = 0:0 ] || fail "job $jid exit code $(field "$jid" ExitCode)"
+[ "$(field "$jid" Restarts)" = 1 ] || fail "job $jid restarted $(field "$jid" Restarts) times, expected 1"
+grep -q "Slurm job $jid, restart 1" "$log" || fail "the rerun did not log its restart"
+grep -q "resumed from step $stopped_at" "$log" || fail "the rerun did not resume from step $stopped_at"
+echo "ok: job $jid ran twice ($(grep -c '^rbm job: .*restart' "$log") starts in its log), resumed from step $stopped_at, completed"
+
+final=$(newest_checkpoint "$run")
+reference=$(newest_checkpoint "$WORK/reference")
+[ "$(basename "$final")" = "$(basename "$reference")" ] || fail "final checkpoints differ: $final vs $reference"
+same_datasets "$reference" "$final" /model /optimizer /chains
+echo "ok: $(basename "$final") of the preempted job equals the uninterrupted run's (/model, /optimizer, /chains)"
+
+# The metrics table: one row per epoch, no step twice, although the job ran twice.
+$PY - "$run/metrics.h5" "$epochs" <<'EOF' || fail "metrics of the requeued run"
+import sys, h5py, numpy as np
+m = h5py.File(sys.argv[1], "r")["metrics"][:]
+steps = m["step"]
+assert len(m) == int(sys.argv[2]), f"{len(m)} rows"
+assert np.all(np.diff(steps) > 0), f"steps not increasing: {steps}"
+print(f"ok: metrics.h5 has {len(m)} rows, steps {steps[0]}..{steps[-1]}")
+EOF
+echo "PASS"

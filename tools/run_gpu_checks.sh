@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs on a GPU machine, from the unpacked bundle of tools/gpu_bundle.sh: the GPU test
+# suite, end-to-end GPU checks through the real binary (CPU<->GPU checkpoints, NCCL,
+# two ranks on one GPU), then the GPU benchmark, and prints a short table last.
+# Results also go to $OUT (default /tmp/rbm-gpu-out).
+#
+#   tar -xJf rbm-gpu.tar.xz -C /tmp && /tmp/rbm-gpu/run_gpu_checks.sh [--no-bench]
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out=${OUT:-/tmp/rbm-gpu-out}
+mkdir -p "$out"
+bench=1
+[ "${1:-}" = --no-bench ] && bench=0
+
+# The machine's own CUDA libraries (cuBLAS, NCCL): the toolkit's, else the Python wheels'.
+cuda_dirs=""
+for lib in libcublas.so.13 libcublasLt.so.13 libnccl.so.2; do
+  found=$( (ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}'; \
+            ls /usr/local/cuda/lib64/$lib /usr/local/cuda/lib/$lib 2>/dev/null; \
+            find / -xdev -name "$lib" -path '*nvidia*' 2>/dev/null) | head -n 1)
+  [ -n "$found" ] && cuda_dirs="$cuda_dirs:$(dirname "$found")" || echo "warning: $lib not found" >&2
+done
+export LD_LIBRARY_PATH="$here/lib:$here/root/usr/lib/x86_64-linux-gnu:$here/root/usr/lib/x86_64-linux-gnu/openmpi/lib${cuda_dirs}:${LD_LIBRARY_PATH:-}"
+export OPAL_PREFIX=$here/root/usr
+export PATH="$here/bin:$here/root/usr/bin:$PATH"
+export PMIX_MCA_mca_base_component_path=$here/root/usr/lib/x86_64-linux-gnu/pmix2/lib/pmix
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader
+export OMPI_MCA_rmaps_base_oversubscribe=1
+mnist=$here/data/train-images-idx3-ubyte.gz
+mnist_test=$here/data/t10k-images-idx3-ubyte.gz
+work=$(mktemp -d)
+results=()
+check() {  # check NAME COMMAND... : runs it, logs it, records pass/fail
+  local name=$1; shift
+  if "$@" > "$out/$name.log" 2>&1; then results+=("PASS  $name"); else results+=("FAIL  $name (see $out/$name.log)"); fi
+  tail -n 3 "$out/$name.log"
+}
+
+nvidia-smi -L | tee "$out/device.txt"
+rbm --version | tee -a "$out/device.txt"
+
+check gpu_suite rbm_gpu_tests --gtest_output=xml:"$out/gpu_tests.xml"
+check unit_suite rbm_unit_tests
+
+small=(--data "$mnist" --test-data "$mnist_test" --limit 2000 --hidden 64 --batch-size 20 --k 5 --monitor-examples 200)
+check gpu_then_cpu_then_gpu bash -c "
+  set -e
+  rbm train ${small[*]} --epochs 1 --device cuda --out $work/x | grep -q 'engine cuda'
+  rbm train --resume --out $work/x --epochs 2 --device cpu | grep -q 'resumed from step 100'
+  rbm train --resume --out $work/x --epochs 3 --device cuda | grep -q 'resumed from step 200'
+  rbm info $work/x/checkpoints/step-0000000300.h5"
+check cpu_and_gpu_agree bash -c "
+  set -e
+  rbm train ${small[*]} --epochs 2 --device cpu --out $work/c > $work/c.log
+  rbm train ${small[*]} --epochs 2 --device cuda --out $work/g > $work/g.log
+  grep '^epoch' $work/c.log $work/g.log"
+check nccl_one_rank bash -c "mpirun -np 1 rbm train ${small[*]} --epochs 1 --device cuda --comm nccl --out $work/n1 | grep -E 'NCCL|replicas'"
+check two_ranks_one_gpu_mpi bash -c "mpirun -np 2 rbm train ${small[*]} --epochs 1 --device cuda --comm mpi --out $work/m2 | grep 'replicas bitwise identical on 2'"
+check two_ranks_one_gpu_nccl_refused bash -c "! mpirun -np 2 rbm train ${small[*]} --epochs 1 --device cuda --comm nccl --out $work/n2 2>&1 | tee /dev/stderr | grep -q 'NCCL 2.28 refuses'; test \${PIPESTATUS[0]} -ne 0"
+
+if [ $bench = 1 ]; then
+  bash "$here/gpu_bench/run_gpu_bench.sh" "$here" "$out" 2>&1 | tee "$out/bench.log"
+fi
+
+echo
+echo "== rbm GPU checks on $(head -n 1 "$out/device.txt")"
+printf '%s\n' "${results[@]}" | tee "$out/summary.txt"
+[ -f "$out/bench_table.txt" ] && cat "$out/bench_table.txt"
+rm -rf "$work"
+! grep -q FAIL "$out/summary.txt"
