@@ -510,7 +510,7 @@ int run_eval(const std::vector<std::string>& args) {
     o << "\n";
     for (const auto& w : warnings) o << "warning: " << w << "\n";
     o << "wall time " << fixed(total_wall, 1) << " s (AIS " << fixed(ais_wall, 1) << " s, RAISE " << fixed(raise_wall, 1)
-      << " s, data " << fixed(data_wall, 1) << " s)\n";
+      << " s, exact " << fixed(exact_wall, 1) << " s, data " << fixed(data_wall, 1) << " s)\n";
     return 0;
 }
 
