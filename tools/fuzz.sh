@@ -35,7 +35,7 @@ fi
 # Only the sources each target needs, compiled here with clang (not the whole rbm_core:
 # the rest of the program need not build with clang for its parsers to be fuzzed).
 data_sources=(io/idx_reader io/dataset io/hdf5_input io/h5)
-config_sources=(cli/options train/config engine/engine_factory dist/reducer_factory)
+config_sources=(cli/options train/config engine/device_kind dist/comm_kind)
 flags=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
        -I"$repo/src" -I"$repo/tests/fuzz" -I/usr/include/hdf5/serial $(mpicc --showme:compile))
 libs=(-L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lboost_program_options -lz)
@@ -61,13 +61,10 @@ for t in "${targets[@]}"; do
   extra=()
   if [ "$t" = config ]; then
     mapfile -t objs < <(objects "${config_sources[@]}")
-    # The engine and reducer factories name the CPU engine and the MPI reducer, which the
-    # parser never calls: left unresolved rather than linking OpenBLAS and MPI in.
-    extra=(-Wl,--unresolved-symbols=ignore-in-object-files)
   else
     mapfile -t objs < <(objects "${data_sources[@]}")
   fi
-  if stale "$bin" "$src" || [ -n "$(find "${objs[@]}" -newer "$bin" 2> /dev/null)" ]; then
+  if stale "$bin" "$src" || [ -n "$(find "${objs[@]}" "${extra[@]}" -newer "$bin" 2> /dev/null)" ]; then
     clang++ "${flags[@]}" -fsanitize=fuzzer "$src" "${objs[@]}" "${extra[@]}" "${libs[@]}" -o "$bin"
   fi
 done
@@ -91,7 +88,7 @@ for t in "${targets[@]}"; do
   "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="$findings/" "${dict[@]}" "$corpus" "$seeds" \
     > "$build/fuzz-$t.log" 2>&1 || rc=$?
-  runs=$(grep -h "stat::number_of_executed_units" "$build/fuzz-$t.log" | awk '{s += $2} END {print s + 0}')
+  runs=$(awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}' "$build/fuzz-$t.log")
   total=$((total + runs))
   echo "   $runs executions, corpus $(ls "$corpus" | wc -l) inputs"
   if [ $rc -ne 0 ] || compgen -G "$findings/*" > /dev/null; then

@@ -8,7 +8,8 @@
 #
 # Any ASan report or UBSan "runtime error" fails the test that hit it: UBSan halts on the
 # first error, and the end-to-end tests also refuse output that contains one. Leak
-# detection is off: Open MPI and OpenBLAS keep allocations until exit by design.
+# detection is off: Open MPI and OpenBLAS keep allocations until exit by design; the
+# link-order check is off so that a test may LD_PRELOAD a shim (live_metrics does).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${RBM_ASAN_BUILD:-$repo/build-asan}
@@ -18,7 +19,7 @@ cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRBM_SANITIZE=ON
 cmake --build "$build" -j "$(nproc)" > "$build.build.log" 2>&1 || { tail -40 "$build.build.log"; exit 1; }
 echo "sanitize.sh: built in $((SECONDS - start)) s"
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0:strict_string_checks=1:check_initialization_order=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:verify_asan_link_order=0:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0:strict_string_checks=1:check_initialization_order=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # As tools/test.sh: Open MPI refuses root without these; ob1/vader start fast on one node.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

@@ -9,21 +9,6 @@
 
 namespace rbm {
 
-CommKind parse_comm(const std::string& text, const std::string& origin) {
-    if (text == "auto") return CommKind::auto_select;
-    if (text == "nccl") return CommKind::nccl;
-    if (text == "mpi") return CommKind::mpi;
-    fail(origin, " must be auto, nccl or mpi, got '", text, "'");
-}
-
-std::string comm_name(CommKind kind) {
-    switch (kind) {
-        case CommKind::nccl: return "nccl";
-        case CommKind::mpi: return "mpi";
-        default: return "auto";
-    }
-}
-
 std::unique_ptr<GradientReducer> make_reducer(const Communicator& comm, CommKind kind, bool device_gradients,
                                               bool shares_gpu) {
     if (!device_gradients) {

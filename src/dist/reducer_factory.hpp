@@ -6,14 +6,11 @@
 #include <memory>
 #include <string>
 
+#include "dist/comm_kind.hpp"
 #include "dist/communicator.hpp"
 
 namespace rbm {
 
-enum class CommKind { auto_select, nccl, mpi };
-
-CommKind parse_comm(const std::string& text, const std::string& origin);
-std::string comm_name(CommKind kind);
 
 // `device_gradients`: the engine keeps its gradient on a GPU. `shares_gpu`: another
 // rank of this node uses the same GPU (then NCCL is refused with an explanation).

@@ -6,11 +6,11 @@
 #include <memory>
 #include <string>
 
+#include "engine/device_kind.hpp"
 #include "engine/engine.hpp"
 
 namespace rbm {
 
-enum class DeviceKind { auto_select, cpu, cuda };
 
 struct EngineOptions {
     DeviceKind device = DeviceKind::auto_select;
@@ -26,8 +26,5 @@ int cuda_device_count();
 DeviceKind resolve_device(DeviceKind requested);
 
 std::unique_ptr<Engine> make_engine(RbmShape shape, const EngineOptions& options);
-
-DeviceKind parse_device(const std::string& text, const std::string& origin);
-std::string device_name(DeviceKind kind);
 
 }  // namespace rbm

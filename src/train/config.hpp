@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <string>
 
-#include "dist/reducer_factory.hpp"
+#include "dist/comm_kind.hpp"
+#include "engine/device_kind.hpp"
 #include "engine/engine.hpp"
-#include "engine/engine_factory.hpp"
 #include "io/dataset.hpp"
 
 namespace rbm {

@@ -279,8 +279,8 @@ void Trainer::train_step(const uint32_t* rows) {
 // Divergence is caught in the step where it happens, before anything of the step is
 // written. The update p += m v + lr (g / R - decay W) turns a non-finite gradient or
 // velocity, or an overflow of the update itself, into a non-finite parameter, so one
-// pass over the parameters after the update cannot miss one; it costs about what the
-// update itself costs (a read of params, under 1% of a tutorial-sized step). The
+// pass over the parameters after the update cannot miss one; it costs one read of the
+// parameters (0.16 ms for 784x500 on the CPU, ~1.5% of a tutorial step). The
 // step's costs are checked too: overflowing pre-activations make them NaN even while
 // the parameters are finite.
 void Trainer::check_step_finite() {

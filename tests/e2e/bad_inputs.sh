@@ -50,7 +50,7 @@ check_case() {
 }
 finish_cases() {  # waits for the cases started so far; fails if any did
   wait
-  echo "-- $SECONDS s"
+  echo "-- $n_inputs bad inputs so far, $SECONDS s"
   cat "$WORK"/case.*.log
   if grep -q "^FAIL" "$WORK"/case.*.log; then fail "$(grep -c '^FAIL' "$WORK"/case.*.log | grep -vc ':0$') case(s) failed"; fi
   rm -f "$WORK"/case.*.log
@@ -311,9 +311,9 @@ flag "--hidden above the limit" "--hidden must be a whole number from 1 to 16777
 flag "--hidden out of range of 64 bits" "--hidden must be a whole number" --hidden 99999999999999999999999 --out x
 flag "--hidden empty" "--hidden must be a whole number" --hidden "" --out x
 flag "--hidden 3000000 (memory)" "--hidden 3000000 asks for more memory" --hidden 3000000 --out x
-flag "--chains 2^24 (memory)" "--chains 16777216 need about .* GiB per rank, more than this machine" --chains 16777216 --out x
+flag "--chains 2^24 (memory)" "--chains 16777216 needs about .* GiB per rank, more than this machine" --chains 16777216 --out x
 flag "--batch-size 1.5" "--batch-size must be a whole number" --batch-size 1.5 --out x
-flag "--batch-size 2^24" "batch-size 16777216 is larger" --batch-size 16777216 --out x
+flag "--batch-size 2^24" "batch-size 16777216 (is larger|.*needs about .* GiB)" --batch-size 16777216 --out x
 flag "--k 0" "--k must be a whole number from 1" --k 0 --out x
 flag "--epochs 0" "--epochs must be a whole number from 1" --epochs 0 --out x
 flag "--lr 0" "--lr must be a number from" --lr 0 --out x
@@ -373,16 +373,16 @@ for v in version2:"format version 2, this rbm reads 1" kind_metrics:"(is an rbm 
   refused "checkpoint $name (info)" "$pattern" "$RBM" info "$C/ck_$name.h5"
   again "checkpoint $name (sample)" "$pattern" "$RBM" sample --checkpoint "$C/ck_$name.h5" --out s.h5
 done
-resume_with() {  # resume_with NAME PATTERN: a run whose newest checkpoint is ck_NAME.h5 refuses to resume
-  local dir=$WORK/resume_$1
+resume_with() {  # resume_with refused|again NAME PATTERN: a run whose newest checkpoint is ck_NAME.h5 refuses to resume
+  local dir=$WORK/resume_$2
   cp -r "$GOOD" "$dir"
-  cp "$C/ck_$1.h5" "$dir/checkpoints/step-9999999999.h5"
-  refused "resuming from checkpoint $1" "$2" "$RBM" train --resume --out "$dir"
+  cp "$C/ck_$2.h5" "$dir/checkpoints/step-9999999999.h5"
+  "$1" "resuming from checkpoint $2" "$3" "$RBM" train --resume --out "$dir"
 }
-resume_with W_nan "step-9999999999.h5.*model/W holds -?nan"
-resume_with truncated "step-9999999999.h5.*truncated"
-resume_with config_unknown "step-9999999999.h5.*bogus-key"
-resume_with config_hidden "holds a 784x8 model.*--hidden 12"
+resume_with again W_nan "step-9999999999.h5.*model/W holds -?nan"
+resume_with again truncated "step-9999999999.h5.*truncated"
+resume_with refused config_unknown "step-9999999999.h5.*bogus-key"
+resume_with refused config_hidden "holds a 784x8 model.*--hidden 12"
 printf '' > "$WORK/empty.h5"
 refused "an empty checkpoint" "empty.h5.*empty" "$RBM" info "$WORK/empty.h5"
 refused "info on a directory" "$C/dir.ini.*directory" "$RBM" info "$C/dir.ini"
@@ -447,6 +447,7 @@ check_left() {  # check_left DIR WHAT: no temporary file left, every complete fi
 }
 mnt=$WORK/disk
 mkdir -p "$mnt"
+trap 'umount "$mnt" 2> /dev/null || true; rm -rf "$WORK"' EXIT   # a failure must not leave a mount behind
 if mount -t tmpfs -o size=4k tmpfs "$mnt" 2> /dev/null; then
   umount "$mnt"
   "$RBM" train "${full_cfg[@]}" --out "$WORK/full_ref" > /dev/null
