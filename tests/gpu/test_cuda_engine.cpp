@@ -26,15 +26,6 @@ std::unique_ptr<Engine> cuda_engine(RbmShape shape) {
     return make_engine(shape, o);
 }
 
-Dataset dataset(const std::vector<float>& rows, std::size_t cols) {
-    Dataset d;
-    d.source = "gpu-test";
-    d.n_cols = cols;
-    d.n_rows = rows.size() / cols;
-    d.values = rows;
-    return d;
-}
-
 // Real-valued rows in [0, 1] (exercises the rounding path of the pseudo-likelihood).
 std::vector<float> grey_rows(std::size_t n, std::size_t cols, unsigned seed) {
     std::vector<float> rows = test::random_binary_rows(n, cols, seed);
@@ -85,7 +76,7 @@ TEST(CudaEngine, FreeEnergyMatchesCpu) {
 void compare_step(Method method, int k) {
     const RbmShape shape{96, 40};
     const ParamBuffer p = test::random_params(shape, 0.3, 3);
-    const Dataset shard = dataset(grey_rows(64, 96, 4), 96);
+    const Dataset shard = test::dataset_of(grey_rows(64, 96, 4), 96);
     Pair pair = make_pair_with(p, shard, 16);
     StepSettings s;
     s.method = method;
@@ -130,7 +121,7 @@ TEST(CudaEngine, UpdateMatchesCpu) {
     SKIP_WITHOUT_GPU();
     const RbmShape shape{50, 30};
     const ParamBuffer p = test::random_params(shape, 0.5, 5);
-    const Dataset shard = dataset(test::random_binary_rows(10, 50, 6), 50);
+    const Dataset shard = test::dataset_of(test::random_binary_rows(10, 50, 6), 50);
     Pair pair = make_pair_with(p, shard, 10);
     const ParamBuffer v = test::random_params(shape, 0.01, 7);
     std::vector<uint32_t> order(10);
@@ -203,7 +194,7 @@ TEST(CudaEngine, ShortTrainingRunAgreesWithCpu) {
     SKIP_WITHOUT_GPU();
     const RbmShape shape{784, 100};
     const ParamBuffer p = initial_params(shape, 1);
-    const Dataset shard = dataset(grey_rows(400, 784, 14), 784);
+    const Dataset shard = test::dataset_of(grey_rows(400, 784, 14), 784);
     Pair pair = make_pair_with(p, shard, 20);
     std::vector<uint32_t> order(400);
     std::iota(order.begin(), order.end(), 0u);

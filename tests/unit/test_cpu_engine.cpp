@@ -15,15 +15,6 @@ using namespace rbm;
 
 namespace {
 
-Dataset make_dataset(const std::vector<float>& rows, std::size_t cols) {
-    Dataset d;
-    d.source = "test";
-    d.n_cols = cols;
-    d.n_rows = rows.size() / cols;
-    d.values = rows;
-    return d;
-}
-
 std::vector<uint32_t> all_rows(std::size_t n) {
     std::vector<uint32_t> r(n);
     std::iota(r.begin(), r.end(), 0u);
@@ -47,7 +38,7 @@ void expect_costs_match(const std::vector<float>& rows, std::size_t nv, const Pa
     auto engine = make_cpu_engine(p.shape);
     engine->set_params(p);
     const std::size_t n = rows.size() / nv;
-    engine->set_training_shard(make_dataset(rows, nv));
+    engine->set_training_shard(test::dataset_of(rows, nv));
     StepSettings s;
     s.method = Method::cd;
     s.k = 1;
@@ -93,7 +84,7 @@ TEST(CpuEngine, UpdateAppliesMomentumAndWeightDecayToWeightsOnly) {
     engine->set_params(p);
     ParamBuffer velocity = test::random_params({3, 2}, 0.1, 9);
     engine->set_velocity(velocity);
-    engine->set_training_shard(make_dataset(test::random_binary_rows(4, 3, 10), 3));
+    engine->set_training_shard(test::dataset_of(test::random_binary_rows(4, 3, 10), 3));
     StepSettings s;
     s.method = Method::cd;
     s.batch = 4;
@@ -125,7 +116,7 @@ void expect_gradient_near_exact(Method method) {
     for (std::size_t c = 0; c < copies; ++c) batch.insert(batch.end(), data.begin(), data.end());
     auto engine = make_cpu_engine(shape);
     engine->set_params(p);
-    engine->set_training_shard(make_dataset(batch, 6));
+    engine->set_training_shard(test::dataset_of(batch, 6));
     StepSettings s;
     s.method = method;
     s.k = 60;
@@ -189,7 +180,7 @@ TEST(CpuEngine, StepsAreDeterministicGivenTheCounter) {
     for (int run = 0; run < 2; ++run) {
         auto engine = make_cpu_engine(p.shape);
         engine->set_params(p);
-        engine->set_training_shard(make_dataset(rows, 6));
+        engine->set_training_shard(test::dataset_of(rows, 6));
         engine->set_chains(std::vector<uint8_t>(5 * 4, 0));
         StepSettings s;
         s.batch = 10;

@@ -4,6 +4,7 @@
 #include <random>
 #include <vector>
 
+#include "io/dataset.hpp"
 #include "model/params.hpp"
 
 namespace rbm::test {
@@ -22,6 +23,16 @@ inline std::vector<float> random_binary_rows(std::size_t n, std::size_t cols, un
     std::vector<float> rows(n * cols);
     for (float& x : rows) x = coin(gen) ? 1.0f : 0.0f;
     return rows;
+}
+
+// A training shard holding `rows` [n, cols].
+inline Dataset dataset_of(const std::vector<float>& rows, std::size_t cols) {
+    Dataset d;
+    d.source = "test";
+    d.n_cols = cols;
+    d.n_rows = rows.size() / cols;
+    d.values = rows;
+    return d;
 }
 
 }  // namespace rbm::test
