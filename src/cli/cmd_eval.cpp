@@ -180,7 +180,7 @@ int run_eval(const std::vector<std::string>& args) {
                           "has at most 25 units and 2^units x other layer <= 2^32)")
         ("base-smoothing", text(), "alpha of the base rates p = (count + alpha) / (N + 2 alpha) (default 1)")
         ("json", "print one JSON object on stdout instead of text")
-        ("threads", text(), "OpenBLAS threads per rank (default 1)")
+        ("threads", text(), "CPU threads per rank (default 0: every core for a single rank, one per rank under MPI)")
         ("help,h", "this help");
     po::variables_map vm;
     parse_flags(args, options, vm);

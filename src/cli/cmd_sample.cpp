@@ -91,7 +91,7 @@ int run_sample(const std::vector<std::string>& args) {
         ("plot-every", text(), "Gibbs steps between recorded samples (default 1000)")
         ("seed", text(), "seed of the sampling streams (default 123)")
         ("out", text(), "output HDF5 file; the PNG goes beside it (default samples.h5)")
-        ("threads", text(), "OpenBLAS threads (default 1)")
+        ("threads", text(), "CPU threads (default 0: every core)")
         ("help,h", "this help");
     po::variables_map vm;
     parse_flags(args, options, vm);
