@@ -142,6 +142,11 @@ __global__ void sgd_kernel(float* p, float* v, const float* g, std::size_t total
     p[e] += vel;
 }
 
+__global__ void moving_average_kernel(float* avg, const float* x, float rate, float scale, std::size_t n) {
+    const std::size_t e = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (e < n) avg[e] += rate * (scale * x[e] - avg[e]);
+}
+
 __global__ void advance_kernel(uint64_t* step, uint64_t* cursor, std::size_t batch) {
     *step += 1;
     *cursor += batch;
@@ -211,6 +216,11 @@ void free_energy(const float* pre, const float* x, const float* vbias, const flo
                  std::size_t n_visible, std::size_t n_hidden, double* sum, cudaStream_t stream) {
     if (rows == 0) return;
     free_energy_kernel<<<unsigned(rows), kThreads, 0, stream>>>(pre, x, vbias, hbias, n_visible, n_hidden, sum);
+    RBM_CUDA_LAUNCHED();
+}
+
+void moving_average(float* avg, const float* x, float rate, float scale, std::size_t n, cudaStream_t stream) {
+    moving_average_kernel<<<blocks_for(n), kThreads, 0, stream>>>(avg, x, rate, scale, n);
     RBM_CUDA_LAUNCHED();
 }
 

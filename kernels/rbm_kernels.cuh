@@ -53,6 +53,9 @@ void free_energy(const float* pre, const float* x, const float* vbias, const flo
 void sgd_update(float* params, float* velocity, const float* grad, std::size_t total, std::size_t n_weights,
                 float lr, float momentum, float decay, float scale, cudaStream_t stream);
 
+// avg += rate (scale x - avg): centering's moving hidden offset
+void moving_average(float* avg, const float* x, float rate, float scale, std::size_t n, cudaStream_t stream);
+
 // *step += 1; *cursor += batch  (the next step's counters, advanced on the device)
 void advance_step(uint64_t* step, uint64_t* cursor, std::size_t batch, cudaStream_t stream);
 

@@ -34,6 +34,15 @@ po::options_description train_config_options() {
         ("lr", text(), "learning rate (default 0.1)")
         ("momentum", text(), "momentum in [0, 1) (default 0)")
         ("weight-decay", text(), "L2 weight decay on W (default 0)")
+        ("lr-final", text(), "let the learning rate fall linearly from --lr to this by the last step "
+                             "(default: constant)")
+        ("momentum-warmup", text(), "epochs at --initial-momentum before --momentum applies (default 0)")
+        ("initial-momentum", text(), "momentum of the --momentum-warmup epochs (default 0.5)")
+        ("centering", text(), "centered gradient (Melchior, Fischer & Wiskott 2016): offsets at the data's "
+                              "visible means and a moving average of its hidden means: true | false (default false)")
+        ("offset-rate", text(), "centering: rate of the hidden offsets' moving average (default 0.01)")
+        ("vbias-init", text(), "initial visible biases: zero (the tutorial's) | data (log p / (1 - p) of the "
+                               "training data's means) (default zero)")
         ("seed", text(), "seed of every random stream (default 123)")
         ("out", text(), "run directory (default runs/mnist)")
         ("checkpoint-every", text(), "also checkpoint every N steps (default 0: every epoch only)")
@@ -178,6 +187,15 @@ void apply(const Settings& settings, const std::string& origin, TrainConfig& c) 
         else if (key == "lr") c.update.learning_rate = float(real(key, v, 1e-12, 1e6));
         else if (key == "momentum") c.update.momentum = float(real(key, v, 0, 0.999999));
         else if (key == "weight-decay") c.update.weight_decay = float(real(key, v, 0, 1e3));
+        else if (key == "lr-final") c.lr_final = float(real(key, v, 0, 1e6));
+        else if (key == "momentum-warmup") c.momentum_warmup = count(key, v, 0, 1u << 30);
+        else if (key == "initial-momentum") c.initial_momentum = float(real(key, v, 0, 0.999999));
+        else if (key == "centering") c.centering = parse_bool("--centering", v, origin);
+        else if (key == "offset-rate") c.update.offset_rate = float(real(key, v, 0, 1));
+        else if (key == "vbias-init") {
+            if (v != "zero" && v != "data") fail(origin, ": --vbias-init must be zero or data, got '", v, "'");
+            c.vbias_from_data = v == "data";
+        }
         else if (key == "seed") c.seed = uint32_t(count(key, v, 0, UINT32_MAX));
         else if (key == "out") c.out = path(key, v);
         else if (key == "checkpoint-every") c.checkpoint_every = count(key, v, 0, big);

@@ -36,7 +36,7 @@ std::pair<std::size_t, std::size_t> row_share(std::size_t n, int t, int parts) {
 class CpuEngine final : public Engine {
 public:
     explicit CpuEngine(RbmShape shape)
-        : shape_(shape), params_(shape), velocity_(shape), grad_(shape.total()) {}
+        : shape_(shape), params_(shape), velocity_(shape), grad_(shape.total() + shape.n_hidden) {}
 
     std::string describe() const override {
         cpu::adopt_blas_threads();  // the threads `rbm train --threads` asked for, as the steps will run
@@ -68,7 +68,15 @@ public:
     }
 
     void compute_gradient(const uint32_t* rows, const StepSettings& s, const StepSpec& spec) override;
-    GradientView gradient() override { return {grad_.data(), grad_.size(), false}; }
+    void set_offsets(const Offsets& offsets) override {
+        check_offsets(offsets, shape_);
+        offsets_ = offsets;
+    }
+    Offsets get_offsets() const override { return offsets_; }
+
+    GradientView gradient() override {
+        return {grad_.data(), shape_.total() + (offsets_.empty() ? 0 : shape_.n_hidden), false};
+    }
     void apply_update(const UpdateRule& rule, float scale) override;
     MetricSums take_metric_sums() override { return std::exchange(metric_sums_, MetricSums{}); }
     bool params_finite() const override {
@@ -123,6 +131,7 @@ private:
     std::size_t reserved_batch_ = 0, reserved_chains_ = 0;
     int reserved_threads_ = 0;
     MetricSums metric_sums_;
+    Offsets offsets_;                              // centering; empty: plain RBM
 };
 
 void CpuEngine::reserve(std::size_t batch, std::size_t chains) {
@@ -284,7 +293,9 @@ void CpuEngine::gradient_part(int t, int parts, std::size_t batch, std::size_t c
     const float pos = 1.0f / float(batch), neg = -1.0f / float(chains);
     float* db = grad_.data() + shape_.vbias_offset();
     float* dc = grad_.data() + shape_.hbias_offset();
+    float* data_h = grad_.data() + shape_.total();  // <h>_data, read when centered
     std::fill(dc + h0, dc + h1, 0.0f);
+    std::fill(data_h + h0, data_h + h1, 0.0f);
     for (std::size_t r = 0; r < rows; ++r) {
         const float w = r < batch ? pos : neg;
         float* hr = stack_h_.data() + r * nh;
@@ -292,6 +303,7 @@ void CpuEngine::gradient_part(int t, int parts, std::size_t batch, std::size_t c
             hr[j] *= w;
             dc[j] += hr[j];
         }
+        if (r + 1 == batch) std::copy(dc + h0, dc + h1, data_h + h0);
     }
     cpu::barrier();
     cpu::gemm_at_rows(nh, rows, stack_v_.data(), nv, stack_h_.data(), nh, grad_.data(), nh, c0, c1);
@@ -360,14 +372,28 @@ void CpuEngine::measure_part(int t, int parts, const StepSettings& s, const Step
 void CpuEngine::apply_update(const UpdateRule& rule, float scale) {
     float* p = params_.values.data();
     float* v = velocity_.values.data();
-    const float* g = grad_.data();
+    float* g = grad_.data();
     const std::size_t total = shape_.total(), n_weights = shape_.weight_count();
+    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden;
+    const bool centered = !offsets_.empty();
+    const float* mu = offsets_.visible.data();
+    float* lambda = offsets_.hidden.data();
+    if (centered) {  // dW -= mu dc' + db lambda': the centered gradient of W
+        cpu::rank1_update(nv, nh, -1.0f, mu, g + shape_.hbias_offset(), g);
+        cpu::rank1_update(nv, nh, -1.0f, g + shape_.vbias_offset(), lambda, g);
+    }
     cpu::parallel([&](int t, int parts) {
         const std::size_t begin = total * std::size_t(t) / std::size_t(parts) / 16 * 16;
         const std::size_t end = t + 1 == parts ? total : total * std::size_t(t + 1) / std::size_t(parts) / 16 * 16;
         cpu::momentum_update(p, v, g, begin, end, n_weights, rule.learning_rate, rule.momentum, scale,
                              rule.weight_decay);
     });
+    if (!centered) return;
+    // The plain biases follow the centered ones: b = b~ - W lambda, c = c~ - W' mu.
+    cpu::gemv(false, nv, nh, -1.0f, v, lambda, 1.0f, p + shape_.vbias_offset());
+    cpu::gemv(true, nv, nh, -1.0f, v, mu, 1.0f, p + shape_.hbias_offset());
+    const float* data_h = g + total;
+    for (std::size_t j = 0; j < nh; ++j) lambda[j] += rule.offset_rate * (scale * data_h[j] - lambda[j]);
 }
 
 double CpuEngine::free_energy_sum(const float* rows, std::size_t n) {

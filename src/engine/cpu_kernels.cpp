@@ -60,6 +60,15 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
     gemm(trans_a, trans_b, m, n, k, a, trans_a ? m : k, b, trans_b ? k : n, c, n, alpha, beta);
 }
 
+void rank1_update(std::size_t m, std::size_t n, float alpha, const float* x, const float* y, float* a) {
+    cblas_sger(CblasRowMajor, int(m), int(n), alpha, x, 1, y, 1, a, int(n));
+}
+
+void gemv(bool trans, std::size_t m, std::size_t n, float alpha, const float* a, const float* x, float beta,
+          float* y) {
+    cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, int(m), int(n), alpha, a, int(n), x, 1, beta, y, 1);
+}
+
 namespace {
 
 bool openblas_has_small_kernels() {

@@ -32,6 +32,12 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
           std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc, float alpha = 1.0f,
           float beta = 0.0f);
 
+// Row-major A[m, n] += alpha x y' (cblas_sger).
+void rank1_update(std::size_t m, std::size_t n, float alpha, const float* x, const float* y, float* a);
+// y = alpha op(A) x + beta y for row-major A[m, n] (cblas_sgemv); op(A) is A' with trans.
+void gemv(bool trans, std::size_t m, std::size_t n, float alpha, const float* a, const float* x, float beta,
+          float* y);
+
 // Columns [c0, c1) of row-major C[m, ldc] = A op(B), A [m, k] (lda), B [k, ldb] or,
 // with trans_b, B [n, ldb] whose rows are C's columns: computed as blocks of columns
 // (as wide as gemm_block_cols says), and after(x, y) called on the columns [x, y) done

@@ -40,7 +40,23 @@ struct UpdateRule {
     float learning_rate = 0.1f;
     float momentum = 0.0f;
     float weight_decay = 0.0f;   // L2 on W only
+    float offset_rate = 0.01f;   // centering: the hidden offset's moving-average rate
 };
+
+// Centering (Melchior, Fischer & Wiskott, JMLR 2016): the energy is written in the
+// units' deviations from offsets, E = -(v - mu)' W (h - lambda) - (v - mu)' b~ -
+// (h - lambda)' c~, which defines the same family of models as the plain RBM but
+// makes the gradient far better conditioned. The engine keeps the plain parameters
+// (W, b = b~ - W lambda, c = c~ - W' mu), so sampling, free energies, checkpoints and
+// `rbm eval` are unchanged; only the update differs. Offsets: mu the training data's
+// mean (fixed), lambda a moving average of the data's hidden means. Empty: plain RBM.
+struct Offsets {
+    std::vector<float> visible;  // mu [n_visible]
+    std::vector<float> hidden;   // lambda [n_hidden]
+    bool empty() const { return visible.empty(); }
+};
+// Offsets fit the shape (or are empty) and lie in [0, 1]; else an error naming them.
+void check_offsets(const Offsets& offsets, RbmShape shape);
 
 // Sums over the examples measured since the last take_metric_sums().
 struct MetricSums {
@@ -78,13 +94,22 @@ public:
     virtual void set_chains(const std::vector<uint8_t>& hidden) = 0;
     virtual std::vector<uint8_t> get_chains() const = 0;
 
+    // Centering on (offsets given) or off (empty offsets; the default).
+    virtual void set_offsets(const Offsets& offsets) = 0;
+    virtual Offsets get_offsets() const = 0;
+
     // The gradient of one minibatch (shard rows listed in `rows`) into gradient():
-    // <v h>_data / batch - <v h>_chains / chains, with hidden probabilities.
+    // <v h>_data / batch - <v h>_chains / chains, with hidden probabilities, in parameter
+    // layout; when centered, followed by the data's hidden means <h>_data [n_hidden], so
+    // that one allreduce also sums what the hidden offset moves towards.
     // PCD advances the persistent chains; the draws are keyed by spec.step.
     virtual void compute_gradient(const uint32_t* rows, const StepSettings& settings,
                                   const StepSpec& spec) = 0;
     virtual GradientView gradient() = 0;
-    // params += velocity = momentum * velocity + lr * (scale * gradient - decay * W)
+    // params += velocity = momentum * velocity + lr * (scale * gradient - decay * W).
+    // Centered: the velocity moves the centered parameters along the centered gradient
+    // (dW - mu dc' - db lambda', db, dc), the plain biases follow (b -= dW_applied lambda,
+    // c -= dW_applied' mu), then lambda += rate (scale * <h>_data - lambda).
     virtual void apply_update(const UpdateRule& rule, float gradient_scale) = 0;
     virtual MetricSums take_metric_sums() = 0;
     // True when every parameter is finite.

@@ -28,6 +28,9 @@ void check_consistent(const Checkpoint& c, const std::string& path) {
               "checkpoint for '" << path << "': velocity shape differs from the parameters");
     RBM_CHECK(c.chains_hidden.size() % s.n_hidden == 0,
               "checkpoint for '" << path << "': chains_hidden is not a whole number of rows");
+    RBM_CHECK(c.visible_offset.empty() ? c.hidden_offset.empty()
+                                       : c.visible_offset.size() == s.n_visible && c.hidden_offset.size() == s.n_hidden,
+              "checkpoint for '" << path << "': centering offsets do not fit the model");
     RBM_CHECK(c.chains_rank.size() == c.n_chains_total(),
               "checkpoint for '" << path << "': " << c.chains_rank.size() << " chain ranks for "
                                  << c.n_chains_total() << " chains");
@@ -67,6 +70,12 @@ void write_contents(hid_t file, const Checkpoint& c) {
     h5::set_attr(state, "world_size", static_cast<uint64_t>(c.world_size));
     h5::write_doubles(state, "epoch_metric_sums", c.epoch_metric_sums.data(),
                       {c.epoch_metric_sums.size()});
+
+    if (!c.visible_offset.empty()) {
+        Handle centering = h5::create_group(file, "centering");
+        h5::write_floats(centering, "visible_offset", c.visible_offset.data(), {hsize_t(c.params.shape.n_visible)});
+        h5::write_floats(centering, "hidden_offset", c.hidden_offset.data(), {hsize_t(c.params.shape.n_hidden)});
+    }
 
     Handle config = h5::create_group(file, "config");
     h5::set_attr(config, "ini", c.config_ini);
@@ -157,6 +166,15 @@ Checkpoint read_contents(hid_t file, const std::string& path) {
     c.velocity = read_param_blocks(optimizer, shape, "velocity_", path);
     read_state(file, c, path);
     read_chains(file, c, path);
+    if (h5::exists(file, "centering")) {
+        Handle centering = h5::open_group(file, "centering", path);
+        c.visible_offset = h5::read_floats(centering, "visible_offset", path, {hsize_t(shape.n_visible)});
+        c.hidden_offset = h5::read_floats(centering, "hidden_offset", path, {hsize_t(shape.n_hidden)});
+        for (const auto* part : {&c.visible_offset, &c.hidden_offset})
+            for (float x : *part)
+                RBM_CHECK(std::isfinite(x) && x >= 0.0f && x <= 1.0f,
+                          "'" << path << "': centering offset " << x << " is outside [0, 1]");
+    }
     Handle config = h5::open_group(file, "config", path);
     c.config_ini = h5::get_attr_string(config, "ini", path);
     return c;

@@ -12,6 +12,9 @@
 //   /chains/rank      int32 [n_chains_total]  the rank whose Philox stream drew each row
 //   /state            attrs: step, epoch, step_in_epoch, seed, world_size, steps_per_epoch
 //   /state/epoch_metric_sums float64 [k]: running sums of the current epoch's metrics
+//   /centering/visible_offset float32 [n_visible], /centering/hidden_offset float32
+//                     [n_hidden]: a centered run's offsets (absent otherwise); the model
+//                     in /model is the plain RBM either way
 //   /config           attr "ini": the full configuration as INI text
 #pragma once
 
@@ -40,6 +43,8 @@ struct Checkpoint {
     uint32_t seed = 0;
     uint32_t world_size = 1;
     std::vector<double> epoch_metric_sums;
+    std::vector<float> visible_offset;  // centering's mu and lambda; empty when not centered
+    std::vector<float> hidden_offset;
     std::string config_ini;
 
     std::size_t n_chains_total() const {

@@ -1,6 +1,7 @@
 // TrainConfig as INI text (the same keys as the flags), for checkpoints and run folders.
 #include "train/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <sstream>
 
@@ -41,6 +42,16 @@ std::string shortest(Real x) {
 }
 }  // namespace
 
+UpdateRule TrainConfig::update_at(uint64_t step, uint64_t epoch, uint64_t total_steps) const {
+    UpdateRule rule = update;
+    if (lr_final && total_steps > 1) {
+        const double done = double(std::min(step, total_steps - 1)) / double(total_steps - 1);
+        rule.learning_rate = float(double(update.learning_rate) + (double(*lr_final) - update.learning_rate) * done);
+    }
+    if (epoch < momentum_warmup) rule.momentum = initial_momentum;
+    return rule;
+}
+
 std::string to_ini(const TrainConfig& c) {
     std::ostringstream o;
     o << "# rbm training configuration (keys are the flags of `rbm train`)\n";
@@ -60,6 +71,12 @@ std::string to_ini(const TrainConfig& c) {
     o << "lr = " << shortest(c.update.learning_rate) << "\n";
     o << "momentum = " << shortest(c.update.momentum) << "\n";
     o << "weight-decay = " << shortest(c.update.weight_decay) << "\n";
+    if (c.lr_final) o << "lr-final = " << shortest(*c.lr_final) << "\n";
+    o << "initial-momentum = " << shortest(c.initial_momentum) << "\n";
+    o << "momentum-warmup = " << c.momentum_warmup << "\n";
+    o << "centering = " << (c.centering ? "true" : "false") << "\n";
+    o << "offset-rate = " << shortest(c.update.offset_rate) << "\n";
+    o << "vbias-init = " << (c.vbias_from_data ? "data" : "zero") << "\n";
     o << "seed = " << c.seed << "\n";
     o << "out = " << c.out << "\n";
     o << "checkpoint-every = " << c.checkpoint_every << "\n";

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "dist/comm_kind.hpp"
@@ -26,7 +27,13 @@ struct TrainConfig {
     std::size_t batch_size = 20;      // per rank; the global batch is ranks x batch_size
     std::size_t chains = 0;           // persistent chains per rank (0: batch_size)
     std::size_t epochs = 15;
-    UpdateRule update;                // lr 0.1, momentum 0, weight decay 0
+    UpdateRule update;                // lr 0.1, momentum 0, weight decay 0, offset rate 0.01
+    // schedules, centering and initialisation (docs/training.md)
+    std::optional<float> lr_final;    // lr falls linearly to this by the last step (unset: constant)
+    float initial_momentum = 0.5f;    // momentum of the first momentum_warmup epochs
+    std::size_t momentum_warmup = 0;  // epochs at initial_momentum (0: none)
+    bool centering = false;           // centered gradient (Melchior et al. 2016)
+    bool vbias_from_data = false;     // visible biases start at log(p / (1 - p)) of the data's means
     uint32_t seed = 123;
     // outputs and cadence
     std::string out = "runs/mnist";
@@ -44,6 +51,8 @@ struct TrainConfig {
     bool tf32 = false;                            // cuBLAS TF32 products
 
     std::size_t chains_per_rank() const { return chains ? chains : batch_size; }
+    // The update rule of a step of epoch `epoch`, out of total_steps in the whole run.
+    UpdateRule update_at(uint64_t step, uint64_t epoch, uint64_t total_steps) const;
 };
 
 // INI text with every key (the flags' names), and back. Unknown keys and bad values are

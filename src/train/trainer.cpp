@@ -78,6 +78,19 @@ RunData load_checked(const TrainConfig& c, const Communicator& comm) {
     return load_run_data(c, comm);
 }
 
+// The update rule in words, for the log: what a reader of it needs to rerun the run.
+std::string describe_update(const TrainConfig& c) {
+    std::ostringstream o;
+    o << "lr " << c.update.learning_rate;
+    if (c.lr_final) o << " falling linearly to " << *c.lr_final;
+    o << ", momentum " << c.update.momentum;
+    if (c.momentum_warmup) o << " after " << c.momentum_warmup << " epoch(s) at " << c.initial_momentum;
+    if (c.update.weight_decay > 0) o << ", weight decay " << c.update.weight_decay;
+    if (c.centering) o << ", centered (hidden offsets' rate " << c.update.offset_rate << ")";
+    if (c.vbias_from_data) o << ", visible biases from the data's means";
+    return o.str();
+}
+
 class Trainer {
 public:
     Trainer(const TrainConfig& config, const Communicator& comm, std::ostream& log)
@@ -107,8 +120,12 @@ private:
     void write_checkpoint();
     void stop_if_asked();
     void report_allreduce_time();
-    void check_replicas_equal(const ParamBuffer& params, const ParamBuffer& velocity);
+    void check_replicas_equal(const Checkpoint& ckpt);
     double mean_free_energy(const Dataset& rows, std::size_t n);
+    std::vector<float> training_means();
+    UpdateRule update_now() const {
+        return config_.update_at(step_, epoch_, uint64_t(config_.epochs) * data_.steps_per_epoch);
+    }
     double epochs_done() const {
         return double(epoch_) + double(step_in_epoch_) / double(data_.steps_per_epoch);
     }
@@ -164,6 +181,7 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
              << config_.batch_size << " (global batch " << comm_.size() * config_.batch_size << "), "
              << data_.train_rows << " training examples, " << data_.steps_per_epoch << " steps per epoch, engine "
              << engine_->describe() << ", allreduce " << reducer_->describe() << std::endl;
+    if (comm_.is_root()) log_ << "update: " << describe_update(config_) << std::endl;
     if (epoch_ >= config_.epochs && comm_.is_root())
         log_ << "the run already completed " << epoch_ << " epoch(s); raise --epochs to train further" << std::endl;
     if (comm_.is_root())
@@ -200,7 +218,18 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
 }
 
 void Trainer::start_fresh() {
-    engine_->set_params(initial_params(shape_, config_.seed));
+    ParamBuffer params = initial_params(shape_, config_.seed);
+    if (config_.centering || config_.vbias_from_data) {
+        const std::vector<float> means = training_means();
+        if (config_.vbias_from_data)  // Hinton's guide, section 8: log p / (1 - p), p kept off 0 and 1
+            for (std::size_t i = 0; i < shape_.n_visible; ++i) {
+                const float p = std::clamp(means[i], 1e-3f, 1.0f - 1e-3f);
+                params.vbias()[i] = std::log(p / (1.0f - p));
+            }
+        // Hidden offsets start at 0.5, the hidden means of a model with small weights.
+        if (config_.centering) engine_->set_offsets({means, std::vector<float>(shape_.n_hidden, 0.5f)});
+    }
+    engine_->set_params(params);
     engine_->set_velocity(ParamBuffer(shape_));
     // The tutorial starts its persistent chains at h = 0.
     if (config_.method == Method::pcd)
@@ -226,6 +255,14 @@ void Trainer::resume(Checkpoint& ckpt) {
     comm_.broadcast(&n_chain_bytes, sizeof n_chain_bytes);
     ckpt.chains_hidden.resize(n_chain_bytes);
     comm_.broadcast(ckpt.chains_hidden.data(), n_chain_bytes);
+    uint64_t has_offsets = !ckpt.visible_offset.empty();
+    comm_.broadcast(&has_offsets, sizeof has_offsets);
+    if (has_offsets) {
+        ckpt.visible_offset.resize(shape_.n_visible);
+        ckpt.hidden_offset.resize(shape_.n_hidden);
+        comm_.broadcast(ckpt.visible_offset.data(), shape_.n_visible * sizeof(float));
+        comm_.broadcast(ckpt.hidden_offset.data(), shape_.n_hidden * sizeof(float));
+    }
 
     step_ = header[0];
     epoch_ = header[1];
@@ -233,6 +270,12 @@ void Trainer::resume(Checkpoint& ckpt) {
     const uint64_t old_world = header[4];
     engine_->set_params(ckpt.params);
     engine_->set_velocity(ckpt.velocity);
+    if (config_.centering && has_offsets) {
+        engine_->set_offsets({ckpt.visible_offset, ckpt.hidden_offset});
+    } else if (config_.centering) {
+        if (comm_.is_root()) log_ << "centering from here on: the checkpoint was not centered" << std::endl;
+        engine_->set_offsets({training_means(), std::vector<float>(shape_.n_hidden, 0.5f)});
+    }
     if (config_.method == Method::pcd) {
         const std::size_t per_rank = settings_.chains * shape_.n_hidden;
         std::vector<uint8_t> mine(per_rank, 0);
@@ -270,7 +313,7 @@ void Trainer::train_step(const uint32_t* rows) {
     const auto reduce_start = Clock::now();
     reducer_->sum_in_place(engine_->gradient());
     allreduce_seconds_ += seconds_since(reduce_start);
-    engine_->apply_update(config_.update, 1.0f / float(comm_.size()));
+    engine_->apply_update(update_now(), 1.0f / float(comm_.size()));
     ++step_;
     ++step_in_epoch_;
     check_step_finite();
@@ -336,6 +379,18 @@ double Trainer::mean_free_energy(const Dataset& rows, std::size_t n) {
     return sums[1] > 0 ? sums[0] / sums[1] : std::nan("");
 }
 
+// The training data's mean of every visible unit, over all ranks' shards.
+std::vector<float> Trainer::training_means() {
+    const std::size_t nv = shape_.n_visible;
+    std::vector<double> sums(nv, 0.0);
+    for (std::size_t r = 0; r < data_.shard.n_rows; ++r)
+        for (std::size_t i = 0; i < nv; ++i) sums[i] += data_.shard.values[r * nv + i];
+    comm_.allreduce_sum(sums.data(), nv);
+    std::vector<float> means(nv);
+    for (std::size_t i = 0; i < nv; ++i) means[i] = float(sums[i] / double(data_.train_rows));
+    return means;
+}
+
 void Trainer::write_metrics_row(bool epoch_row) {
     take_metrics();
     const Window& w = epoch_row ? epoch_window_ : row_window_;
@@ -349,7 +404,7 @@ void Trainer::write_metrics_row(bool epoch_row) {
     row.free_energy_train = mean_free_energy(data_.shard, data_.monitor_rows);
     row.free_energy_valid = mean_free_energy(data_.validation, data_.validation.n_rows);
     row.free_energy_gap = row.free_energy_valid - row.free_energy_train;
-    row.learning_rate = config_.update.learning_rate;
+    row.learning_rate = update_now().learning_rate;
     const double elapsed = seconds_since(row_start_);
     row.examples_per_s =
         double(step_ - row_start_step_) * double(config_.batch_size) * comm_.size() / std::max(elapsed, 1e-9);
@@ -393,7 +448,10 @@ void Trainer::write_checkpoint() {
     ckpt.velocity = ParamBuffer(shape_);
     engine_->get_params(ckpt.params);
     engine_->get_velocity(ckpt.velocity);
-    check_replicas_equal(ckpt.params, ckpt.velocity);
+    Offsets offsets = engine_->get_offsets();
+    ckpt.visible_offset = std::move(offsets.visible);
+    ckpt.hidden_offset = std::move(offsets.hidden);
+    check_replicas_equal(ckpt);
     last_checkpoint_step_ = step_;  // on every rank: stop_if_asked decides collectively from it
     if (!comm_.is_root()) return;
     if (!engine_->params_finite())
@@ -432,9 +490,10 @@ void Trainer::stop_if_asked() {
 
 // Every rank applied the same updates to the same parameters, so the replicas must be
 // bitwise equal; a difference means a broken reduction, and the run must not go on.
-void Trainer::check_replicas_equal(const ParamBuffer& params, const ParamBuffer& velocity) {
-    uint64_t hash = fnv1a(params.values.data(), params.values.size() * sizeof(float));
-    hash = fnv1a(velocity.values.data(), velocity.values.size() * sizeof(float), hash);
+void Trainer::check_replicas_equal(const Checkpoint& ckpt) {
+    uint64_t hash = fnv1a(ckpt.params.values.data(), ckpt.params.values.size() * sizeof(float));
+    hash = fnv1a(ckpt.velocity.values.data(), ckpt.velocity.values.size() * sizeof(float), hash);
+    hash = fnv1a(ckpt.hidden_offset.data(), ckpt.hidden_offset.size() * sizeof(float), hash);
     const std::vector<uint8_t> all = comm_.gather(&hash, sizeof hash);
     if (!comm_.is_root()) return;
     for (int r = 1; r < comm_.size(); ++r) {

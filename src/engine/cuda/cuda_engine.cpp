@@ -54,7 +54,7 @@ struct CaptureKey {
     int k = 0;
     Method method = Method::pcd;
     uint32_t seed = 0, rank = 0;
-    bool measure = false, binary = false;
+    bool measure = false, binary = false, centered = false;
     bool operator==(const CaptureKey&) const = default;
 };
 
@@ -62,7 +62,7 @@ class CudaEngine final : public Engine {
 public:
     CudaEngine(RbmShape shape, int device, bool tf32)
         : shape_(shape), device_(device), tf32_(tf32), params_(shape.total()), velocity_(shape.total()),
-          grad_(shape.total()), counters_(3), metric_sums_(3), fe_sum_(1), flag_(1) {
+          grad_(shape.total() + shape.n_hidden), counters_(3), metric_sums_(3), fe_sum_(1), flag_(1) {
         RBM_CUDA(cudaSetDevice(device_));
         RBM_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
         RBM_CUBLAS(cublasCreate(&cublas_));
@@ -125,12 +125,29 @@ public:
     }
 
     void compute_gradient(const uint32_t* rows, const StepSettings& s, const StepSpec& spec) override;
-    GradientView gradient() override { return {grad_.data(), grad_.size(), true, stream_}; }
-
-    void apply_update(const UpdateRule& rule, float scale) override {
-        kernels::sgd_update(params_.data(), velocity_.data(), grad_.data(), shape_.total(), shape_.weight_count(),
-                            rule.learning_rate, rule.momentum, rule.weight_decay, scale, stream_);
+    void set_offsets(const Offsets& offsets) override {
+        check_offsets(offsets, shape_);
+        centered_ = !offsets.empty();
+        if (!centered_) return;
+        mu_.resize(shape_.n_visible);
+        lambda_.resize(shape_.n_hidden);
+        copy_to_device(offsets.visible.data(), mu_.data(), mu_.size());
+        copy_to_device(offsets.hidden.data(), lambda_.data(), lambda_.size());
     }
+    Offsets get_offsets() const override {
+        Offsets o;
+        if (!centered_) return o;
+        o.visible.resize(shape_.n_visible);
+        o.hidden.resize(shape_.n_hidden);
+        copy_to_host(mu_.data(), o.visible.data(), o.visible.size());
+        copy_to_host(lambda_.data(), o.hidden.data(), o.hidden.size());
+        return o;
+    }
+
+    GradientView gradient() override {
+        return {grad_.data(), shape_.total() + (centered_ ? shape_.n_hidden : 0), true, stream_};
+    }
+    void apply_update(const UpdateRule& rule, float scale) override;
 
     MetricSums take_metric_sums() override {
         double host[3];
@@ -225,6 +242,8 @@ private:
     std::size_t host_order_size_ = 0;
     DevF chains_;
     DevF stack_v_, stack_h_, pre_h_, pre_v_, prob_v_, h_, pl_x_, pl_pre_, row_weights_, ones_;
+    bool centered_ = false;
+    DevF mu_, lambda_;  // centering offsets (when centered_)
     CaptureKey reserved_;
     uint64_t next_step_ = UINT64_MAX, next_cursor_ = UINT64_MAX;
     struct Captured {
@@ -261,7 +280,7 @@ void CudaEngine::reserve(const CaptureKey& key) {
 void CudaEngine::compute_gradient(const uint32_t* rows, const StepSettings& s, const StepSpec& spec) {
     const bool persistent = s.method == Method::pcd;
     CaptureKey key{s.batch, persistent ? s.chains : s.batch, s.k, s.method, s.seed, s.rank, spec.measure,
-                   shard_binary_};
+                   shard_binary_, centered_};
     RBM_CHECK(spec.pl_bit == spec.step % shape_.n_visible,
               "the CUDA engine flips bit step % n_visible for the pseudo-likelihood");
     if (persistent)
@@ -332,7 +351,30 @@ void CudaEngine::enqueue_step(const CaptureKey& key) {
     gemm(true, false, nv, nh, b + c, stack_v_.data(), stack_h_.data(), grad_.data());
     weighted_column_sums(stack_v_.data(), row_weights_.data(), b + c, nv, grad_.data() + shape_.vbias_offset());
     weighted_column_sums(stack_h_.data(), ones_.data(), b + c, nh, grad_.data() + shape_.hbias_offset());
+    if (key.centered)  // <h>_data: the data rows of stack_h_ are already scaled by 1/B
+        weighted_column_sums(stack_h_.data(), ones_.data(), b, nh, grad_.data() + shape_.total());
     kernels::advance_step(counters_.data(), counters_.data() + 1, b, stream_);
+}
+
+// Row-major W [nv, nh] is column-major [nh, nv] to cuBLAS: W[i, j] is A(j, i), lda nh.
+void CudaEngine::apply_update(const UpdateRule& rule, float scale) {
+    const int nv = int(shape_.n_visible), nh = int(shape_.n_hidden);
+    float* g = grad_.data();
+    const float minus_one = -1.0f, one = 1.0f;
+    if (centered_) {  // dW -= mu dc' + db lambda'
+        RBM_CUBLAS(cublasSger(cublas_, nh, nv, &minus_one, g + shape_.hbias_offset(), 1, mu_.data(), 1, g, nh));
+        RBM_CUBLAS(cublasSger(cublas_, nh, nv, &minus_one, lambda_.data(), 1, g + shape_.vbias_offset(), 1, g, nh));
+    }
+    kernels::sgd_update(params_.data(), velocity_.data(), g, shape_.total(), shape_.weight_count(),
+                        rule.learning_rate, rule.momentum, rule.weight_decay, scale, stream_);
+    if (!centered_) return;
+    // b -= W_step lambda, c -= W_step' mu (W_step: the velocity just applied), then lambda moves.
+    const float* v = velocity_.data();
+    RBM_CUBLAS(cublasSgemv(cublas_, CUBLAS_OP_T, nh, nv, &minus_one, v, nh, lambda_.data(), 1, &one,
+                           params_.data() + shape_.vbias_offset(), 1));
+    RBM_CUBLAS(cublasSgemv(cublas_, CUBLAS_OP_N, nh, nv, &minus_one, v, nh, mu_.data(), 1, &one,
+                           params_.data() + shape_.hbias_offset(), 1));
+    kernels::moving_average(lambda_.data(), g + shape_.total(), rule.offset_rate, scale, shape_.n_hidden, stream_);
 }
 
 // The pseudo-likelihood bit and the reconstruction cross-entropy, summed on the device.

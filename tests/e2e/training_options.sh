@@ -1,0 +1,69 @@
+# The training options beyond the tutorial's rule, end to end: a centered run with a
+# momentum warm-up, a falling learning rate and data-initialised visible biases,
+# interrupted at an epoch boundary and mid-epoch, ends bitwise equal to the same run
+# uninterrupted (offsets included), on one rank and on two; its log, configuration and
+# metrics say what it did; bad values are refused by name.
+source "$(dirname "$0")/lib/common.sh"
+need_mnist
+opts=(--data "$MNIST" --test-data "$MNIST_TEST" --binarize stochastic --limit 400 --hidden 20
+      --method pcd --k 1 --monitor-examples 100 --seed 11 --lr 0.05 --lr-final 0.005 --momentum 0.9
+      --momentum-warmup 1 --initial-momentum 0.5 --centering true --offset-rate 0.05 --vbias-init data
+      --filters false --progress-every 0)
+state=(/model/W /model/vbias /model/hbias /optimizer/velocity_W /optimizer/velocity_hbias
+       /centering/visible_offset /centering/hidden_offset /chains/hidden)
+
+echo "== uninterrupted: 3 epochs (120 steps), a checkpoint every 25 steps"
+"$RBM" train "${opts[@]}" --batch-size 10 --epochs 3 --checkpoint-every 25 --keep-checkpoints 0 --out "$WORK/full" > "$WORK/full.log"
+grep -q "lr 0.05 falling linearly to 0.005, momentum 0.9 after 1 epoch(s) at 0.5, centered" "$WORK/full.log" \
+  || fail "the log does not describe the update: $(grep update: "$WORK/full.log")"
+for key in "lr-final = 0.005" "momentum-warmup = 1" "centering = true" "offset-rate = 0.05" "vbias-init = data"; do
+  grep -qx "$key" "$WORK/full/config.ini" || fail "config.ini lacks '$key'"
+done
+final=$(newest_checkpoint "$WORK/full")
+[ "$(basename "$final")" = step-0000000120.h5 ] || fail "expected 120 steps, newest is $final"
+$PY - "$WORK/full" <<'PYEOF'
+import sys, h5py, numpy as np
+run = sys.argv[1]
+m = h5py.File(run + "/metrics.h5")["metrics"][:]
+lr = m["learning_rate"]
+assert np.all(np.diff(lr) < 0), lr                      # falls every epoch
+assert abs(lr[-1] - (0.005 + (0.05 - 0.005) * (1 - 119 / 119))) < 1e-3, lr
+c = h5py.File(run + "/checkpoints/step-0000000120.h5")
+mu, lam = c["centering/visible_offset"][:], c["centering/hidden_offset"][:]
+assert mu.shape == (784,) and lam.shape == (20,)
+assert (lam >= 0).all() and (lam <= 1).all() and np.ptp(lam) > 0   # lambda moved away from 0.5
+assert abs(mu.mean() - 0.13) < 0.03, mu.mean()          # MNIST's mean pixel
+PYEOF
+
+# The schedule spans --epochs, so an interrupted run is resumed with the same --epochs:
+# keep the checkpoints up to a step, drop the later ones, resume.
+resume_from() {  # resume_from RUN STEP COPY [launcher...]
+  local run=$1 step=$2 copy=$3; shift 3
+  cp -r "$run" "$copy"
+  for f in "$copy"/checkpoints/step-*.h5; do
+    [ $((10#$(basename "$f" .h5 | sed 's/step-//'))) -le "$step" ] || rm "$f"
+  done
+  "$@" "$RBM" train --resume --out "$copy" > "$copy.log"
+  grep -q "resumed from step $step " "$copy.log" || fail "did not resume from step $step"
+  same_datasets "$(newest_checkpoint "$run")" "$(newest_checkpoint "$copy")" "${state[@]}"
+}
+echo "== resume from the epoch boundary (step 40) and from mid-epoch (step 75): equal to uninterrupted"
+resume_from "$WORK/full" 75 "$WORK/mid"
+resume_from "$WORK/full" 50 "$WORK/mid50"
+"$RBM" train "${opts[@]}" --batch-size 10 --epochs 3 --checkpoint-every 40 --keep-checkpoints 0 --out "$WORK/full40" > /dev/null
+resume_from "$WORK/full40" 40 "$WORK/epoch1"
+
+if command -v mpirun > /dev/null; then
+  echo "== two ranks: the hidden means are summed across ranks; replicas equal; resume exact"
+  mpirun -np 2 "$RBM" train "${opts[@]}" --batch-size 5 --epochs 2 --checkpoint-every 30 --keep-checkpoints 0 \
+    --out "$WORK/np2" > "$WORK/np2.log"
+  grep -q "replicas bitwise identical on 2 rank(s)" "$WORK/np2.log" || fail "replicas differ on 2 ranks"
+  resume_from "$WORK/np2" 30 "$WORK/np2s" mpirun -np 2
+fi
+
+echo "== bad values are refused by name"
+expect_error "offset rate above 1" "offset-rate" "$RBM" train --data "$MNIST" --offset-rate 2 --out "$WORK/bad"
+expect_error "unknown vbias-init" "vbias-init" "$RBM" train --data "$MNIST" --vbias-init mean --out "$WORK/bad"
+expect_error "centering not a bool" "centering" "$RBM" train --data "$MNIST" --centering maybe --out "$WORK/bad"
+expect_error "negative lr-final" "lr-final" "$RBM" train --data "$MNIST" --lr-final -1 --out "$WORK/bad"
+echo "PASS"
