@@ -7,6 +7,7 @@
 #
 #   tools/quality_row.sh configs/quality/mnist-cd1.ini [extra rbm eval flags...]
 #   RBM=path/to/rbm  MPIRUN="mpirun -np 2"  (optional: launch both steps under MPI)
+#   TRAIN_FLAGS="--threads 1"  (optional: more `rbm train` flags, e.g. to run two rows at once)
 #
 # Reads the JSON with Debian's /usr/bin/python3 (standard library only).
 set -euo pipefail
@@ -27,7 +28,7 @@ test_data=$(key test-data)
 cd "$repo"
 mkdir -p "$out"
 start=$(date +%s)
-$launch "$rbm" train --config "$config" --resume --progress-every 60 2>&1 | tee -a "$out/train.log"
+$launch "$rbm" train --config "$config" --resume --progress-every 60 ${TRAIN_FLAGS:-} 2>&1 | tee -a "$out/train.log"
 train_s=$(( $(date +%s) - start ))
 ckpt=$(ls "$out"/checkpoints/step-*.h5 | sort | tail -1)
 $launch "$rbm" eval --checkpoint "$ckpt" --data "$test_data" --train-data "$train_data" --train-limit 10000 \
