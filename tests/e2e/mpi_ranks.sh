@@ -6,7 +6,7 @@ need_mnist
 command -v mpirun >/dev/null || { echo "SKIP: no mpirun"; exit 77; }
 MPIRUN=(mpirun --oversubscribe --bind-to none)
 small=(--data "$MNIST" --test-data "$MNIST_TEST" --limit 480 --hidden 16 --batch-size 10 --k 2
-       --monitor-examples 100 --seed 3)
+       --monitor-examples 100 --seed 3 --progress-every 0)
 
 for np in 1 2 3 4; do
   "${MPIRUN[@]}" -np $np "$RBM" train "${small[@]}" --epochs 2 --checkpoint-every 5 --out "$WORK/np$np" \
