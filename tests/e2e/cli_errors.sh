@@ -44,6 +44,8 @@ expect_error "sample without checkpoint" "--checkpoint is required" "$RBM" sampl
 
 echo "== help and version"
 "$RBM" --version | grep -q "^rbm [0-9]" || fail "--version"
-"$RBM" train --help | grep -q "global batch" || fail "train --help says nothing of the global batch"
-"$RBM" sample --help | grep -q -- "--plot-every" || fail "sample --help"
+# Whole help texts first: grep -q stops reading at its match, and under pipefail the
+# writer's SIGPIPE would fail the pipeline.
+grep -q "global batch" <<<"$("$RBM" train --help)" || fail "train --help says nothing of the global batch"
+grep -q -- "--plot-every" <<<"$("$RBM" sample --help)" || fail "sample --help"
 echo "PASS"
