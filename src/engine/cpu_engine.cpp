@@ -293,9 +293,7 @@ void CpuEngine::gradient_part(int t, int parts, std::size_t batch, std::size_t c
     const float pos = 1.0f / float(batch), neg = -1.0f / float(chains);
     float* db = grad_.data() + shape_.vbias_offset();
     float* dc = grad_.data() + shape_.hbias_offset();
-    float* data_h = grad_.data() + shape_.total();  // <h>_data, read when centered
     std::fill(dc + h0, dc + h1, 0.0f);
-    std::fill(data_h + h0, data_h + h1, 0.0f);
     for (std::size_t r = 0; r < rows; ++r) {
         const float w = r < batch ? pos : neg;
         float* hr = stack_h_.data() + r * nh;
@@ -303,7 +301,8 @@ void CpuEngine::gradient_part(int t, int parts, std::size_t batch, std::size_t c
             hr[j] *= w;
             dc[j] += hr[j];
         }
-        if (r + 1 == batch) std::copy(dc + h0, dc + h1, data_h + h0);
+        // Centered: <h>_data, the data rows' share of dc, rides behind the gradient.
+        if (r + 1 == batch && !offsets_.empty()) std::copy(dc + h0, dc + h1, grad_.data() + shape_.total() + h0);
     }
     cpu::barrier();
     cpu::gemm_at_rows(nh, rows, stack_v_.data(), nv, stack_h_.data(), nh, grad_.data(), nh, c0, c1);

@@ -270,12 +270,12 @@ void Trainer::resume(Checkpoint& ckpt) {
     const uint64_t old_world = header[4];
     engine_->set_params(ckpt.params);
     engine_->set_velocity(ckpt.velocity);
-    if (config_.centering && has_offsets) {
-        engine_->set_offsets({ckpt.visible_offset, ckpt.hidden_offset});
-    } else if (config_.centering) {
-        if (comm_.is_root()) log_ << "centering from here on: the checkpoint was not centered" << std::endl;
-        engine_->set_offsets({training_means(), std::vector<float>(shape_.n_hidden, 0.5f)});
-    }
+    // --centering cannot change on resume, so offsets and configuration must agree.
+    if (config_.centering != bool(has_offsets))
+        fail("the newest checkpoint in ", config_.out, "/checkpoints ", has_offsets ? "holds" : "lacks",
+             " the centering offsets (/centering) but its configuration says centering = ",
+             config_.centering ? "true" : "false", ": not a checkpoint rbm wrote; remove it to resume from an earlier one");
+    if (has_offsets) engine_->set_offsets({ckpt.visible_offset, ckpt.hidden_offset});
     if (config_.method == Method::pcd) {
         const std::size_t per_rank = settings_.chains * shape_.n_hidden;
         std::vector<uint8_t> mine(per_rank, 0);

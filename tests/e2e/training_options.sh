@@ -61,6 +61,12 @@ if command -v mpirun > /dev/null; then
   resume_from "$WORK/np2" 30 "$WORK/np2s" mpirun -np 2
 fi
 
+echo "== a checkpoint whose configuration says centered but that lacks the offsets is refused"
+cp -r "$WORK/full" "$WORK/stripped"
+$PY -c "import h5py, sys; del h5py.File(sys.argv[1], 'r+')['centering']" "$(newest_checkpoint "$WORK/stripped")"
+expect_error "centered run without offsets" "lacks the centering offsets" \
+  "$RBM" train --resume --out "$WORK/stripped" --epochs 4
+
 echo "== bad values are refused by name"
 expect_error "offset rate above 1" "offset-rate" "$RBM" train --data "$MNIST" --offset-rate 2 --out "$WORK/bad"
 expect_error "unknown vbias-init" "vbias-init" "$RBM" train --data "$MNIST" --vbias-init mean --out "$WORK/bad"
