@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "util/check.hpp"
+#include "util/choices.hpp"
 
 namespace rbm::cli {
 
@@ -192,10 +193,7 @@ void apply(const Settings& settings, const std::string& origin, TrainConfig& c) 
         else if (key == "initial-momentum") c.initial_momentum = float(real(key, v, 0, 0.999999));
         else if (key == "centering") c.centering = parse_bool("--centering", v, origin);
         else if (key == "offset-rate") c.update.offset_rate = float(real(key, v, 0, 1));
-        else if (key == "vbias-init") {
-            if (v != "zero" && v != "data") fail(origin, ": --vbias-init must be zero or data, got '", v, "'");
-            c.vbias_from_data = v == "data";
-        }
+        else if (key == "vbias-init") c.vbias_from_data = parse_choice(v, origin + ": --vbias-init", kVbiasInits);
         else if (key == "seed") c.seed = uint32_t(count(key, v, 0, UINT32_MAX));
         else if (key == "out") c.out = path(key, v);
         else if (key == "checkpoint-every") c.checkpoint_every = count(key, v, 0, big);

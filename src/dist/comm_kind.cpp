@@ -1,23 +1,14 @@
 // --comm names (see comm_kind.hpp).
 #include "dist/comm_kind.hpp"
 
-#include "util/check.hpp"
+#include "util/choices.hpp"
 
 namespace rbm {
-
-CommKind parse_comm(const std::string& text, const std::string& origin) {
-    if (text == "auto") return CommKind::auto_select;
-    if (text == "nccl") return CommKind::nccl;
-    if (text == "mpi") return CommKind::mpi;
-    fail(origin, " must be auto, nccl or mpi, got '", text, "'");
+namespace {
+constexpr Choice<CommKind> kComms[] = {{"auto", CommKind::auto_select}, {"nccl", CommKind::nccl}, {"mpi", CommKind::mpi}};
 }
 
-std::string comm_name(CommKind kind) {
-    switch (kind) {
-        case CommKind::nccl: return "nccl";
-        case CommKind::mpi: return "mpi";
-        default: return "auto";
-    }
-}
+CommKind parse_comm(const std::string& text, const std::string& origin) { return parse_choice(text, origin, kComms); }
+std::string comm_name(CommKind kind) { return choice_name(kind, kComms); }
 
 }  // namespace rbm

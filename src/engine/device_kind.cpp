@@ -1,23 +1,17 @@
 // --device names (see device_kind.hpp).
 #include "engine/device_kind.hpp"
 
-#include "util/check.hpp"
+#include "util/choices.hpp"
 
 namespace rbm {
+namespace {
+constexpr Choice<DeviceKind> kDevices[] = {
+    {"auto", DeviceKind::auto_select}, {"cpu", DeviceKind::cpu}, {"cuda", DeviceKind::cuda}};
+}
 
 DeviceKind parse_device(const std::string& text, const std::string& origin) {
-    if (text == "auto") return DeviceKind::auto_select;
-    if (text == "cpu") return DeviceKind::cpu;
-    if (text == "cuda") return DeviceKind::cuda;
-    fail(origin, " must be auto, cpu or cuda, got '", text, "'");
+    return parse_choice(text, origin, kDevices);
 }
-
-std::string device_name(DeviceKind kind) {
-    switch (kind) {
-        case DeviceKind::cpu: return "cpu";
-        case DeviceKind::cuda: return "cuda";
-        default: return "auto";
-    }
-}
+std::string device_name(DeviceKind kind) { return choice_name(kind, kDevices); }
 
 }  // namespace rbm

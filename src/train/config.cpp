@@ -5,31 +5,22 @@
 #include <charconv>
 #include <sstream>
 
-#include "util/check.hpp"
+#include "util/choices.hpp"
 
 namespace rbm {
 
-std::string method_name(Method m) { return m == Method::cd ? "cd" : "pcd"; }
+namespace {
+constexpr Choice<Method> kMethods[] = {{"cd", Method::cd}, {"pcd", Method::pcd}};
+constexpr Choice<Binarization> kBinarizations[] = {
+    {"none", Binarization::none}, {"threshold", Binarization::threshold}, {"stochastic", Binarization::stochastic}};
+}  // namespace
 
-Method parse_method(const std::string& text, const std::string& origin) {
-    if (text == "cd") return Method::cd;
-    if (text == "pcd") return Method::pcd;
-    fail(origin, " must be cd or pcd, got '", text, "'");
-}
-
-std::string binarize_name(Binarization b) {
-    switch (b) {
-        case Binarization::threshold: return "threshold";
-        case Binarization::stochastic: return "stochastic";
-        default: return "none";
-    }
-}
-
+std::string method_name(Method m) { return choice_name(m, kMethods); }
+Method parse_method(const std::string& text, const std::string& origin) { return parse_choice(text, origin, kMethods); }
+std::string vbias_init_name(bool from_data) { return choice_name(from_data, kVbiasInits); }
+std::string binarize_name(Binarization b) { return choice_name(b, kBinarizations); }
 Binarization parse_binarization(const std::string& text, const std::string& origin) {
-    if (text == "none") return Binarization::none;
-    if (text == "threshold") return Binarization::threshold;
-    if (text == "stochastic") return Binarization::stochastic;
-    fail(origin, " must be none, threshold or stochastic, got '", text, "'");
+    return parse_choice(text, origin, kBinarizations);
 }
 
 namespace {
@@ -76,7 +67,7 @@ std::string to_ini(const TrainConfig& c) {
     o << "momentum-warmup = " << c.momentum_warmup << "\n";
     o << "centering = " << (c.centering ? "true" : "false") << "\n";
     o << "offset-rate = " << shortest(c.update.offset_rate) << "\n";
-    o << "vbias-init = " << (c.vbias_from_data ? "data" : "zero") << "\n";
+    o << "vbias-init = " << vbias_init_name(c.vbias_from_data) << "\n";
     o << "seed = " << c.seed << "\n";
     o << "out = " << c.out << "\n";
     o << "checkpoint-every = " << c.checkpoint_every << "\n";

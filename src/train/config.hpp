@@ -10,6 +10,7 @@
 #include "engine/device_kind.hpp"
 #include "engine/engine.hpp"
 #include "io/dataset.hpp"
+#include "util/choices.hpp"
 
 namespace rbm {
 
@@ -62,6 +63,9 @@ std::string to_ini(const TrainConfig& config);
 std::string method_name(Method m);
 Method parse_method(const std::string& text, const std::string& origin);
 std::string binarize_name(Binarization b);
+// --vbias-init zero | data, as TrainConfig::vbias_from_data
+inline constexpr Choice<bool> kVbiasInits[] = {{"zero", false}, {"data", true}};
+std::string vbias_init_name(bool from_data);
 Binarization parse_binarization(const std::string& text, const std::string& origin);
 
 }  // namespace rbm
