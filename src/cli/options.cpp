@@ -23,7 +23,7 @@ po::options_description train_config_options() {
         ("test-data", text(), "validation data, same forms as --data")
         ("validation-fraction", text(), "hold out this last fraction of the training rows for validation (default 0)")
         ("limit", text(), "use only the first N training examples (default 0: all)")
-        ("binarize", text(), "none | threshold | stochastic (default none: pixels x/255 in [0,1])")
+        ("binarize", text(), "none | threshold | stochastic | dynamic (default none: pixels x/255 in [0,1]; dynamic redraws the training rows every epoch)")
         ("binarize-threshold", text(), "threshold binarisation: x >= T is 1 (default 0.5)")
         ("binarize-seed", text(), "stochastic binarisation: seed of the Philox draws (default 0)")
         ("hidden", text(), "hidden units (default 500)")

@@ -87,16 +87,17 @@ void binarize_threshold(Dataset& data, float threshold) {
 }
 
 // One Philox block gives the uniforms of four consecutive columns; the result is the
-// same as uniform_at(stream, global_row, 0, column) for each, at a quarter of the cost.
-void binarize_stochastic(Dataset& data, uint32_t seed) {
+// same as uniform_at(stream, global_row, draw, column) for each, at a quarter of the cost.
+void binarize_stochastic(const float* gray, float* out, const Dataset& shape, uint32_t seed, uint32_t draw) {
     const Stream stream = Stream::make(seed, 0, Purpose::binarize);
-    for (std::size_t i = 0; i < data.n_rows; ++i) {
-        float* row = data.values.data() + i * data.n_cols;
-        const uint64_t global_row = data.first_row + i;
-        for (std::size_t c = 0; c < data.n_cols; c += 4) {
-            auto block = stream.block(global_row, 0, static_cast<uint32_t>(c >> 2));
-            for (std::size_t k = 0; k < 4 && c + k < data.n_cols; ++k)
-                row[c + k] = row[c + k] > word_to_uniform(block.v[k]) ? 1.0f : 0.0f;
+    for (std::size_t i = 0; i < shape.n_rows; ++i) {
+        const float* in_row = gray + i * shape.n_cols;
+        float* out_row = out + i * shape.n_cols;
+        const uint64_t global_row = shape.first_row + i;
+        for (std::size_t c = 0; c < shape.n_cols; c += 4) {
+            auto block = stream.block(global_row, draw, static_cast<uint32_t>(c >> 2));
+            for (std::size_t k = 0; k < 4 && c + k < shape.n_cols; ++k)
+                out_row[c + k] = in_row[c + k] > word_to_uniform(block.v[k]) ? 1.0f : 0.0f;
         }
     }
 }
@@ -107,8 +108,22 @@ void binarize(Dataset& data, const BinarizeSpec& spec) {
     switch (spec.mode) {
         case Binarization::none: return;
         case Binarization::threshold: binarize_threshold(data, spec.threshold); return;
-        case Binarization::stochastic: binarize_stochastic(data, spec.seed); return;
+        case Binarization::stochastic:
+        case Binarization::dynamic:
+            binarize_stochastic(data.values.data(), data.values.data(), data, spec.seed, 0);
+            return;
     }
+}
+
+void binarize_draw(const Dataset& gray, Dataset& out, uint32_t seed, uint32_t draw) {
+    out.source = gray.source;
+    out.n_rows = gray.n_rows;
+    out.n_cols = gray.n_cols;
+    out.image_height = gray.image_height;
+    out.image_width = gray.image_width;
+    out.first_row = gray.first_row;
+    out.values.resize(gray.values.size());
+    binarize_stochastic(gray.values.data(), out.values.data(), gray, seed, draw);
 }
 
 bool is_binary(const Dataset& data) {

@@ -34,7 +34,10 @@ struct SourceInfo {
     std::size_t image_height = 0, image_width = 0;
 };
 
-enum class Binarization { none, threshold, stochastic };
+// dynamic: training rows binarised stochastically afresh every epoch (draw = epoch), a
+// cheap augmentation against overfitting one fixed binarisation; every other use of the
+// data (validation, test, evaluation) binarises once, as stochastic does (draw 0).
+enum class Binarization { none, threshold, stochastic, dynamic };
 
 struct BinarizeSpec {
     Binarization mode = Binarization::none;
@@ -60,6 +63,10 @@ void check_labels_match(const std::string& images_spec, std::size_t n_images,
 // Applies binarisation in place. Stochastic draws depend only on (seed, global row,
 // column), so every rank and every run binarises a given example identically.
 void binarize(Dataset& data, const BinarizeSpec& spec);
+
+// out = `gray` binarised stochastically with draw `draw` (the epoch, for dynamic
+// binarisation); draw 0 is what binarize() gives. out's storage is reused.
+void binarize_draw(const Dataset& gray, Dataset& out, uint32_t seed, uint32_t draw);
 
 // True when every value is exactly 0 or 1.
 bool is_binary(const Dataset& data);

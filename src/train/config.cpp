@@ -12,7 +12,8 @@ namespace rbm {
 namespace {
 constexpr Choice<Method> kMethods[] = {{"cd", Method::cd}, {"pcd", Method::pcd}};
 constexpr Choice<Binarization> kBinarizations[] = {
-    {"none", Binarization::none}, {"threshold", Binarization::threshold}, {"stochastic", Binarization::stochastic}};
+    {"none", Binarization::none}, {"threshold", Binarization::threshold}, {"stochastic", Binarization::stochastic},
+    {"dynamic", Binarization::dynamic}};
 }  // namespace
 
 std::string method_name(Method m) { return choice_name(m, kMethods); }

@@ -37,7 +37,13 @@ RunData load_run_data(const TrainConfig& c, const Communicator& comm) {
         fail("--batch-size ", c.batch_size, " is larger than a rank's share of the training data (",
              smallest_shard, " of ", d.train_rows, " rows in ", c.data, " over ", ranks, " rank(s))");
 
-    d.shard = read_prepared(c.data, shard_range(d.train_rows, comm.rank(), comm.size()), c.binarize);
+    const RowRange mine = shard_range(d.train_rows, comm.rank(), comm.size());
+    if (c.binarize.mode == Binarization::dynamic) {
+        d.gray_shard = read_rows(c.data, mine);
+        binarize_draw(d.gray_shard, d.shard, c.binarize.seed, 0);
+    } else {
+        d.shard = read_prepared(c.data, mine, c.binarize);
+    }
     const std::size_t monitor_per_rank = std::max<std::size_t>(1, c.monitor_examples / ranks);
     d.monitor_rows = std::min(monitor_per_rank, d.shard.n_rows);
 
@@ -61,6 +67,13 @@ RunData load_run_data(const TrainConfig& c, const Communicator& comm) {
         if (r.end > r.begin) d.validation = read_prepared(valid_spec, r, c.binarize);
     }
     return d;
+}
+
+bool redraw_shard(RunData& data, const TrainConfig& config, uint64_t epoch) {
+    if (config.binarize.mode != Binarization::dynamic || epoch == data.drawn_epoch) return false;
+    binarize_draw(data.gray_shard, data.shard, config.binarize.seed, uint32_t(epoch));
+    data.drawn_epoch = epoch;
+    return true;
 }
 
 }  // namespace rbm

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "dist/communicator.hpp"
 #include "io/dataset.hpp"
@@ -13,6 +14,8 @@ namespace rbm {
 
 struct RunData {
     Dataset shard;                // this rank's training rows
+    Dataset gray_shard;           // --binarize dynamic: the shard's pixels, redrawn into `shard` every epoch
+    uint64_t drawn_epoch = 0;     // --binarize dynamic: the epoch whose draw `shard` holds
     Dataset validation;           // this rank's part of the validation rows (may be empty)
     std::size_t train_rows = 0;   // training rows across all ranks
     std::size_t monitor_rows = 0; // rows of `shard` (from its start) used for the free-energy gap
@@ -25,5 +28,10 @@ struct RunData {
 RowRange shard_range(std::size_t n, int rank, int ranks, std::size_t offset = 0);
 
 RunData load_run_data(const TrainConfig& config, const Communicator& comm);
+
+// --binarize dynamic: `shard` becomes epoch `epoch`'s binarisation of `gray_shard`.
+// Returns whether `shard` changed: false when it holds that draw already, and for every
+// other binarisation.
+bool redraw_shard(RunData& data, const TrainConfig& config, uint64_t epoch);
 
 }  // namespace rbm

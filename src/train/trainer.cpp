@@ -67,7 +67,8 @@ RunData load_checked(const TrainConfig& c, const Communicator& comm) {
     const double nv = double(info.n_cols), nh = double(c.hidden), ranks = double(comm.size());
     const double rows = double(c.limit ? std::min(c.limit, info.n_rows) : info.n_rows);
     const double step_rows = double(c.batch_size + c.chains_per_rank());
-    const double need = 4.0 * (std::ceil(rows / ranks) * nv + 6.0 * (nv * nh + nv + nh) + 4.0 * step_rows * (nv + nh)) +
+    const double copies = c.binarize.mode == Binarization::dynamic ? 2.0 : 1.0;  // pixels + this epoch's draw
+    const double need = 4.0 * (copies * std::ceil(rows / ranks) * nv + 6.0 * (nv * nh + nv + nh) + 4.0 * step_rows * (nv + nh)) +
                         ranks * double(c.chains_per_rank()) * nh;
     const double have = double(data::physical_memory());
     if (need > have)
@@ -182,6 +183,9 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
              << data_.train_rows << " training examples, " << data_.steps_per_epoch << " steps per epoch, engine "
              << engine_->describe() << ", allreduce " << reducer_->describe() << std::endl;
     if (comm_.is_root()) log_ << "update: " << describe_update(config_) << std::endl;
+    if (comm_.is_root() && config_.binarize.mode == Binarization::dynamic)
+        log_ << "data: training rows binarised afresh every epoch (seed " << config_.binarize.seed
+             << ", draw = epoch); validation rows once" << std::endl;
     if (epoch_ >= config_.epochs && comm_.is_root())
         log_ << "the run already completed " << epoch_ << " epoch(s); raise --epochs to train further" << std::endl;
     if (comm_.is_root())
@@ -191,6 +195,7 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
     row_start_ = loop_start_ = Clock::now();
     row_start_step_ = loop_start_step_ = step_;
     while (epoch_ < config_.epochs) {
+        if (redraw_shard(data_, config_, epoch_)) engine_->set_training_shard(data_.shard);
         const std::vector<uint32_t> order =
             epoch_order(data_.shard.n_rows, config_.seed, uint32_t(comm_.rank()), epoch_);
         engine_->set_epoch_order(order);
@@ -379,12 +384,14 @@ double Trainer::mean_free_energy(const Dataset& rows, std::size_t n) {
     return sums[1] > 0 ? sums[0] / sums[1] : std::nan("");
 }
 
-// The training data's mean of every visible unit, over all ranks' shards.
+// The training data's mean of every visible unit, over all ranks' shards; under dynamic
+// binarisation the pixels' means, which every epoch's draw has in expectation.
 std::vector<float> Trainer::training_means() {
     const std::size_t nv = shape_.n_visible;
+    const Dataset& rows = config_.binarize.mode == Binarization::dynamic ? data_.gray_shard : data_.shard;
     std::vector<double> sums(nv, 0.0);
-    for (std::size_t r = 0; r < data_.shard.n_rows; ++r)
-        for (std::size_t i = 0; i < nv; ++i) sums[i] += data_.shard.values[r * nv + i];
+    for (std::size_t r = 0; r < rows.n_rows; ++r)
+        for (std::size_t i = 0; i < nv; ++i) sums[i] += rows.values[r * nv + i];
     comm_.allreduce_sum(sums.data(), nv);
     std::vector<float> means(nv);
     for (std::size_t i = 0; i < nv; ++i) means[i] = float(sums[i] / double(data_.train_rows));

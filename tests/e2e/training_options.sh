@@ -36,17 +36,7 @@ assert abs(mu.mean() - 0.13) < 0.03, mu.mean()          # MNIST's mean pixel
 PYEOF
 
 # The schedule spans --epochs, so an interrupted run is resumed with the same --epochs:
-# keep the checkpoints up to a step, drop the later ones, resume.
-resume_from() {  # resume_from RUN STEP COPY [launcher...]
-  local run=$1 step=$2 copy=$3; shift 3
-  cp -r "$run" "$copy"
-  for f in "$copy"/checkpoints/step-*.h5; do
-    [ $((10#$(basename "$f" .h5 | sed 's/step-//'))) -le "$step" ] || rm "$f"
-  done
-  "$@" "$RBM" train --resume --out "$copy" > "$copy.log"
-  grep -q "resumed from step $step " "$copy.log" || fail "did not resume from step $step"
-  same_datasets "$(newest_checkpoint "$run")" "$(newest_checkpoint "$copy")" "${state[@]}"
-}
+# resume_from (lib/common.sh) keeps the checkpoints up to a step, drops the later ones, resumes.
 echo "== resume from the epoch boundary (step 40) and from mid-epoch (step 75): equal to uninterrupted"
 resume_from "$WORK/full" 75 "$WORK/mid"
 resume_from "$WORK/full" 50 "$WORK/mid50"

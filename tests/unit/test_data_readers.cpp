@@ -583,6 +583,39 @@ TEST(DataBinarize, StochasticMeanIsThePixelValue) {
     }
 }
 
+TEST(DataBinarize, DrawZeroIsTheStochasticBinarisationAndLaterDrawsDiffer) {
+    Dataset gray = constant_data(9, 11, 0.5f, 40);
+    for (std::size_t i = 0; i < gray.values.size(); ++i) gray.values[i] = static_cast<float>(i % 13) / 12.0f;
+    Dataset once = gray;
+    binarize(once, {Binarization::stochastic, 0.5f, 5});
+    Dataset dynamic_once = gray;  // dynamic data outside training (validation, test): draw 0
+    binarize(dynamic_once, {Binarization::dynamic, 0.5f, 5});
+    EXPECT_EQ(dynamic_once.values, once.values);
+    Dataset drawn;
+    binarize_draw(gray, drawn, 5, 0);
+    EXPECT_EQ(drawn.values, once.values);
+    EXPECT_EQ(drawn.first_row, gray.first_row);
+    binarize_draw(gray, drawn, 5, 3);
+    EXPECT_NE(drawn.values, once.values);
+    const Stream s = Stream::make(5, 0, Purpose::binarize);
+    for (std::size_t i = 0; i < gray.n_rows; ++i)
+        for (std::size_t c = 0; c < gray.n_cols; ++c)
+            ASSERT_EQ(drawn.row(i)[c], gray.row(i)[c] > uniform_at(s, 40 + i, 3, c) ? 1.0f : 0.0f) << i << "," << c;
+}
+
+TEST(DataBinarize, DrawsAverageToThePixelValue) {
+    Dataset gray = constant_data(1, 8, 0.0f);
+    for (std::size_t c = 0; c < 8; ++c) gray.values[c] = static_cast<float>(c) / 7.0f;
+    std::vector<double> sums(8, 0.0);
+    Dataset drawn;
+    const int draws = 4000;
+    for (int e = 0; e < draws; ++e) {
+        binarize_draw(gray, drawn, 0, static_cast<uint32_t>(e));
+        for (std::size_t c = 0; c < 8; ++c) sums[c] += drawn.values[c];
+    }
+    for (std::size_t c = 0; c < 8; ++c) EXPECT_NEAR(sums[c] / draws, gray.values[c], 0.032) << c;  // ~4 sigma
+}
+
 class DataBinarizeFiles : public DataTmp {};
 
 TEST_F(DataBinarizeFiles, StochasticDoesNotDependOnTheRowRange) {

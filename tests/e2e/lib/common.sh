@@ -42,3 +42,17 @@ same_datasets() {
 }
 
 newest_checkpoint() { ls "$1"/checkpoints/step-*.h5 | sort | tail -n1; }
+
+# resume_from RUN STEP COPY [launcher...]: copies RUN, drops its checkpoints after STEP,
+# resumes the copy (under the launcher, e.g. mpirun -np 2) and checks that its newest
+# checkpoint equals RUN's in the datasets the caller lists in the array `state`.
+resume_from() {
+  local run=$1 step=$2 copy=$3; shift 3
+  cp -r "$run" "$copy"
+  for f in "$copy"/checkpoints/step-*.h5; do
+    [ $((10#$(basename "$f" .h5 | sed 's/step-//'))) -le "$step" ] || rm "$f"
+  done
+  "$@" "$RBM" train --resume --out "$copy" > "$copy.log"
+  grep -q "resumed from step $step " "$copy.log" || fail "did not resume from step $step"
+  same_datasets "$(newest_checkpoint "$run")" "$(newest_checkpoint "$copy")" "${state[@]}"
+}
