@@ -6,7 +6,7 @@
 # a full `rbm eval` decides (docs/quality.md, "How the recipe was found").
 #
 #   tools/screen_recipe.sh NAME EPOCHS [rbm train flags...]
-#   RBM=path/to/rbm  OUT=dir (default runs/screen)
+#   RBM=path/to/rbm  OUT=dir (default runs/screen)  BINARIZE=dynamic (default stochastic)
 # Appends "NAME  log-likelihood  ESS  last epoch's line" to OUT/results.txt.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,7 +18,7 @@ out=${OUT:-$repo/runs/screen}
 data=${RBM_DATA_DIR:-$repo/data}/mnist
 mkdir -p "$out"
 "$rbm" train --data "$data/train-images-idx3-ubyte" --test-data "$data/t10k-images-idx3-ubyte" \
-  --binarize stochastic --hidden 500 --epochs "$epochs" --seed 123 --out "$out/$name" --threads 1 \
+  --binarize "${BINARIZE:-stochastic}" --hidden 500 --epochs "$epochs" --seed 123 --out "$out/$name" --threads 1 \
   --filters false --progress-every 0 "$@" > "$out/$name.train" 2>&1
 ckpt=$(ls "$out/$name"/checkpoints/step-*.h5 | sort | tail -1)
 "$rbm" eval --checkpoint "$ckpt" --data "$data/t10k-images-idx3-ubyte" --limit 2000 --betas 1450 --runs 100 \
