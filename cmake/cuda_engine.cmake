@@ -1,4 +1,4 @@
-# The CUDA engine, its kernels and the NCCL reducer, built into rbm_core whenever
+# The CUDA engine, its kernels, the GPU's AIS chains and the NCCL reducer, built into rbm_core whenever
 # nvcc is found (RBM_WITH_CUDA=OFF builds without). CUDA 13 here ships NCCL inside the
 # toolkit (include/nccl.h, lib/libnccl.so) with no CMake package, so NCCL is an
 # imported target found beside the toolkit's own directories.
@@ -25,6 +25,7 @@ set_target_properties(rbm_nccl PROPERTIES IMPORTED_LOCATION ${NCCL_LIBRARY}
 
 file(GLOB RBM_CUDA_SOURCES CONFIGURE_DEPENDS
      ${PROJECT_SOURCE_DIR}/src/engine/cuda/*.cpp ${PROJECT_SOURCE_DIR}/src/dist/cuda/*.cpp
+     ${PROJECT_SOURCE_DIR}/src/eval/cuda/*.cpp
      ${PROJECT_SOURCE_DIR}/kernels/*.cu)
 target_sources(rbm_core PRIVATE ${RBM_CUDA_SOURCES})
 # rbm_core was created before CUDA was enabled, so its CUDA properties are set here.

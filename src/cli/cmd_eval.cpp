@@ -14,8 +14,10 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/eval_device.hpp"
 #include "cli/options.hpp"
 #include "dist/communicator.hpp"
+#include "engine/engine_factory.hpp"
 #include "eval/ais.hpp"
 #include "eval/metrics.hpp"
 #include "io/checkpoint.hpp"
@@ -54,6 +56,7 @@ struct EvalRequest {
     double smoothing = 1.0;
     bool json = false;
     int threads = 0;
+    DeviceKind device = DeviceKind::auto_select;
 };
 
 EvalRequest parse_request(const po::variables_map& vm) {
@@ -95,6 +98,7 @@ EvalRequest parse_request(const po::variables_map& vm) {
     if (vm.count("base-smoothing"))
         r.smoothing = parse_real("--base-smoothing", text("base-smoothing"), origin, 1e-12, 1e12);
     if (vm.count("threads")) r.threads = int(parse_count("--threads", text("threads"), origin, 0, 1024));
+    if (vm.count("device")) r.device = parse_device(text("device"), origin + ": --device");
     r.json = vm.count("json") > 0;
     return r;
 }
@@ -181,6 +185,8 @@ int run_eval(const std::vector<std::string>& args) {
         ("base-smoothing", text(), "alpha of the base rates p = (count + alpha) / (N + 2 alpha) (default 1)")
         ("json", "print one JSON object on stdout instead of text")
         ("threads", text(), "CPU threads per rank (default 0: every core for a single rank, one per rank under MPI)")
+        ("device", text(), "auto | cpu | cuda: where AIS and RAISE anneal (default auto: a GPU when one is "
+                           "visible; the other measures run on the CPU)")
         ("help,h", "this help");
     po::variables_map vm;
     parse_flags(args, options, vm);
@@ -189,6 +195,7 @@ int run_eval(const std::vector<std::string>& args) {
         return 0;
     }
     const EvalRequest r = parse_request(vm);
+    if (r.device == DeviceKind::cuda) require_cuda_device();  // before any work
     set_blas_threads(r.threads);
     const Communicator comm;
     const bool root = comm.is_root();
@@ -271,6 +278,9 @@ int run_eval(const std::vector<std::string>& args) {
         for (std::size_t i = 0; i < nv; ++i) column_sums[i] += data.row(k)[i];
     const eval::BaseModel base = eval::base_rate_model(column_sums, n, nh, r.smoothing);
     const std::vector<double> betas = eval::beta_schedule(r.intervals);
+    const AnnealingDevice annealer =
+        r.runs > 0 || r.raise_examples > 0 ? annealing_device(r.device, params, base, comm) : AnnealingDevice{{}, "cpu"};
+    progress("annealing on " + annealer.description);
 
     // --- forward AIS: all seeds' runs form one list of chains (seed s, run k at s * runs + k),
     // cut into batches of eval::kAisBatch and dealt to ranks batch by batch, so that every
@@ -286,7 +296,8 @@ int run_eval(const std::vector<std::string>& args) {
         std::vector<eval::ChainId> ids;
         for (std::size_t g = g0; g < g1; ++g) ids.push_back({uint32_t(g / r.runs), uint32_t(g % r.runs)});
         std::vector<double> local_w;
-        if (!ids.empty()) local_w = eval::forward_ais_log_weights(params, base, betas, r.seed, ids);
+        if (!ids.empty())
+            local_w = eval::forward_ais_log_weights(params, base, betas, r.seed, ids, eval::kAisBatch, annealer.make);
         pooled = assemble(local_w, g0, total, comm);
         ais_wall = seconds_since(t0);
         for (std::size_t s = 0; s < r.seeds; ++s)
@@ -331,7 +342,7 @@ int run_eval(const std::vector<std::string>& args) {
             for (std::size_t c = c0; c < c1; ++c)
                 std::copy(data.row(example_of(c)), data.row(example_of(c)) + nv, starts.begin() + (c - c0) * nv);
             local_z = eval::reverse_ais_log_z(params, base, betas, r.seed, eval::chain_ids(0, c0, c1 - c0),
-                                              starts.data());
+                                              starts.data(), eval::kAisBatch, annealer.make);
         }
         const std::vector<double> all_z = assemble(local_z, c0, chains, comm);
         // Per example: p̂(v) = f(v) mean_m exp(-log Ẑ_m), i.e. log Ẑ(v) = -log mean_m exp(-log Ẑ_m).
@@ -411,6 +422,7 @@ int run_eval(const std::vector<std::string>& args) {
         j << "  \"binarize\": " << str(r.binarize_name) << ",\n";
         j << "  \"binarize_seed\": " << r.binarize.seed << ",\n";
         j << "  \"ranks\": " << comm.size() << ",\n";
+        j << "  \"annealing_device\": " << str(annealer.description) << ",\n";
         j << "  \"method\": " << str(method) << ",\n";
         j << "  \"log_z\": " << num(log_z) << ",\n";
         j << "  \"log_z_lower\": " << num(log_z_lower) << ",\n";

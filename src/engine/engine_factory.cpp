@@ -30,15 +30,21 @@ DeviceKind resolve_device(DeviceKind requested) {
     return cuda_device_count() > 0 ? DeviceKind::cuda : DeviceKind::cpu;
 }
 
+void require_cuda_device() {
+    if (!cuda_built())
+        fail("--device cuda: this rbm was built without CUDA (nvcc was not found when it was configured)");
+    if (cuda_device_count() == 0)
+        fail("--device cuda: no CUDA GPU is visible to this process (check the driver and CUDA_VISIBLE_DEVICES)");
+}
+
 std::unique_ptr<Engine> make_engine(RbmShape shape, const EngineOptions& options) {
     const DeviceKind kind = resolve_device(options.device);
     if (kind == DeviceKind::cpu) return make_cpu_engine(shape);
+    require_cuda_device();
 #ifdef RBM_HAVE_CUDA
-    if (cuda_device_count() == 0)
-        fail("--device cuda: no CUDA GPU is visible to this process (check the driver and CUDA_VISIBLE_DEVICES)");
     return cuda::make_cuda_engine(shape, options.cuda_device, options.tf32);
 #else
-    fail("--device cuda: this rbm was built without CUDA (nvcc was not found when it was configured)");
+    return nullptr;  // not reached: require_cuda_device() failed
 #endif
 }
 

@@ -11,7 +11,6 @@
 
 namespace rbm {
 
-
 struct EngineOptions {
     DeviceKind device = DeviceKind::auto_select;
     int cuda_device = 0;   // which visible GPU (the dist layer picks it from the node-local rank)
@@ -24,6 +23,8 @@ bool cuda_built();
 int cuda_device_count();
 // Resolves auto: cuda when built and a GPU is visible, else cpu.
 DeviceKind resolve_device(DeviceKind requested);
+// Fails, saying why, unless this build has CUDA and a GPU is visible.
+void require_cuda_device();
 
 std::unique_ptr<Engine> make_engine(RbmShape shape, const EngineOptions& options);
 

@@ -33,11 +33,7 @@ public:
           chains_(std::move(chains)) {
         RBM_CHECK(base.vbias.size() == nv_, "base model has " << base.vbias.size() << " visible units, the RBM "
                                                               << nv_);
-        RBM_CHECK(count_ > 0, "no annealing chains");
-        for (const ChainId& c : chains_) {
-            RBM_CHECK(c.index <= kMaxChainId, "AIS chain index " << c.index << " exceeds " << kMaxChainId);
-            RBM_CHECK(c.seed_index < (1u << 27), "seed index " << c.seed_index << " is too large");
-        }
+        check_chain_ids(chains_);
         base_b_ = base.vbias;
         b_minus_base_.resize(nv_);
         for (std::size_t i = 0; i < nv_; ++i) b_minus_base_[i] = double(p_.vbias()[i]) - base_b_[i];
@@ -202,6 +198,14 @@ std::vector<double> beta_schedule(std::size_t intervals) {
     return betas;
 }
 
+void check_chain_ids(const std::vector<ChainId>& chains) {
+    RBM_CHECK(!chains.empty(), "no annealing chains");
+    for (const ChainId& c : chains) {
+        RBM_CHECK(c.index <= kMaxChainId, "AIS chain index " << c.index << " exceeds " << kMaxChainId);
+        RBM_CHECK(c.seed_index < (1u << 27), "seed index " << c.seed_index << " is too large");
+    }
+}
+
 std::vector<ChainId> chain_ids(uint32_t seed_index, uint64_t first, std::size_t count) {
     RBM_CHECK(first + count <= kMaxChainId + 1, "AIS chain indices up to " << first + count - 1 << " exceed "
                                                                           << kMaxChainId);
@@ -215,9 +219,20 @@ std::unique_ptr<AnnealingChains> make_cpu_annealing_chains(const ParamBuffer& pa
     return std::make_unique<CpuAnnealingChains>(params, base, seed, std::move(chains));
 }
 
+namespace {
+// The chains of one batch: chains[done, done + n) from `make`, or the CPU's.
+std::unique_ptr<AnnealingChains> batch_of(const ParamBuffer& params, const BaseModel& base, uint32_t seed,
+                                          const std::vector<ChainId>& chains, std::size_t done, std::size_t n,
+                                          const ChainsFactory& make) {
+    std::vector<ChainId> ids(chains.begin() + std::ptrdiff_t(done), chains.begin() + std::ptrdiff_t(done + n));
+    return make ? make(seed, std::move(ids)) : make_cpu_annealing_chains(params, base, seed, std::move(ids));
+}
+}  // namespace
+
 std::vector<double> forward_ais_log_weights(const ParamBuffer& params, const BaseModel& base,
                                             const std::vector<double>& betas, uint32_t seed,
-                                            const std::vector<ChainId>& chains, std::size_t batch) {
+                                            const std::vector<ChainId>& chains, std::size_t batch,
+                                            const ChainsFactory& make) {
     check_schedule(betas);
     RBM_CHECK(batch > 0, "AIS batch must be positive");
     std::vector<double> log_w;
@@ -225,9 +240,7 @@ std::vector<double> forward_ais_log_weights(const ParamBuffer& params, const Bas
     const std::size_t K = betas.size() - 1;
     for (std::size_t done = 0; done < chains.size(); done += batch) {
         const std::size_t n = std::min(batch, chains.size() - done);
-        auto batch_chains = make_cpu_annealing_chains(
-            params, base, seed, std::vector<ChainId>(chains.begin() + std::ptrdiff_t(done),
-                                                     chains.begin() + std::ptrdiff_t(done + n)));
+        auto batch_chains = batch_of(params, base, seed, chains, done, n, make);
         batch_chains->start_from_base();  // x_0 ~ p_A
         for (std::size_t step = 1; step <= K; ++step) {
             batch_chains->add_log_ratio(betas[step], betas[step - 1]);  // log f_k(x_{k-1}) - log f_{k-1}(x_{k-1})
@@ -243,7 +256,7 @@ std::vector<double> forward_ais_log_weights(const ParamBuffer& params, const Bas
 std::vector<double> reverse_ais_log_z(const ParamBuffer& params, const BaseModel& base,
                                       const std::vector<double>& betas, uint32_t seed,
                                       const std::vector<ChainId>& chains, const float* start_rows,
-                                      std::size_t batch) {
+                                      std::size_t batch, const ChainsFactory& make) {
     check_schedule(betas);
     RBM_CHECK(batch > 0, "AIS batch must be positive");
     std::vector<double> log_z;
@@ -251,9 +264,7 @@ std::vector<double> reverse_ais_log_z(const ParamBuffer& params, const BaseModel
     const std::size_t K = betas.size() - 1, nv = params.shape.n_visible;
     for (std::size_t done = 0; done < chains.size(); done += batch) {
         const std::size_t n = std::min(batch, chains.size() - done);
-        auto batch_chains = make_cpu_annealing_chains(
-            params, base, seed, std::vector<ChainId>(chains.begin() + std::ptrdiff_t(done),
-                                                     chains.begin() + std::ptrdiff_t(done + n)));
+        auto batch_chains = batch_of(params, base, seed, chains, done, n, make);
         batch_chains->start_from_rows(start_rows + done * nv);  // x_K = v
         for (std::size_t step = K; step >= 1; --step) {
             // x_{k-1} ~ T_k(x_k), then log f_k(x_{k-1}) - log f_{k-1}(x_{k-1})

@@ -36,11 +36,12 @@
 //
 // Where the numbers are computed: AnnealingChains holds a batch of chains and performs the
 // three operations of the loops above; the loops, the schedule and the statistics know
-// only that interface, so a GPU engine can supply its own implementation.
+// only that interface, so the GPU supplies its own (eval/cuda/cuda_annealing_chains.hpp).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -98,6 +99,8 @@ struct ChainId {
 };
 // Chains (seed_index, first) .. (seed_index, first + count - 1).
 std::vector<ChainId> chain_ids(uint32_t seed_index, uint64_t first, std::size_t count);
+// Refuses an empty list and ids that do not fit their Philox fields.
+void check_chain_ids(const std::vector<ChainId>& chains);
 
 // Chains per batch (one sgemm per half-sweep over a batch). A chain's numbers do not
 // depend on its batch's other chains, but OpenBLAS picks its kernel by the product's
@@ -110,11 +113,17 @@ inline constexpr std::size_t kAisBatch = 50;
 std::unique_ptr<AnnealingChains> make_cpu_annealing_chains(const ParamBuffer& params, const BaseModel& base,
                                                            uint32_t seed, std::vector<ChainId> chains);
 
+// Makes the chains of one batch for a fixed RBM and base model: the CPU's (the default)
+// or a GPU's (eval/cuda/cuda_annealing_chains.hpp).
+using ChainsFactory = std::function<std::unique_ptr<AnnealingChains>(uint32_t seed, std::vector<ChainId> chains)>;
+
 // Forward AIS: the log-weight log w of each chain, such that log Z ≈ base.log_z + log mean(w)
-// over the chains of one seed index. Chains go through in consecutive batches of `batch`.
+// over the chains of one seed index. Chains go through in consecutive batches of `batch`,
+// made by `make` (empty: the CPU's).
 std::vector<double> forward_ais_log_weights(const ParamBuffer& params, const BaseModel& base,
                                             const std::vector<double>& betas, uint32_t seed,
-                                            const std::vector<ChainId>& chains, std::size_t batch = kAisBatch);
+                                            const std::vector<ChainId>& chains, std::size_t batch = kAisBatch,
+                                            const ChainsFactory& make = {});
 
 // Reverse AIS from given visible states (RAISE when they are test examples): for chain r,
 // started at row r of `start_rows` [chains.size(), n_visible], log Ẑ_rev,r = base.log_z +
@@ -122,7 +131,7 @@ std::vector<double> forward_ais_log_weights(const ParamBuffer& params, const Bas
 std::vector<double> reverse_ais_log_z(const ParamBuffer& params, const BaseModel& base,
                                       const std::vector<double>& betas, uint32_t seed,
                                       const std::vector<ChainId>& chains, const float* start_rows,
-                                      std::size_t batch = kAisBatch);
+                                      std::size_t batch = kAisBatch, const ChainsFactory& make = {});
 
 // Statistics of importance weights given as logs.
 struct WeightSummary {

@@ -33,6 +33,7 @@ for key in ["log_z", "log_z_lower", "log_z_upper", "mean_log_likelihood", "n_exa
             "warnings", "exact", "ais", "reverse", "pseudo_likelihood", "reconstruction_xent", "free_energy"]:
     assert key in one, f"missing key {key}"
 assert one["n_examples"] == 200, one["n_examples"]
+assert one["annealing_device"] == "cpu" or one["annealing_device"].startswith("cuda "), one["annealing_device"]
 assert one["method"] == "exact", one["method"]
 assert one["n_hidden"] == 16 and one["n_visible"] == 784
 ex, ais, rev = one["exact"]["log_z"], one["ais"], one["reverse"]
@@ -82,6 +83,11 @@ echo "== errors"
 expect_error "no checkpoint" "--checkpoint is required" "$RBM" eval --data "$MNIST_TEST"
 expect_error "bad binarize" "binarize" "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --binarize maybe
 expect_error "too short a schedule" "betas" "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --betas 2
+expect_error "unknown device" "--device" "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --device tpu
+if ! nvidia-smi -L > /dev/null 2>&1; then
+  expect_error "--device cuda without a GPU" "device cuda: (no CUDA GPU is visible|this rbm was built without CUDA)" \
+    "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --limit 10 --device cuda
+fi
 expect_error "real-valued data" "binary" "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --binarize none --limit 10
 grep -q "stochastic" <<<"$("$RBM" eval --help)" || fail "--help"
 echo "PASS"

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/cuda/cuda_check.hpp"
+#include "engine/cuda/cublas_gemm.hpp"
 #include "engine/cuda/device_buffer.hpp"
 #include "kernels/rbm_kernels.cuh"
 
@@ -172,13 +173,10 @@ public:
     void chain_visibles(float* mean, float* sample, const Stream& stream, uint64_t step) override;
 
 private:
-    // Row-major C[m, n] = alpha op(A) op(B) + beta C through column-major cuBLAS:
-    // C' = op(B)' op(A)', so the operands swap.
+    // Row-major C[m, n] = op(A) op(B).
     void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b,
               float* c) const {
-        const float one = 1.0f, zero = 0.0f;
-        RBM_CUBLAS(cublasSgemm(cublas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n),
-                               int(m), int(k), &one, b, int(tb ? k : n), a, int(ta ? m : k), &zero, c, int(n)));
+        row_major_gemm(cublas_, ta, tb, m, n, k, a, b, c);
     }
     // y[cols] = sum_r x[r] A[r, :] for row-major A[rows, cols]
     void weighted_column_sums(const float* a, const float* x, std::size_t rows, std::size_t cols, float* y) const {
