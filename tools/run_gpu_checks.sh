@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a GPU machine, from the unpacked bundle of tools/gpu_bundle.sh: the GPU test
-# suite, end-to-end GPU checks through the real binary (CPU<->GPU checkpoints, NCCL,
-# two ranks on one GPU), then the GPU benchmark, and prints a short table last.
+# suite, end-to-end GPU checks through the real binary (CPU<->GPU checkpoints, AIS on the
+# GPU against the CPU, NCCL, two ranks on one GPU), then the GPU benchmark, and prints a short table last.
 # Results also go to $OUT (default /tmp/rbm-gpu-out).
 #
 #   tar -xJf rbm-gpu.tar.xz -C /tmp && /tmp/rbm-gpu/run_gpu_checks.sh [--no-bench]
@@ -54,6 +54,21 @@ check cpu_and_gpu_agree bash -c "
   rbm train ${small[*]} --epochs 2 --device cpu --out $work/c > $work/c.log
   rbm train ${small[*]} --epochs 2 --device cuda --out $work/g > $work/g.log
   grep '^epoch' $work/c.log $work/g.log"
+check eval_gpu_matches_cpu bash -c "
+  set -e
+  ck=\$(ls $work/g/checkpoints/step-*.h5 | sort | tail -n 1)
+  for d in cpu cuda; do
+    t0=\$(date +%s%N)
+    rbm eval --checkpoint \$ck --data $mnist_test --limit 2000 --runs 100 --seeds 2 --exact no --device \$d --json > $work/eval_\$d.json
+    echo \"eval --device \$d: \$(( (\$(date +%s%N) - t0) / 1000000 )) ms\"
+  done
+  python3 - $work/eval_cpu.json $work/eval_cuda.json <<'PY'
+import json, sys
+c, g = (json.load(open(p)) for p in sys.argv[1:3])
+assert g['annealing_device'].startswith('cuda '), g['annealing_device']
+print('log Z cpu %.4f gpu %.4f; RAISE cpu %.4f gpu %.4f' % (c['ais']['log_z'], g['ais']['log_z'], c['reverse']['log_z'], g['reverse']['log_z']))
+assert abs(c['ais']['log_z'] - g['ais']['log_z']) < 0.2 and abs(c['reverse']['log_z'] - g['reverse']['log_z']) < 0.5
+PY"
 check nccl_one_rank bash -c "mpirun -np 1 rbm train ${small[*]} --epochs 1 --device cuda --comm nccl --out $work/n1 | grep -E 'NCCL|replicas'"
 check two_ranks_one_gpu_mpi bash -c "mpirun -np 2 rbm train ${small[*]} --epochs 1 --device cuda --comm mpi --out $work/m2 | grep 'replicas bitwise identical on 2'"
 check two_ranks_one_gpu_nccl_refused bash -c "! mpirun -np 2 rbm train ${small[*]} --epochs 1 --device cuda --comm nccl --out $work/n2 2>&1 | tee /dev/stderr | grep -q 'NCCL 2.28 refuses'; test \${PIPESTATUS[0]} -ne 0"
