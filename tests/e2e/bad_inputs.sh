@@ -326,7 +326,7 @@ flag "--validation-fraction 1" "--validation-fraction must be a number from 0 to
 flag "--validation-fraction with --test-data" "either --test-data or --validation-fraction" \
   --validation-fraction 0.1 --test-data "$MNIST_TEST" --out x
 flag "--method CD" "method must be cd or pcd, got 'CD'" --method CD --out x
-flag "--binarize yes" "binarize must be none, threshold or stochastic" --binarize yes --out x
+flag "--binarize yes" "binarize must be none, threshold, stochastic or dynamic" --binarize yes --out x
 flag "--binarize-threshold 2" "--binarize-threshold must be a number from 0 to 1" --binarize-threshold 2 --out x
 flag "--seed -1" "--seed must be a whole number" --seed -1 --out x
 flag "--seed 2^32" "--seed must be a whole number from 0 to 4294967295" --seed 4294967296 --out x
