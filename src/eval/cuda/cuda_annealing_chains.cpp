@@ -34,33 +34,44 @@ std::vector<T> download(const DeviceBuffer<T>& device, cudaStream_t stream) {
 // What every batch shares: the RBM (W, b, c), the base model, a stream and a handle.
 struct GpuModel {
     std::size_t nv = 0, nh = 0;
+    int device = 0;
     cudaStream_t stream = nullptr;
     cublasHandle_t cublas = nullptr;
     DeviceBuffer<float> W, vbias, hbias;
     DeviceBuffer<double> base_b, b_minus_base;
 
-    GpuModel(const ParamBuffer& p, const BaseModel& base, int device)
-        : nv(p.shape.n_visible), nh(p.shape.n_hidden) {
+    GpuModel(const ParamBuffer& p, const BaseModel& base, int device_index)
+        : nv(p.shape.n_visible), nh(p.shape.n_hidden), device(device_index) {
         RBM_CHECK(base.vbias.size() == nv, "base model has " << base.vbias.size() << " visible units, the RBM " << nv);
-        RBM_CUDA(cudaSetDevice(device));
-        RBM_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-        RBM_CUBLAS(cublasCreate(&cublas));
-        RBM_CUBLAS(cublasSetStream(cublas, stream));
-        RBM_CUBLAS(cublasSetMathMode(cublas, CUBLAS_DEFAULT_MATH));
-        upload(std::vector<float>(p.W(), p.W() + nv * nh), W, stream);
-        upload(std::vector<float>(p.vbias(), p.vbias() + nv), vbias, stream);
-        upload(std::vector<float>(p.hbias(), p.hbias() + nh), hbias, stream);
-        std::vector<double> minus(nv);
-        for (std::size_t i = 0; i < nv; ++i) minus[i] = double(p.vbias()[i]) - base.vbias[i];
-        upload(base.vbias, base_b, stream);
-        upload(minus, b_minus_base, stream);
-        RBM_CUDA(cudaStreamSynchronize(stream));
+        try {
+            RBM_CUDA(cudaSetDevice(device));
+            RBM_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+            RBM_CUBLAS(cublasCreate(&cublas));
+            RBM_CUBLAS(cublasSetStream(cublas, stream));
+            RBM_CUBLAS(cublasSetMathMode(cublas, CUBLAS_DEFAULT_MATH));
+            upload(std::vector<float>(p.W(), p.W() + nv * nh), W, stream);
+            upload(std::vector<float>(p.vbias(), p.vbias() + nv), vbias, stream);
+            upload(std::vector<float>(p.hbias(), p.hbias() + nh), hbias, stream);
+            std::vector<double> minus(nv);
+            for (std::size_t i = 0; i < nv; ++i) minus[i] = double(p.vbias()[i]) - base.vbias[i];
+            upload(base.vbias, base_b, stream);
+            upload(minus, b_minus_base, stream);
+            RBM_CUDA(cudaStreamSynchronize(stream));
+        } catch (...) {
+            release();
+            throw;
+        }
     }
     GpuModel(const GpuModel&) = delete;
     GpuModel& operator=(const GpuModel&) = delete;
-    ~GpuModel() {
+    ~GpuModel() { release(); }
+
+private:
+    void release() noexcept {
         if (cublas) cublasDestroy(cublas);
         if (stream) cudaStreamDestroy(stream);
+        cublas = nullptr;
+        stream = nullptr;
     }
 };
 
@@ -69,6 +80,7 @@ public:
     CudaAnnealingChains(std::shared_ptr<const GpuModel> model, uint32_t seed, const std::vector<ChainId>& chains)
         : m_(std::move(model)), count_(chains.size()), seed_(seed) {
         check_chain_ids(chains);
+        RBM_CUDA(cudaSetDevice(m_->device));  // the model's GPU, whichever the caller left current
         std::vector<uint32_t> index(count_), seed_index(count_);
         for (std::size_t r = 0; r < count_; ++r) {
             index[r] = chains[r].index;
@@ -82,6 +94,11 @@ public:
         h_.resize(count_ * m_->nh);
         vb_.resize(count_);
         acc_.resize(count_);
+        // Zero until a start, as the CPU chains are.
+        RBM_CUDA(cudaMemsetAsync(x_.data(), 0, x_.bytes(), m_->stream));
+        RBM_CUDA(cudaMemsetAsync(a_.data(), 0, a_.bytes(), m_->stream));
+        RBM_CUDA(cudaMemsetAsync(vb_.data(), 0, vb_.bytes(), m_->stream));
+        RBM_CUDA(cudaMemsetAsync(acc_.data(), 0, acc_.bytes(), m_->stream));
         RBM_CUDA(cudaStreamSynchronize(m_->stream));
     }
 
