@@ -23,6 +23,7 @@
 #include "io/checkpoint.hpp"
 #include "io/dataset.hpp"
 #include "util/check.hpp"
+#include "util/choices.hpp"
 
 namespace rbm::cli {
 namespace {
@@ -44,11 +45,14 @@ const char* kEvalUsage =
     "Under mpirun every rank runs its share of the chains; results do not depend on the rank\n"
     "count. --json prints one JSON object on stdout (progress and warnings go to stderr).\n";
 
+// Evaluation binarises once: --binarize dynamic is a training option.
+constexpr Choice<Binarization> kEvalBinarizations[] = {
+    {"none", Binarization::none}, {"threshold", Binarization::threshold}, {"stochastic", Binarization::stochastic}};
+
 struct EvalRequest {
     std::string checkpoint, data, train_data;
     std::size_t limit = 0, train_limit = 0;
     BinarizeSpec binarize{Binarization::stochastic, 0.5f, 0};
-    std::string binarize_name = "stochastic";
     std::size_t runs = 100, seeds = 3, intervals = eval::kDefaultIntervals;
     std::size_t raise_examples = 100, raise_chains = 1;
     uint32_t seed = 123;
@@ -70,13 +74,7 @@ EvalRequest parse_request(const po::variables_map& vm) {
     if (vm.count("train-data")) r.train_data = text("train-data");
     if (vm.count("limit")) r.limit = parse_count("--limit", text("limit"), origin, 0, UINT64_MAX);
     if (vm.count("train-limit")) r.train_limit = parse_count("--train-limit", text("train-limit"), origin, 0, UINT64_MAX);
-    if (vm.count("binarize")) {
-        r.binarize_name = text("binarize");
-        if (r.binarize_name == "none") r.binarize.mode = Binarization::none;
-        else if (r.binarize_name == "threshold") r.binarize.mode = Binarization::threshold;
-        else if (r.binarize_name == "stochastic") r.binarize.mode = Binarization::stochastic;
-        else fail("--binarize: '", r.binarize_name, "' is not one of none, threshold, stochastic");
-    }
+    if (vm.count("binarize")) r.binarize.mode = parse_choice(text("binarize"), origin + ": --binarize", kEvalBinarizations);
     if (vm.count("binarize-threshold"))
         r.binarize.threshold = float(parse_real("--binarize-threshold", text("binarize-threshold"), origin, 0, 1));
     if (vm.count("binarize-seed"))
@@ -419,7 +417,7 @@ int run_eval(const std::vector<std::string>& args) {
         j << "  \"data\": " << str(r.data) << ",\n";
         j << "  \"n_visible\": " << nv << ",\n  \"n_hidden\": " << nh << ",\n";
         j << "  \"n_examples\": " << n << ",\n";
-        j << "  \"binarize\": " << str(r.binarize_name) << ",\n";
+        j << "  \"binarize\": " << str(choice_name(r.binarize.mode, kEvalBinarizations)) << ",\n";
         j << "  \"binarize_seed\": " << r.binarize.seed << ",\n";
         j << "  \"ranks\": " << comm.size() << ",\n";
         j << "  \"annealing_device\": " << str(annealer.description) << ",\n";
@@ -488,7 +486,7 @@ int run_eval(const std::vector<std::string>& args) {
 
     std::ostream& o = std::cout;
     o << "rbm eval: " << r.checkpoint << " (" << nv << " x " << nh << ", step " << ckpt.step << ")\n";
-    o << "data: " << r.data << ", " << n << " examples, binarised " << r.binarize_name;
+    o << "data: " << r.data << ", " << n << " examples, binarised " << choice_name(r.binarize.mode, kEvalBinarizations);
     if (r.binarize.mode == Binarization::stochastic) o << " (seed " << r.binarize.seed << ")";
     o << ", " << comm.size() << " rank(s)\n\n";
     if (have_ais) {
