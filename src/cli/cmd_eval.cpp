@@ -102,6 +102,8 @@ EvalRequest parse_request(const po::variables_map& vm) {
 }
 
 // Rows [rank n / P, (rank + 1) n / P).
+constexpr std::size_t kExactBlocks = 256;  // exact log Z's state blocks, dealt to ranks
+
 std::pair<std::size_t, std::size_t> share(std::size_t n, const Communicator& comm) {
     return {n * std::size_t(comm.rank()) / std::size_t(comm.size()),
             n * std::size_t(comm.rank() + 1) / std::size_t(comm.size())};
@@ -256,11 +258,16 @@ int run_eval(const std::vector<std::string>& args) {
     double exact_wall = 0;
     if (do_exact) {
         t0 = Clock::now();
+        // The states are cut into blocks before the blocks are dealt to ranks (as the AIS
+        // batches are) and each block's Gray walk starts afresh, so the sums round the same
+        // way, and log Z is bitwise the same, for any rank count.
         const uint64_t states = uint64_t(1) << units;
-        const uint64_t b = states * uint64_t(comm.rank()) / uint64_t(comm.size());
-        const uint64_t e = states * uint64_t(comm.rank() + 1) / uint64_t(comm.size());
-        const std::vector<double> parts =
-            assemble({eval::log_partition_partial(params, b, e)}, std::size_t(comm.rank()), std::size_t(comm.size()), comm);
+        const std::size_t blocks = std::size_t(std::min<uint64_t>(kExactBlocks, states));
+        const auto [k0, k1] = share(blocks, comm);
+        std::vector<double> local;
+        for (std::size_t k = k0; k < k1; ++k)
+            local.push_back(eval::log_partition_partial(params, states * k / blocks, states * (k + 1) / blocks));
+        const std::vector<double> parts = assemble(local, k0, blocks, comm);
         double top = -std::numeric_limits<double>::infinity(), s = 0;
         for (double x : parts) top = std::max(top, x);
         for (double x : parts) s += std::exp(x - top);

@@ -5,8 +5,13 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
+#include <functional>
 #include <limits>
+#include <mutex>
+#include <thread>
 
 #include "model/exact.hpp"
 #include "random/streams.hpp"
@@ -227,6 +232,47 @@ std::unique_ptr<AnnealingChains> batch_of(const ParamBuffer& params, const BaseM
     std::vector<ChainId> ids(chains.begin() + std::ptrdiff_t(done), chains.begin() + std::ptrdiff_t(done + n));
     return make ? make(seed, std::move(ids)) : make_cpu_annealing_chains(params, base, seed, std::move(ids));
 }
+
+// OpenBLAS's thread count for the life of the guard, then the one before.
+struct BlasThreads {
+    explicit BlasThreads(int n) : before(openblas_get_num_threads()) { openblas_set_num_threads(n); }
+    ~BlasThreads() { openblas_set_num_threads(before); }
+    int before;
+};
+
+// Runs batch(i) for i in [0, count), each batch's results kept by the caller under i. On
+// the CPU the eval's threads (OpenBLAS's count, set from --threads) take whole batches,
+// each product through one-thread OpenBLAS: a batch's arithmetic is then the same for any
+// thread and rank count. (With OpenBLAS's own threads, its Haswell and Zen kernels round a
+// row differently with where the thread boundaries fall, and a run would depend on
+// --threads.) Chains from a factory (the GPU's) run one batch after another.
+void for_each_batch(std::size_t count, bool on_cpu, const std::function<void(std::size_t)>& batch) {
+    const std::size_t workers = on_cpu ? std::min<std::size_t>(count, std::size_t(std::max(1, openblas_get_num_threads()))) : 1;
+    if (!on_cpu) {
+        for (std::size_t i = 0; i < count; ++i) batch(i);
+        return;
+    }
+    BlasThreads one(1);
+    std::atomic<std::size_t> next{0};
+    std::exception_ptr failure;
+    std::mutex failure_mutex;
+    auto work = [&] {
+        try {
+            for (std::size_t i = next++; i < count; i = next++) batch(i);
+        } catch (...) {
+            const std::lock_guard<std::mutex> lock(failure_mutex);
+            if (!failure) failure = std::current_exception();
+            next = count;
+        }
+    };
+    std::vector<std::thread> helpers;
+    for (std::size_t w = 1; w < workers; ++w) helpers.emplace_back(work);
+    work();
+    for (auto& t : helpers) t.join();
+    if (failure) std::rethrow_exception(failure);
+}
+
+std::size_t batch_count(std::size_t chains, std::size_t batch) { return (chains + batch - 1) / batch; }
 }  // namespace
 
 std::vector<double> forward_ais_log_weights(const ParamBuffer& params, const BaseModel& base,
@@ -235,11 +281,10 @@ std::vector<double> forward_ais_log_weights(const ParamBuffer& params, const Bas
                                             const ChainsFactory& make) {
     check_schedule(betas);
     RBM_CHECK(batch > 0, "AIS batch must be positive");
-    std::vector<double> log_w;
-    log_w.reserve(chains.size());
     const std::size_t K = betas.size() - 1;
-    for (std::size_t done = 0; done < chains.size(); done += batch) {
-        const std::size_t n = std::min(batch, chains.size() - done);
+    std::vector<double> log_w(chains.size());
+    for_each_batch(batch_count(chains.size(), batch), !make, [&](std::size_t i) {
+        const std::size_t done = i * batch, n = std::min(batch, chains.size() - done);
         auto batch_chains = batch_of(params, base, seed, chains, done, n, make);
         batch_chains->start_from_base();  // x_0 ~ p_A
         for (std::size_t step = 1; step <= K; ++step) {
@@ -248,8 +293,8 @@ std::vector<double> forward_ais_log_weights(const ParamBuffer& params, const Bas
                 batch_chains->gibbs_sweep(betas[step], step, AisDraw::forward_hidden, AisDraw::forward_visible);
         }
         const std::vector<double> acc = batch_chains->accumulated();
-        log_w.insert(log_w.end(), acc.begin(), acc.end());
-    }
+        std::copy(acc.begin(), acc.end(), log_w.begin() + std::ptrdiff_t(done));
+    });
     return log_w;
 }
 
@@ -259,11 +304,10 @@ std::vector<double> reverse_ais_log_z(const ParamBuffer& params, const BaseModel
                                       std::size_t batch, const ChainsFactory& make) {
     check_schedule(betas);
     RBM_CHECK(batch > 0, "AIS batch must be positive");
-    std::vector<double> log_z;
-    log_z.reserve(chains.size());
     const std::size_t K = betas.size() - 1, nv = params.shape.n_visible;
-    for (std::size_t done = 0; done < chains.size(); done += batch) {
-        const std::size_t n = std::min(batch, chains.size() - done);
+    std::vector<double> log_z(chains.size());
+    for_each_batch(batch_count(chains.size(), batch), !make, [&](std::size_t i) {
+        const std::size_t done = i * batch, n = std::min(batch, chains.size() - done);
         auto batch_chains = batch_of(params, base, seed, chains, done, n, make);
         batch_chains->start_from_rows(start_rows + done * nv);  // x_K = v
         for (std::size_t step = K; step >= 1; --step) {
@@ -271,8 +315,9 @@ std::vector<double> reverse_ais_log_z(const ParamBuffer& params, const BaseModel
             batch_chains->gibbs_sweep(betas[step], step, AisDraw::reverse_hidden, AisDraw::reverse_visible);
             batch_chains->add_log_ratio(betas[step], betas[step - 1]);
         }
-        for (double a : batch_chains->accumulated()) log_z.push_back(base.log_z + a);
-    }
+        const std::vector<double> acc = batch_chains->accumulated();
+        for (std::size_t r = 0; r < n; ++r) log_z[done + r] = base.log_z + acc[r];
+    });
     return log_z;
 }
 
