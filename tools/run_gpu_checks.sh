@@ -2,13 +2,15 @@
 # Runs on a GPU machine, from the unpacked bundle of tools/gpu_bundle.sh: the GPU test
 # suite, end-to-end GPU checks through the real binary (CPU<->GPU checkpoints, AIS on the
 # GPU against the CPU, NCCL, two ranks on one GPU), then the GPU benchmark, and prints a short table last.
-# Results also go to $OUT (default /tmp/rbm-gpu-out).
+# Results go to $OUT (default /tmp/rbm-gpu-out): summary.txt, bench_table.txt, device.txt,
+# gpu_tests.xml, and every log in logs.tar.gz.
 #
 #   tar -xJf rbm-gpu.tar.xz -C /tmp && /tmp/rbm-gpu/run_gpu_checks.sh [--no-bench]
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=${OUT:-/tmp/rbm-gpu-out}
-mkdir -p "$out"
+logs=$out/logs
+mkdir -p "$out" "$logs"
 bench=1
 [ "${1:-}" = --no-bench ] && bench=0
 
@@ -30,24 +32,30 @@ mnist=$here/data/train-images-idx3-ubyte.gz
 mnist_test=$here/data/t10k-images-idx3-ubyte.gz
 work=$(mktemp -d)
 results=()
-check() {  # check NAME COMMAND... : runs it, logs it, records pass/fail
+check() {  # check NAME COMMAND... : runs it (at most 150 s, so a hang costs no more), logs it, records pass/fail
   local name=$1; shift
-  if "$@" > "$out/$name.log" 2>&1; then results+=("PASS  $name"); else results+=("FAIL  $name (see $out/$name.log)"); fi
-  tail -n 3 "$out/$name.log"
+  if timeout 150 "$@" > "$logs/$name.log" 2>&1; then results+=("PASS  $name"); else results+=("FAIL  $name (see logs/$name.log)"); fi
+  tail -n 3 "$logs/$name.log"
 }
 
 nvidia-smi -L | tee "$out/device.txt"
 rbm --version | tee -a "$out/device.txt"
 
 check gpu_suite rbm_gpu_tests --gtest_output=xml:"$out/gpu_tests.xml"
+# The fused small-batch kernels under compute-sanitizer's memcheck, where the toolkit has it.
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+if [ -n "$sanitizer" ]; then
+  check memcheck_fused_layers "$sanitizer" --tool memcheck --error-exitcode 1 rbm_gpu_tests \
+    --gtest_filter='CudaEngine.FusedLayersAtTutorialScale:CudaEngine.PcdStepMatchesCpu:CudaEngine.CdStepMatchesCpu'
+fi
 check unit_suite rbm_unit_tests
 
 small=(--data "$mnist" --test-data "$mnist_test" --limit 2000 --hidden 64 --batch-size 20 --k 5 --monitor-examples 200)
 check gpu_then_cpu_then_gpu bash -c "
   set -e
-  rbm train ${small[*]} --epochs 1 --device cuda --out $work/x | grep -q 'engine cuda'
-  rbm train --resume --out $work/x --epochs 2 --device cpu | grep -q 'resumed from step 100'
-  rbm train --resume --out $work/x --epochs 3 --device cuda | grep -q 'resumed from step 200'
+  rbm train ${small[*]} --epochs 1 --device cuda --out $work/x > $work/x1.log; grep 'engine cuda' $work/x1.log
+  rbm train --resume --out $work/x --epochs 2 --device cpu > $work/x2.log; grep 'resumed from step 100' $work/x2.log
+  rbm train --resume --out $work/x --epochs 3 --device cuda > $work/x3.log; grep 'resumed from step 200' $work/x3.log
   rbm info $work/x/checkpoints/step-0000000300.h5"
 check cpu_and_gpu_agree bash -c "
   set -e
@@ -71,10 +79,13 @@ assert abs(c['ais']['log_z'] - g['ais']['log_z']) < 0.2 and abs(c['reverse']['lo
 PY"
 check nccl_one_rank bash -c "mpirun -np 1 rbm train ${small[*]} --epochs 1 --device cuda --comm nccl --out $work/n1 | grep -E 'NCCL|replicas'"
 check two_ranks_one_gpu_mpi bash -c "mpirun -np 2 rbm train ${small[*]} --epochs 1 --device cuda --comm mpi --out $work/m2 | grep 'replicas bitwise identical on 2'"
-check two_ranks_one_gpu_nccl_refused bash -c "! mpirun -np 2 rbm train ${small[*]} --epochs 1 --device cuda --comm nccl --out $work/n2 2>&1 | tee /dev/stderr | grep -q 'NCCL 2.28 refuses'; test \${PIPESTATUS[0]} -ne 0"
-
+check two_ranks_one_gpu_nccl_refused bash -c "
+  if mpirun -np 2 rbm train ${small[*]} --epochs 1 --device cuda --comm nccl --out $work/n2 > $work/n2.log 2>&1; then
+    cat $work/n2.log; echo 'two ranks on one GPU with NCCL were not refused'; exit 1
+  fi
+  cat $work/n2.log; grep 'NCCL 2.28 refuses' $work/n2.log"
 if [ $bench = 1 ]; then
-  bash "$here/gpu_bench/run_gpu_bench.sh" "$here" "$out" 2>&1 | tee "$out/bench.log"
+  bash "$here/gpu_bench/run_gpu_bench.sh" "$here" "$out" "$logs" 2>&1 | tee "$logs/bench.log"
 fi
 
 echo
@@ -82,4 +93,6 @@ echo "== rbm GPU checks on $(head -n 1 "$out/device.txt")"
 printf '%s\n' "${results[@]}" | tee "$out/summary.txt"
 [ -f "$out/bench_table.txt" ] && cat "$out/bench_table.txt"
 rm -rf "$work"
+# One archive of every log beside the summary and the table: few files to carry back.
+tar -C "$out" -czf "$out/logs.tar.gz" logs && rm -rf "$logs"
 ! grep -q FAIL "$out/summary.txt"

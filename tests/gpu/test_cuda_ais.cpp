@@ -62,19 +62,25 @@ TEST(CudaAis, SweepsAndLogRatiosMatchCpu) {
     const eval::BaseModel base = base_for(786, 102);
     const std::vector<float> rows = test::random_binary_rows(50, 786, 8);
     ChainPair c = pair_for(p, base, eval::chain_ids(1, 10, 50));
-    for (auto* chains : {c.cpu.get(), c.gpu.get()}) {
-        chains->start_from_rows(rows.data());
-        for (uint64_t step = 1; step <= 6; ++step) {
+    c.cpu->start_from_rows(rows.data());
+    c.gpu->start_from_rows(rows.data());
+    // Coupled by the same draws, a chain that diverged at one sweep can coalesce again a
+    // few sweeps later, with different log-ratios in between: divergence is tracked at
+    // every sweep, not only at the end.
+    std::vector<bool> diverged(50, false);
+    for (uint64_t step = 1; step <= 6; ++step) {
+        for (auto* chains : {c.cpu.get(), c.gpu.get()}) {
             chains->add_log_ratio(0.5 + 0.01 * double(step), 0.5 + 0.01 * double(step - 1));
             chains->gibbs_sweep(0.5 + 0.01 * double(step), step, eval::AisDraw::forward_hidden,
                                 eval::AisDraw::forward_visible);
         }
+        const std::vector<bool> now = differing_rows(c.cpu->visible(), c.gpu->visible(), 786);
+        for (std::size_t r = 0; r < 50; ++r) diverged[r] = diverged[r] || now[r];
     }
-    const std::vector<bool> differ = differing_rows(c.cpu->visible(), c.gpu->visible(), 786);
-    EXPECT_LE(count(differ), 2u) << "chains whose states diverged";
+    EXPECT_LE(count(diverged), 2u) << "chains whose states diverged at some sweep";
     const std::vector<double> a = c.cpu->accumulated(), b = c.gpu->accumulated();
     for (std::size_t r = 0; r < a.size(); ++r)
-        if (!differ[r]) {
+        if (!diverged[r]) {
             EXPECT_NEAR(a[r], b[r], 1e-6 * (1.0 + std::abs(a[r]))) << r;
         }
 }
