@@ -115,6 +115,18 @@ public:
     // True when every parameter is finite.
     virtual bool params_finite() const = 0;
 
+    // A step's report: its metric sums (taken, as take_metric_sums does) and whether every
+    // parameter is finite after its update. start_step_report() begins it after the update,
+    // finish_step_report() waits for the one begun last. The CUDA engine copies both to
+    // the host without waiting, so the trainer can queue the next step before it reads
+    // this one and the GPU does not idle while the host checks; the default takes both at once.
+    struct StepReport {
+        MetricSums sums;
+        bool params_finite = true;
+    };
+    virtual void start_step_report() { report_ = {take_metric_sums(), params_finite()}; }
+    virtual StepReport finish_step_report() { return report_; }
+
     // p(v | h) of the persistent chains [n_chains, n_visible] and a binary draw from it
     // (draw 0 of `stream` at counter `step`): the chains' current visible samples.
     virtual void chain_visibles(float* mean, float* sample, const Stream& stream, uint64_t step) = 0;
@@ -127,6 +139,9 @@ public:
     // p(v | h) of the last sweep.
     virtual void gibbs_visible(float* v, float* mean, std::size_t n, int steps, const Stream& stream,
                                uint64_t first_step) = 0;
+
+private:
+    StepReport report_;  // the default step report, taken at its start
 };
 
 std::unique_ptr<Engine> make_cpu_engine(RbmShape shape);
