@@ -2,6 +2,7 @@
 // line and a non-zero exit. Under MPI, a failure on any rank ends the whole job.
 #include <mpi.h>
 
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -41,9 +42,14 @@ int fail_job(const std::string& message) {
         MPI_Comm_rank(MPI_COMM_WORLD, &rank);
         MPI_Comm_size(MPI_COMM_WORLD, &size);
     }
-    std::cerr << "rbm";
-    if (size > 1) std::cerr << " (rank " << rank << ")";
-    std::cerr << ": error: " << message << std::endl;
+    // One write: std::cerr is unbuffered, and mpirun interleaves the pieces of separate
+    // writes with other ranks' output (seen: "rbm (rank 1)" and ": error: ..." split by
+    // rank 0's lines).
+    std::string line = "rbm";
+    if (size > 1) line += " (rank " + std::to_string(rank) + ")";
+    line += ": error: " + message + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::fflush(stderr);
     if (live && size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
     return 1;
 }
