@@ -101,9 +101,9 @@ EvalRequest parse_request(const po::variables_map& vm) {
     return r;
 }
 
-// Rows [rank n / P, (rank + 1) n / P).
 constexpr std::size_t kExactBlocks = 256;  // exact log Z's state blocks, dealt to ranks
 
+// Rows [rank n / P, (rank + 1) n / P).
 std::pair<std::size_t, std::size_t> share(std::size_t n, const Communicator& comm) {
     return {n * std::size_t(comm.rank()) / std::size_t(comm.size()),
             n * std::size_t(comm.rank() + 1) / std::size_t(comm.size())};

@@ -247,11 +247,11 @@ struct BlasThreads {
 // row differently with where the thread boundaries fall, and a run would depend on
 // --threads.) Chains from a factory (the GPU's) run one batch after another.
 void for_each_batch(std::size_t count, bool on_cpu, const std::function<void(std::size_t)>& batch) {
-    const std::size_t workers = on_cpu ? std::min<std::size_t>(count, std::size_t(std::max(1, openblas_get_num_threads()))) : 1;
     if (!on_cpu) {
         for (std::size_t i = 0; i < count; ++i) batch(i);
         return;
     }
+    const std::size_t workers = std::min<std::size_t>(count, std::size_t(std::max(1, openblas_get_num_threads())));
     BlasThreads one(1);
     std::atomic<std::size_t> next{0};
     std::exception_ptr failure;

@@ -102,11 +102,12 @@ std::vector<ChainId> chain_ids(uint32_t seed_index, uint64_t first, std::size_t 
 // Refuses an empty list and ids that do not fit their Philox fields.
 void check_chain_ids(const std::vector<ChainId>& chains);
 
-// Chains per batch (one sgemm per half-sweep over a batch). A chain's numbers do not
-// depend on its batch's other chains, but OpenBLAS picks its kernel by the product's
-// size, so the last bits of a product can depend on the batch's size; `rbm eval`
-// therefore cuts the global list of chains into batches of this fixed size before
-// dealing them to ranks, and a result is bitwise the same on any number of ranks.
+// Chains per batch (one sgemm per half-sweep over a batch). A chain's draws do not
+// depend on its batch's other chains, but the last bits of its products can (OpenBLAS
+// picks its kernel by the product's size, and its Haswell and Zen kernels round a row
+// with the rows beside it); `rbm eval` therefore cuts the global list of chains into
+// batches of this fixed size before dealing them to ranks, each batch runs on one
+// thread, and a result is bitwise the same on any number of ranks and threads.
 inline constexpr std::size_t kAisBatch = 50;
 
 // The CPU implementation: sgemm over all chains of the batch per half-sweep.

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cuda/cublas_gemm.hpp"
 #include "engine/cuda/cuda_check.hpp"
 #include "engine/cuda/device_buffer.hpp"
 #include "engine/engine_factory.hpp"
@@ -113,12 +114,10 @@ double time_cublas_products(std::size_t b, const Options& o, double& flops) {
     RBM_CUDA(cudaMemset(W.data(), 0, W.bytes()));
     RBM_CUDA(cudaMemset(V.data(), 0, V.bytes()));
     RBM_CUDA(cudaMemset(H.data(), 0, H.bytes()));
-    const float one = 1.0f, zero = 0.0f;
     flops = 0;
     auto gemm = [&](bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, const float* bb,
                     float* out) {
-        RBM_CUBLAS(cublasSgemm(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, int(n), int(m),
-                               int(k), &one, bb, int(tb ? k : n), a, int(ta ? m : k), &zero, out, int(n)));
+        cuda::row_major_gemm(h, ta, tb, m, n, k, a, bb, out);
         flops += 2.0 * double(m) * double(n) * double(k);
     };
     auto products = [&] {
