@@ -5,7 +5,6 @@
 
 #include "engine/cuda/cuda_check.hpp"
 #include "kernels/device_math.cuh"
-#include "util/check.hpp"
 
 namespace rbm::kernels {
 namespace {
@@ -33,55 +32,6 @@ __global__ void bias_sigmoid_sample_kernel(const float* pre, const float* bias, 
         const float p = sigmoidf_dev(pre[e] + bias[e % cols]);
         prob[e] = p;
         if (sample) sample[e] = word_to_uniform(words.v[w]) < p ? 1.0f : 0.0f;
-    }
-}
-
-// out(r, o) = x[r, :] . W(:, o) for the rows of a small batch, then bias, sigmoid and the
-// Bernoulli draw, in one kernel: at the tutorial's batch of 20 a cuBLAS product is a
-// handful of blocks walking K serially, and this takes the whole product, the bias and
-// the sample in one launch spread over n_out / kLayerCols blocks. W(k, o) = W[k * sk +
-// o * so]: (nh, 1) for the hidden layer, (1, nh) for the visible one. Each thread sums an
-// interleaved slice of K for all rows of one column; the slices are added in a fixed
-// order, so the result is deterministic. Draws as bias_sigmoid_sample: element e = r *
-// n_out + o uses word e % 4 of block e / 4.
-constexpr int kLayerCols = 4;
-constexpr int kLayerSlices = kThreads / kLayerCols;
-
-__global__ void __launch_bounds__(kThreads) small_batch_layer_kernel(
-    const float* x, int rows, int K, const float* W, int sk, int so, int n_out, const float* bias, float* pre_out,
-    float* prob, float* sample, Stream key, const uint64_t* step_ptr, uint32_t draw) {
-    __shared__ float partial[kLayerSlices][kSmallBatchRows][kLayerCols];
-    const int c = threadIdx.x % kLayerCols, slice = threadIdx.x / kLayerCols;
-    const int o = blockIdx.x * kLayerCols + c;
-    float acc[kSmallBatchRows];
-#pragma unroll
-    for (int r = 0; r < kSmallBatchRows; ++r) acc[r] = 0.0f;
-    if (o < n_out) {
-        const float* w_col = W + std::size_t(o) * so;
-#pragma unroll 4
-        for (int k = slice; k < K; k += kLayerSlices) {
-            const float w = __ldg(w_col + std::size_t(k) * sk);
-#pragma unroll
-            for (int r = 0; r < kSmallBatchRows; ++r)
-                if (r < rows) acc[r] = fmaf(__ldg(x + std::size_t(r) * K + k), w, acc[r]);
-        }
-    }
-#pragma unroll
-    for (int r = 0; r < kSmallBatchRows; ++r) partial[slice][r][c] = acc[r];
-    __syncthreads();
-    for (int t = threadIdx.x; t < rows * kLayerCols; t += blockDim.x) {
-        const int r = t / kLayerCols, cc = t % kLayerCols, out = blockIdx.x * kLayerCols + cc;
-        if (out >= n_out) continue;
-        float sum = 0.0f;
-        for (int q = 0; q < kLayerSlices; ++q) sum += partial[q][r][cc];
-        const std::size_t e = std::size_t(r) * n_out + out;
-        if (pre_out) pre_out[e] = sum;
-        const float p = sigmoidf_dev(sum + bias[out]);
-        prob[e] = p;
-        if (sample) {
-            const auto words = key.block(*step_ptr, draw, uint32_t(e >> 2));
-            sample[e] = word_to_uniform(words.v[e & 3]) < p ? 1.0f : 0.0f;
-        }
     }
 }
 
@@ -200,18 +150,6 @@ void bias_sigmoid_sample(const float* pre, const float* bias, float* prob, float
                          std::size_t cols, Stream key, const uint64_t* step_ptr, uint32_t draw, cudaStream_t stream) {
     bias_sigmoid_sample_kernel<<<blocks_for(rows * cols, 4), kThreads, 0, stream>>>(pre, bias, prob, sample, rows,
                                                                                    cols, key, step_ptr, draw);
-    RBM_CUDA_LAUNCHED();
-}
-
-void small_batch_layer(const float* x, std::size_t rows, std::size_t k, const float* W, std::size_t stride_k,
-                       std::size_t stride_out, std::size_t n_out, const float* bias, float* pre_out, float* prob,
-                       float* sample, Stream key, const uint64_t* step_ptr, uint32_t draw, cudaStream_t stream) {
-    RBM_CHECK(rows >= 1 && rows <= kSmallBatchRows, "small_batch_layer takes 1 to " << kSmallBatchRows << " rows, got "
-                                                                                  << rows);
-    const unsigned blocks = unsigned((n_out + kLayerCols - 1) / kLayerCols);
-    small_batch_layer_kernel<<<blocks, kThreads, 0, stream>>>(x, int(rows), int(k), W, int(stride_k), int(stride_out),
-                                                               int(n_out), bias, pre_out, prob, sample, key, step_ptr,
-                                                               draw);
     RBM_CUDA_LAUNCHED();
 }
 

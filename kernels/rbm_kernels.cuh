@@ -25,15 +25,6 @@ void bias_sigmoid_sample(const float* pre, const float* bias, float* prob, float
                          std::size_t cols, Stream key, const uint64_t* step_ptr, uint32_t draw,
                          cudaStream_t stream);
 
-// A layer of a small batch in one launch: pre = x W(:, o) (x row-major [rows, k], rows <=
-// kSmallBatchRows; W(k, o) = W[k * stride_k + o * stride_out]), then what bias_sigmoid_sample
-// does with it, drawing the same numbers; pre_out (may be null) receives the products.
-// Used instead of a cuBLAS product and bias_sigmoid_sample where the batch is small.
-inline constexpr std::size_t kSmallBatchRows = 32;
-void small_batch_layer(const float* x, std::size_t rows, std::size_t k, const float* W, std::size_t stride_k,
-                       std::size_t stride_out, std::size_t n_out, const float* bias, float* pre_out, float* prob,
-                       float* sample, Stream key, const uint64_t* step_ptr, uint32_t draw, cudaStream_t stream);
-
 // sample ~ Bernoulli(prob) for `count` elements.
 void sample_bernoulli(const float* prob, float* sample, std::size_t count, Stream key, const uint64_t* step_ptr,
                       uint32_t draw, cudaStream_t stream);

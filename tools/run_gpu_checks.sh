@@ -42,11 +42,11 @@ nvidia-smi -L | tee "$out/device.txt"
 rbm --version | tee -a "$out/device.txt"
 
 check gpu_suite rbm_gpu_tests --gtest_output=xml:"$out/gpu_tests.xml"
-# The fused small-batch kernels under compute-sanitizer's memcheck, where the toolkit has it.
+# The engine's steps under compute-sanitizer's memcheck, where the toolkit has it.
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 if [ -n "$sanitizer" ]; then
-  check memcheck_fused_layers "$sanitizer" --tool memcheck --error-exitcode 1 rbm_gpu_tests \
-    --gtest_filter='CudaEngine.FusedLayersAtTutorialScale:CudaEngine.PcdStepMatchesCpu:CudaEngine.CdStepMatchesCpu'
+  check memcheck_engine_steps "$sanitizer" --tool memcheck --error-exitcode 1 rbm_gpu_tests \
+    --gtest_filter='CudaEngine.StepsAtTutorialScaleMatchCpu:CudaEngine.PcdStepMatchesCpu:CudaEngine.CdStepMatchesCpu'
 fi
 check unit_suite rbm_unit_tests
 

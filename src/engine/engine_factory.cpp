@@ -37,17 +37,12 @@ void require_cuda_device() {
         fail("--device cuda: no CUDA GPU is visible to this process (check the driver and CUDA_VISIBLE_DEVICES)");
 }
 
-bool fused_layers_requested() {
-    const char* value = std::getenv("RBM_CUDA_FUSED_LAYERS");
-    return value && std::string(value) == "1";
-}
-
 std::unique_ptr<Engine> make_engine(RbmShape shape, const EngineOptions& options) {
     const DeviceKind kind = resolve_device(options.device);
     if (kind == DeviceKind::cpu) return make_cpu_engine(shape);
     require_cuda_device();
 #ifdef RBM_HAVE_CUDA
-    return cuda::make_cuda_engine(shape, options.cuda_device, options.tf32, options.fused_small_batch);
+    return cuda::make_cuda_engine(shape, options.cuda_device, options.tf32);
 #else
     return nullptr;  // not reached: require_cuda_device() failed
 #endif

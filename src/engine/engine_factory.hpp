@@ -11,18 +11,10 @@
 
 namespace rbm {
 
-// True when the environment has RBM_CUDA_FUSED_LAYERS=1.
-bool fused_layers_requested();
-
 struct EngineOptions {
     DeviceKind device = DeviceKind::auto_select;
     int cuda_device = 0;   // which visible GPU (the dist layer picks it from the node-local rank)
     bool tf32 = false;     // cuBLAS TF32 tensor-core products instead of FP32
-    // Batches of up to 32 rows: each Gibbs half-step as one fused kernel (product, bias,
-    // sigmoid, draw) instead of a cuBLAS product and a sampling kernel. Off by default
-    // until the GPU suite has passed with it on a GPU (docs/gpu.md); RBM_CUDA_FUSED_LAYERS=1
-    // turns it on for a run, tests and rbm_bench_cuda set it directly.
-    bool fused_small_batch = fused_layers_requested();
 };
 
 // True when this build has the CUDA engine.

@@ -20,10 +20,9 @@ namespace {
 #define SKIP_WITHOUT_GPU()                                                               \
     if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA GPU visible: GPU suite skipped"
 
-std::unique_ptr<Engine> cuda_engine(RbmShape shape, bool fused_small_batch = true) {
+std::unique_ptr<Engine> cuda_engine(RbmShape shape) {
     EngineOptions o;
     o.device = DeviceKind::cuda;
-    o.fused_small_batch = fused_small_batch;
     return make_engine(shape, o);
 }
 
@@ -50,8 +49,8 @@ struct Pair {
     std::unique_ptr<Engine> cpu, gpu;
 };
 
-Pair make_pair_with(const ParamBuffer& p, const Dataset& shard, std::size_t chains, bool fused = true) {
-    Pair pair{make_cpu_engine(p.shape), cuda_engine(p.shape, fused)};
+Pair make_pair_with(const ParamBuffer& p, const Dataset& shard, std::size_t chains) {
+    Pair pair{make_cpu_engine(p.shape), cuda_engine(p.shape)};
     for (Engine* e : {pair.cpu.get(), pair.gpu.get()}) {
         e->set_params(p);
         e->set_velocity(ParamBuffer(p.shape));
@@ -74,15 +73,14 @@ TEST(CudaEngine, FreeEnergyMatchesCpu) {
     EXPECT_NEAR(a, b, 1e-5 * std::abs(a));
 }
 
-// Batches of up to 32 rows take the fused layer kernel unless `fused` is false; larger
-// ones always take cuBLAS. Shapes whose rows are not whole Philox blocks (786, 102)
-// check the draws' numbering across rows.
-void compare_step(Method method, int k, bool fused = true, std::size_t batch = 16, RbmShape shape = {96, 40}) {
+// Shapes whose rows are not whole Philox blocks (786, 102) check the draws' numbering
+// across rows.
+void compare_step(Method method, int k, std::size_t batch = 16, RbmShape shape = {96, 40}) {
     // Weights scaled so pre-activations stay about as large as at 96 visible units.
     const ParamBuffer p = test::random_params(shape, 0.3 * std::sqrt(96.0 / double(shape.n_visible)), 3);
     const std::size_t nv = shape.n_visible, rows = 4 * batch;
     const Dataset shard = test::dataset_of(grey_rows(rows, nv, 4), nv);
-    Pair pair = make_pair_with(p, shard, batch, fused);
+    Pair pair = make_pair_with(p, shard, batch);
     StepSettings s;
     s.method = method;
     s.k = k;
@@ -122,14 +120,11 @@ void compare_step(Method method, int k, bool fused = true, std::size_t batch = 1
 
 TEST(CudaEngine, PcdStepMatchesCpu) { SKIP_WITHOUT_GPU(); compare_step(Method::pcd, 3); }
 TEST(CudaEngine, CdStepMatchesCpu) { SKIP_WITHOUT_GPU(); compare_step(Method::cd, 1); }
-TEST(CudaEngine, PcdStepMatchesCpuThroughCublas) { SKIP_WITHOUT_GPU(); compare_step(Method::pcd, 3, false); }
-TEST(CudaEngine, CdStepMatchesCpuThroughCublas) { SKIP_WITHOUT_GPU(); compare_step(Method::cd, 1, false); }
-TEST(CudaEngine, FusedLayersAtTutorialScale) {
+TEST(CudaEngine, StepsAtTutorialScaleMatchCpu) {
     SKIP_WITHOUT_GPU();
-    compare_step(Method::pcd, 2, true, 20, {786, 102});
-    compare_step(Method::cd, 1, true, 32, {786, 102});  // the most rows the fused kernel takes
+    compare_step(Method::pcd, 2, 20, {786, 102});
+    compare_step(Method::cd, 1, 33, {786, 102});
 }
-TEST(CudaEngine, LargeBatchThroughCublas) { SKIP_WITHOUT_GPU(); compare_step(Method::pcd, 2, true, 33, {786, 102}); }
 
 TEST(CudaEngine, UpdateMatchesCpu) {
     SKIP_WITHOUT_GPU();

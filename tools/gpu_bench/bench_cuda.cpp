@@ -55,12 +55,11 @@ Options parse(int argc, char** argv) {
 }
 
 // Seconds per step of the engine (gradient + update), measured over >= `seconds`.
-double time_engine_step(std::size_t batch, const Options& o, bool fused_small_batch) {
+double time_engine_step(std::size_t batch, const Options& o) {
     const RbmShape shape{784, 500};
     EngineOptions eo;
     eo.device = DeviceKind::cuda;
     eo.tf32 = o.tf32;
-    eo.fused_small_batch = fused_small_batch;
     auto engine = make_engine(shape, eo);
     engine->set_params(initial_params(shape, 1));
     engine->set_velocity(ParamBuffer(shape));
@@ -158,18 +157,13 @@ int main(int argc, char** argv) {
             return 1;
         }
         std::printf("# 784x500 RBM, PCD-%d, chains = batch, FP32%s\n", o.k, o.tf32 ? " (TF32 products)" : "");
-        // step_us: the engine as a run gets it by default (a cuBLAS product and a sampling
-        // kernel per half-step); fused_us: the same step with the fused small-batch layer
-        // kernel (EngineOptions::fused_small_batch), for batches of up to 32 rows.
-        std::printf("%8s %12s %14s %14s %12s %10s %12s\n", "batch", "step_us", "examples/s", "cublas_us",
-                    "step_TFLOPs", "of_cublas", "fused_us");
+        std::printf("%8s %12s %14s %14s %12s %10s\n", "batch", "step_us", "examples/s", "cublas_us", "step_TFLOPs",
+                    "of_cublas");
         for (std::size_t b : o.batches) {
             double flops = 0;
-            const double step = time_engine_step(b, o, false), blas = time_cublas_products(b, o, flops);
-            std::printf("%8zu %12.1f %14.0f %14.1f %12.2f %9.0f%%", b, step * 1e6, double(b) / step, blas * 1e6,
+            const double step = time_engine_step(b, o), blas = time_cublas_products(b, o, flops);
+            std::printf("%8zu %12.1f %14.0f %14.1f %12.2f %9.0f%%\n", b, step * 1e6, double(b) / step, blas * 1e6,
                         flops / step / 1e12, 100.0 * blas / step);
-            if (b <= 32) std::printf(" %12.1f\n", time_engine_step(b, o, true) * 1e6);
-            else std::printf(" %12s\n", "-");
         }
         return 0;
     } catch (const std::exception& e) {

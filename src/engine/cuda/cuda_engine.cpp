@@ -61,8 +61,8 @@ struct CaptureKey {
 
 class CudaEngine final : public Engine {
 public:
-    CudaEngine(RbmShape shape, int device, bool tf32, bool fused_small_batch)
-        : shape_(shape), device_(device), tf32_(tf32), fused_small_batch_(fused_small_batch), params_(shape.total()), velocity_(shape.total()),
+    CudaEngine(RbmShape shape, int device, bool tf32)
+        : shape_(shape), device_(device), tf32_(tf32), params_(shape.total()), velocity_(shape.total()),
           grad_(shape.total() + shape.n_hidden), counters_(3), metric_sums_(3), fe_sum_(1), flag_(1) {
         RBM_CUDA(cudaSetDevice(device_));
         RBM_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
@@ -89,8 +89,7 @@ public:
     }
 
     std::string describe() const override {
-        return "cuda " + device_description(device_) + ", cuBLAS " + (tf32_ ? "TF32" : "FP32") + ", CUDA graphs" +
-               (fused_small_batch_ ? ", fused layer kernels for batches <= 32" : "");
+        return "cuda " + device_description(device_) + ", cuBLAS " + (tf32_ ? "TF32" : "FP32") + ", CUDA graphs";
     }
     RbmShape shape() const override { return shape_; }
 
@@ -245,7 +244,6 @@ private:
     RbmShape shape_;
     int device_;
     bool tf32_;
-    bool fused_small_batch_;
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
     DevF params_, velocity_, grad_;
@@ -358,32 +356,19 @@ void CudaEngine::enqueue_step(const CaptureKey& key) {
     float* phk = ph0 + b * nh;
     const Stream stream = Stream::make(key.seed, key.rank, Purpose::gibbs);
 
-    // x W + bias, sigmoid, then (sample != null) the draw: one fused kernel for a small
-    // batch, else a cuBLAS product and the sampling kernel. hidden: x [rows, nv] -> [rows, nh].
-    const bool fused = fused_small_batch_ && std::max(b, c) <= kernels::kSmallBatchRows;
-    auto layer = [&](bool to_hidden, const float* x, std::size_t rows, float* pre, float* prob, float* sample,
-                     uint32_t draw) {
-        const std::size_t k = to_hidden ? nv : nh, n_out = to_hidden ? nh : nv;
-        const float* bias = to_hidden ? hbias : vbias;
-        if (fused) {  // W(k, o): W[k nh + o] towards the hidden layer, W[o nh + k] towards the visible
-            kernels::small_batch_layer(x, rows, k, W, to_hidden ? nh : 1, to_hidden ? 1 : nh, n_out, bias, pre, prob,
-                                       sample, stream, step, draw, stream_);
-            return;
-        }
-        float* products = pre ? pre : (to_hidden ? pre_h_.data() : pre_v_.data());
-        gemm(false, !to_hidden, rows, n_out, k, x, W, products);
-        kernels::bias_sigmoid_sample(products, bias, prob, sample, rows, n_out, stream, step, draw, stream_);
-    };
-
     kernels::gather_rows(shard_.data(), order_.data(), counters_.data() + 1, v0, b, nv, stream_);
-    layer(true, v0, b, pre_h_.data(), ph0, nullptr, 0);  // pre_h_ kept for the measures
+    gemm(false, false, b, nh, nv, v0, W, pre_h_.data());
+    kernels::bias_sigmoid_sample(pre_h_.data(), hbias, ph0, nullptr, b, nh, stream, step, 0, stream_);
     if (key.measure) enqueue_measure(key);
 
     float* h = persistent ? chains_.data() : h_.data();
     if (!persistent) kernels::sample_bernoulli(ph0, h, b * nh, stream, step, 0, stream_);
     for (int j = 0; j < key.k; ++j) {
-        layer(false, h, c, nullptr, prob_v_.data(), vk, uint32_t(1 + 2 * j));
-        layer(true, vk, c, nullptr, phk, h, uint32_t(2 + 2 * j));
+        gemm(false, true, c, nv, nh, h, W, pre_v_.data());
+        kernels::bias_sigmoid_sample(pre_v_.data(), vbias, prob_v_.data(), vk, c, nv, stream, step,
+                                     uint32_t(1 + 2 * j), stream_);
+        gemm(false, false, c, nh, nv, vk, W, pre_h_.data());
+        kernels::bias_sigmoid_sample(pre_h_.data(), hbias, phk, h, c, nh, stream, step, uint32_t(2 + 2 * j), stream_);
     }
     // grad = [v0; vk]' [ph0 / B; -phk / C]; bias gradients as weighted column sums.
     kernels::scale_rows(stack_h_.data(), b, c, nh, stream_);
@@ -485,8 +470,8 @@ void CudaEngine::chain_visibles(float* mean, float* sample, const Stream& stream
 
 }  // namespace
 
-std::unique_ptr<Engine> make_cuda_engine(RbmShape shape, int device, bool tf32, bool fused_small_batch) {
-    return std::make_unique<CudaEngine>(shape, device, tf32, fused_small_batch);
+std::unique_ptr<Engine> make_cuda_engine(RbmShape shape, int device, bool tf32) {
+    return std::make_unique<CudaEngine>(shape, device, tf32);
 }
 
 }  // namespace rbm::cuda
