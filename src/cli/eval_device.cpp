@@ -15,7 +15,7 @@ namespace rbm::cli {
 
 AnnealingDevice annealing_device(DeviceKind requested, const ParamBuffer& params, const eval::BaseModel& base,
                                  const Communicator& comm) {
-    if (resolve_device(requested) == DeviceKind::cpu) return {{}, "cpu"};
+    if (resolve_device_everywhere(comm, requested) == DeviceKind::cpu) return {{}, "cpu"};
     require_cuda_device();
 #ifdef RBM_HAVE_CUDA
     const DeviceBinding binding = bind_device(comm, std::cerr);

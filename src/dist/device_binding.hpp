@@ -8,6 +8,7 @@
 #include <string>
 
 #include "dist/communicator.hpp"
+#include "engine/device_kind.hpp"
 
 namespace rbm {
 
@@ -17,6 +18,15 @@ struct DeviceBinding {
     std::string description;  // GPU name and UUID
     bool shares_gpu = false;  // another rank on this node uses the same GPU
 };
+
+// What `requested` resolves to when `with_gpu` of `ranks` ranks see a GPU: every rank
+// must run the same engine, or the GPU ranks would wait in collectives (GPU binding,
+// NCCL) that the CPU ranks never join. auto on a job whose ranks disagree is an error
+// that says so.
+DeviceKind agreed_device(DeviceKind requested, int with_gpu, int ranks, int first_without_gpu);
+
+// Collective: resolve_device(requested) on every rank alike (see agreed_device).
+DeviceKind resolve_device_everywhere(const Communicator& comm, DeviceKind requested);
 
 // Collective. Picks the GPU, gathers every rank's host and GPU to rank 0, which prints
 // one line per rank to `log`.

@@ -158,7 +158,7 @@ private:
 // reducer that fits where its gradients live.
 void Trainer::create_engine() {
     EngineOptions options;
-    options.device = resolve_device(config_.device);
+    options.device = resolve_device_everywhere(comm_, config_.device);
     options.tf32 = config_.tf32;
     bool shares_gpu = false;
     if (options.device == DeviceKind::cuda) {
