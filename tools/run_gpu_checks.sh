@@ -46,7 +46,12 @@ check gpu_suite rbm_gpu_tests --gtest_output=xml:"$out/gpu_tests.xml"
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 if [ -n "$sanitizer" ]; then
   check memcheck_engine_steps "$sanitizer" --tool memcheck --error-exitcode 1 rbm_gpu_tests \
-    --gtest_filter='CudaEngine.StepsAtTutorialScaleMatchCpu:CudaEngine.PcdStepMatchesCpu:CudaEngine.CdStepMatchesCpu'
+    --gtest_filter='CudaEngine.StepsAtTutorialScaleMatchCpu:CudaEngine.PcdStepMatchesCpu:CudaEngine.CdStepMatchesCpu:CudaChainKernel.StepsMatchCpu:CudaChainKernel.EqualsTheCublasSweepsBitForBit'
+  # The whole-chain kernel's barriers: shared-memory hazards and barrier misuse.
+  check racecheck_chain_kernel "$sanitizer" --tool racecheck --error-exitcode 1 rbm_gpu_tests \
+    --gtest_filter='CudaChainKernel.StepsMatchCpu'
+  check synccheck_chain_kernel "$sanitizer" --tool synccheck --error-exitcode 1 rbm_gpu_tests \
+    --gtest_filter='CudaChainKernel.StepsMatchCpu'
 fi
 check unit_suite rbm_unit_tests
 
@@ -62,6 +67,22 @@ check cpu_and_gpu_agree bash -c "
   rbm train ${small[*]} --epochs 2 --device cpu --out $work/c > $work/c.log
   rbm train ${small[*]} --epochs 2 --device cuda --out $work/g > $work/g.log
   grep '^epoch' $work/c.log $work/g.log"
+# The same run with the whole-chain cluster kernel: its last reconstruction cost within
+# 1% of the cuBLAS sweeps' (they differ only by near-tie draws).
+chain_kernel_run_agrees() {
+  set -e
+  RBM_CUDA_CHAIN_KERNEL=1 rbm train "${small[@]}" --epochs 2 --device cuda --out "$work/k" > "$work/k.log"
+  grep 'whole-chain cluster kernel' "$work/k.log"
+  grep '^epoch' "$work/g.log" "$work/k.log"
+  local a b
+  a=$(grep '^epoch' "$work/g.log" | tail -n 1 | awk '{for (i=1;i<=NF;i++) if ($i=="xent") print $(i+1)}')
+  b=$(grep '^epoch' "$work/k.log" | tail -n 1 | awk '{for (i=1;i<=NF;i++) if ($i=="xent") print $(i+1)}')
+  awk -v a="$a" -v b="$b" 'BEGIN {d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 0.01 * a)}'
+}
+export -f chain_kernel_run_agrees
+export work
+export small_args="${small[*]}"
+check chain_kernel_run_agrees bash -c 'small=($small_args); chain_kernel_run_agrees'
 check eval_gpu_matches_cpu bash -c "
   set -e
   ck=\$(ls $work/g/checkpoints/step-*.h5 | sort | tail -n 1)

@@ -1,6 +1,8 @@
 // Engine selection (see engine_factory.hpp).
 #include "engine/engine_factory.hpp"
 
+#include <cstdlib>
+
 #include "util/check.hpp"
 
 #ifdef RBM_HAVE_CUDA
@@ -37,12 +39,17 @@ void require_cuda_device() {
         fail("--device cuda: no CUDA GPU is visible to this process (check the driver and CUDA_VISIBLE_DEVICES)");
 }
 
+bool chain_kernel_requested() {
+    const char* value = std::getenv("RBM_CUDA_CHAIN_KERNEL");
+    return value && std::string(value) == "1";
+}
+
 std::unique_ptr<Engine> make_engine(RbmShape shape, const EngineOptions& options) {
     const DeviceKind kind = resolve_device(options.device);
     if (kind == DeviceKind::cpu) return make_cpu_engine(shape);
     require_cuda_device();
 #ifdef RBM_HAVE_CUDA
-    return cuda::make_cuda_engine(shape, options.cuda_device, options.tf32);
+    return cuda::make_cuda_engine(shape, options.cuda_device, options.tf32, options.chain_kernel);
 #else
     return nullptr;  // not reached: require_cuda_device() failed
 #endif

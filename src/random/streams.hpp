@@ -55,8 +55,10 @@ RBM_HOST_DEVICE float word_to_uniform(uint32_t word) {
 
 // The uniform for element `element` of draw `draw` in step `step`.
 RBM_HOST_DEVICE float uniform_at(const Stream& s, uint64_t step, uint32_t draw, uint64_t element) {
-    r123::Philox4x32::ctr_type r = s.block(step, draw, static_cast<uint32_t>(element >> 2));
-    return word_to_uniform(r.v[element & 3u]);
+    const r123::Philox4x32::ctr_type r = s.block(step, draw, static_cast<uint32_t>(element >> 2));
+    // Selects, not r.v[element & 3]: a run-time index puts the block in a GPU's local memory.
+    const uint32_t low = (element & 1u) ? r.v[1] : r.v[0], high = (element & 1u) ? r.v[3] : r.v[2];
+    return word_to_uniform((element & 2u) ? high : low);
 }
 
 }  // namespace rbm

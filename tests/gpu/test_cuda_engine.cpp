@@ -2,14 +2,20 @@
 // against the CPU engine on the same inputs and the same Philox streams. Binary
 // samples must be identical except where a probability lies within rounding of its
 // uniform draw; means, gradients and metrics agree to float tolerance. Without a
-// visible GPU every test skips and says so.
+// visible GPU every test skips and says so. The whole-chain cluster kernel
+// (kernels/gibbs_chain.cuh) is checked the same way, and bit for bit against the cuBLAS
+// sweeps where the weights make every sum exact.
+#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 
 #include "engine/engine.hpp"
 #include "engine/engine_factory.hpp"
+#include "kernels/gibbs_chain.cuh"
 #include "model/init.hpp"
 #include "../unit/test_models.hpp"
 
@@ -20,9 +26,10 @@ namespace {
 #define SKIP_WITHOUT_GPU()                                                               \
     if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA GPU visible: GPU suite skipped"
 
-std::unique_ptr<Engine> cuda_engine(RbmShape shape) {
+std::unique_ptr<Engine> cuda_engine(RbmShape shape, bool chain_kernel = false) {
     EngineOptions o;
     o.device = DeviceKind::cuda;
+    o.chain_kernel = chain_kernel;
     return make_engine(shape, o);
 }
 
@@ -49,8 +56,8 @@ struct Pair {
     std::unique_ptr<Engine> cpu, gpu;
 };
 
-Pair make_pair_with(const ParamBuffer& p, const Dataset& shard, std::size_t chains) {
-    Pair pair{make_cpu_engine(p.shape), cuda_engine(p.shape)};
+Pair make_pair_with(const ParamBuffer& p, const Dataset& shard, std::size_t chains, bool chain_kernel = false) {
+    Pair pair{make_cpu_engine(p.shape), cuda_engine(p.shape, chain_kernel)};
     for (Engine* e : {pair.cpu.get(), pair.gpu.get()}) {
         e->set_params(p);
         e->set_velocity(ParamBuffer(p.shape));
@@ -58,6 +65,26 @@ Pair make_pair_with(const ParamBuffer& p, const Dataset& shard, std::size_t chai
         e->set_chains(std::vector<uint8_t>(chains * p.shape.n_hidden, 0));
     }
     return pair;
+}
+
+// The GPU's gradient, read back through the parameters: lr 1 from zero velocity, then
+// the parameters and velocity as they were.
+std::vector<float> gpu_gradient(Engine& gpu) {
+    const RbmShape shape = gpu.shape();
+    ParamBuffer before(shape), after(shape);
+    gpu.get_params(before);
+    gpu.apply_update(UpdateRule{1.0f, 0.0f, 0.0f}, 1.0f);
+    gpu.get_params(after);
+    std::vector<float> grad(shape.total());
+    for (std::size_t e = 0; e < grad.size(); ++e) grad[e] = after.values[e] - before.values[e];
+    gpu.set_params(before);
+    gpu.set_velocity(ParamBuffer(shape));
+    return grad;
+}
+
+bool clusters_available() {
+    int major = 0;
+    return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess && major >= 9;
 }
 
 }  // namespace
@@ -75,12 +102,15 @@ TEST(CudaEngine, FreeEnergyMatchesCpu) {
 
 // Shapes whose rows are not whole Philox blocks (786, 102) check the draws' numbering
 // across rows.
-void compare_step(Method method, int k, std::size_t batch = 16, RbmShape shape = {96, 40}) {
+void compare_step(Method method, int k, std::size_t batch = 16, RbmShape shape = {96, 40}, bool chain_kernel = false) {
     // Weights scaled so pre-activations stay about as large as at 96 visible units.
     const ParamBuffer p = test::random_params(shape, 0.3 * std::sqrt(96.0 / double(shape.n_visible)), 3);
     const std::size_t nv = shape.n_visible, rows = 4 * batch;
     const Dataset shard = test::dataset_of(grey_rows(rows, nv, 4), nv);
-    Pair pair = make_pair_with(p, shard, batch);
+    if (chain_kernel) {  // else the engine would quietly take the cuBLAS sweeps
+        ASSERT_TRUE(kernels::plan_gibbs_chain(shape.n_visible, shape.n_hidden, batch, 0).usable());
+    }
+    Pair pair = make_pair_with(p, shard, batch, chain_kernel);
     StepSettings s;
     s.method = method;
     s.k = k;
@@ -96,15 +126,7 @@ void compare_step(Method method, int k, std::size_t batch = 16, RbmShape shape =
         spec.pl_bit = std::size_t(step % shape.n_visible);
         for (Engine* e : {pair.cpu.get(), pair.gpu.get()}) e->compute_gradient(order.data() + step * batch, s, spec);
         const GradientView gc = pair.cpu->gradient();
-        std::vector<float> cpu_grad(gc.data, gc.data + gc.count), gpu_grad(gc.count);
-        // The GPU gradient comes back through the parameters: apply lr 1 from zero velocity.
-        ParamBuffer before(shape), after(shape);
-        pair.gpu->get_params(before);
-        pair.gpu->apply_update(UpdateRule{1.0f, 0.0f, 0.0f}, 1.0f);
-        pair.gpu->get_params(after);
-        for (std::size_t e = 0; e < gpu_grad.size(); ++e) gpu_grad[e] = after.values[e] - before.values[e];
-        pair.gpu->set_params(before);
-        pair.gpu->set_velocity(ParamBuffer(shape));
+        const std::vector<float> cpu_grad(gc.data, gc.data + gc.count), gpu_grad = gpu_gradient(*pair.gpu);
         // A flipped sample moves a gradient entry by about 1/batch: allow a few.
         std::size_t off = 0;
         for (std::size_t e = 0; e < gpu_grad.size(); ++e) off += std::abs(gpu_grad[e] - cpu_grad[e]) > 1e-4f;
@@ -238,12 +260,14 @@ TEST(CudaEngine, DetectsNonFiniteParameters) {
 
 // A short training run on the GPU and on the CPU from the same start agrees: the
 // runs differ only by rare near-tie samples, which move W by lr/B each.
-TEST(CudaEngine, ShortTrainingRunAgreesWithCpu) {
-    SKIP_WITHOUT_GPU();
+void short_training_run_agrees(bool chain_kernel) {
     const RbmShape shape{784, 100};
     const ParamBuffer p = initial_params(shape, 1);
     const Dataset shard = test::dataset_of(grey_rows(400, 784, 14), 784);
-    Pair pair = make_pair_with(p, shard, 20);
+    if (chain_kernel) {
+        ASSERT_TRUE(kernels::plan_gibbs_chain(784, 100, 20, 0).usable());
+    }
+    Pair pair = make_pair_with(p, shard, 20, chain_kernel);
     std::vector<uint32_t> order(400);
     std::iota(order.begin(), order.end(), 0u);
     StepSettings s;
@@ -271,4 +295,111 @@ TEST(CudaEngine, ShortTrainingRunAgreesWithCpu) {
     EXPECT_LT(diff / norm, 1e-3);
     const MetricSums mc = pair.cpu->take_metric_sums(), mg = pair.gpu->take_metric_sums();
     EXPECT_NEAR(mc.pseudo_likelihood / mc.examples, mg.pseudo_likelihood / mg.examples, 0.5);
+}
+
+TEST(CudaEngine, ShortTrainingRunAgreesWithCpu) {
+    SKIP_WITHOUT_GPU();
+    short_training_run_agrees(false);
+}
+
+// A rank on a multi-GPU node takes GPU local_rank: every buffer, the stream and the
+// handles must be on that GPU, whichever was current when the engine was made.
+TEST(CudaEngine, RunsOnItsOwnGpu) {
+    if (cuda_device_count() < 2) GTEST_SKIP() << "needs two visible GPUs";
+    ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+    const RbmShape shape{50, 30};
+    EngineOptions o;
+    o.device = DeviceKind::cuda;
+    o.cuda_device = 1;
+    auto gpu = make_engine(shape, o);
+    int current = -1;
+    ASSERT_EQ(cudaGetDevice(&current), cudaSuccess);
+    EXPECT_EQ(current, 1);
+    gpu->set_params(test::random_params(shape, 0.3, 31));
+    gpu->set_velocity(ParamBuffer(shape));
+    gpu->set_training_shard(test::dataset_of(test::random_binary_rows(10, 50, 32), 50));
+    gpu->set_chains(std::vector<uint8_t>(10 * 30, 0));
+    std::vector<uint32_t> order(10);
+    std::iota(order.begin(), order.end(), 0u);
+    gpu->set_epoch_order(order);
+    StepSettings s;
+    s.batch = 10;
+    s.chains = 10;
+    gpu->compute_gradient(order.data(), s, StepSpec{});
+    gpu->apply_update(UpdateRule{}, 1.0f);
+    EXPECT_TRUE(gpu->params_finite());
+}
+
+// The whole-chain cluster kernel, asked for (RBM_CUDA_CHAIN_KERNEL=1 in a run).
+#define SKIP_WITHOUT_CLUSTERS()                                                              \
+    SKIP_WITHOUT_GPU();                                                                      \
+    if (!clusters_available()) GTEST_SKIP() << "thread-block clusters need sm_90 or newer"
+
+TEST(CudaChainKernel, PlansTheTutorialShape) {
+    SKIP_WITHOUT_CLUSTERS();
+    const kernels::GibbsChainPlan plan = kernels::plan_gibbs_chain(784, 500, 20, 0);
+    ASSERT_TRUE(plan.usable());
+    std::printf("784x500, 20 chains: %d clusters of %d blocks, at most %d rows each, %zu bytes of shared memory\n",
+                plan.clusters, plan.cluster_size, plan.rows_per_cluster, plan.shared_bytes);
+    EXPECT_GE(plan.clusters * plan.rows_per_cluster, 20);
+    EXPECT_FALSE(kernels::plan_gibbs_chain(784, 500, 4096, 0).usable());  // too many rows: the cuBLAS sweeps
+}
+
+TEST(CudaChainKernel, StepsMatchCpu) {
+    SKIP_WITHOUT_CLUSTERS();
+    compare_step(Method::pcd, 3, 16, {96, 40}, true);
+    compare_step(Method::cd, 1, 16, {96, 40}, true);
+    compare_step(Method::pcd, 2, 20, {786, 102}, true);
+    compare_step(Method::cd, 1, 33, {786, 102}, true);  // 33 rows: clusters of 4 and 5
+}
+
+// Weights that are multiples of 1/64 make every pre-activation exact, so the kernel's
+// chains, samples and gradient must equal the cuBLAS sweeps' bit for bit: PCD-15 at the
+// tutorial's shape and batch, and CD-1 on a shape that cuts unevenly.
+void chain_kernel_equals_sweeps(Method method, int k, std::size_t batch, RbmShape shape) {
+    SCOPED_TRACE(testing::Message() << shape.n_visible << "x" << shape.n_hidden << " batch " << batch << " k " << k);
+    ASSERT_TRUE(kernels::plan_gibbs_chain(shape.n_visible, shape.n_hidden, batch, 0).usable());
+    const ParamBuffer p = test::dyadic_params(shape, test::dyadic_spread(shape), 21);
+    const std::size_t rows = 3 * batch;
+    const Dataset shard = test::dataset_of(grey_rows(rows, shape.n_visible, 22), shape.n_visible);
+    const std::vector<float> start = test::random_binary_rows(batch, shape.n_hidden, 23);
+    auto kernel = cuda_engine(shape, true), sweeps = cuda_engine(shape, false);
+    std::vector<uint32_t> order(rows);
+    std::iota(order.begin(), order.end(), 0u);
+    for (Engine* e : {kernel.get(), sweeps.get()}) {
+        e->set_params(p);
+        e->set_velocity(ParamBuffer(shape));
+        e->set_training_shard(shard);
+        e->set_chains(std::vector<uint8_t>(start.begin(), start.end()));
+        e->set_epoch_order(order);
+    }
+    StepSettings s;
+    s.method = method;
+    s.k = k;
+    s.batch = batch;
+    s.chains = batch;
+    s.seed = 4;
+    for (uint64_t step = 0; step < 3; ++step) {
+        StepSpec spec;
+        spec.step = step;
+        spec.pl_bit = std::size_t(step % shape.n_visible);
+        for (Engine* e : {kernel.get(), sweeps.get()}) e->compute_gradient(order.data() + step * batch, s, spec);
+        const std::vector<uint8_t> a = kernel->get_chains(), b = sweeps->get_chains();
+        EXPECT_EQ(mismatches(a, b), 0u) << "step " << step;
+        const std::size_t on = std::size_t(std::count(a.begin(), a.end(), uint8_t(1)));
+        EXPECT_GT(on, a.size() / 20) << "step " << step;
+        EXPECT_LT(on, a.size() - a.size() / 20) << "step " << step;
+        EXPECT_EQ(gpu_gradient(*kernel), gpu_gradient(*sweeps)) << "step " << step;
+    }
+}
+
+TEST(CudaChainKernel, EqualsTheCublasSweepsBitForBit) {
+    SKIP_WITHOUT_CLUSTERS();
+    chain_kernel_equals_sweeps(Method::pcd, 15, 20, {784, 500});
+    chain_kernel_equals_sweeps(Method::cd, 1, 33, {786, 102});
+}
+
+TEST(CudaChainKernel, ShortTrainingRunAgreesWithCpu) {
+    SKIP_WITHOUT_CLUSTERS();
+    short_training_run_agrees(true);
 }

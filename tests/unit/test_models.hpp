@@ -1,6 +1,7 @@
 // Small random RBMs and data sets shared by the numerical tests.
 #pragma once
 
+#include <cmath>
 #include <random>
 #include <vector>
 
@@ -15,6 +16,25 @@ inline ParamBuffer random_params(RbmShape shape, double scale, unsigned seed) {
     ParamBuffer p(shape);
     for (float& x : p.values) x = normal(gen);
     return p;
+}
+
+// Weights m / 64 with |m| <= max_m, biases m / 64 with |m| <= 96: with binary units
+// every pre-activation is exact in float, whatever order a product sums in, so two
+// implementations of a Gibbs chain must agree bit for bit.
+inline ParamBuffer dyadic_params(RbmShape shape, int max_m, unsigned seed) {
+    ParamBuffer p(shape);
+    std::mt19937 gen(seed);
+    std::uniform_int_distribution<int> w(-max_m, max_m), bias(-96, 96);
+    for (std::size_t e = 0; e < shape.weight_count(); ++e) p.values[e] = float(w(gen)) / 64.0f;
+    for (std::size_t e = shape.weight_count(); e < p.values.size(); ++e) p.values[e] = float(bias(gen)) / 64.0f;
+    return p;
+}
+
+// The largest m for dyadic_params whose pre-activations spread about 1.5 (draws not forced).
+inline int dyadic_spread(RbmShape shape) {
+    const double n = double(shape.n_visible > shape.n_hidden ? shape.n_visible : shape.n_hidden);
+    const int m = int(64 * 1.5 / (0.58 * std::sqrt(n / 2)) + 0.5);
+    return m > 1 ? m : 1;
 }
 
 inline std::vector<float> random_binary_rows(std::size_t n, std::size_t cols, unsigned seed) {

@@ -1,7 +1,8 @@
 // GPU benchmark of the CUDA engine: PCD-k training-step time for batch sizes 20 to
 // 4096 on a 784 x 500 RBM, and, in the same run, the time cuBLAS alone takes for the
 // step's matrix products (same shapes, same handle settings), so the table shows what
-// fraction of cuBLAS's own rate a whole step reaches.
+// fraction of cuBLAS's own rate a whole step reaches; and the step again with the
+// whole-chain cluster kernel where it takes the batch.
 //
 //   rbm_bench_cuda [--k 15] [--batches 20,64,256,1024,4096] [--seconds 1] [--tf32]
 #include <cublas_v2.h>
@@ -21,6 +22,7 @@
 #include "engine/cuda/cuda_check.hpp"
 #include "engine/cuda/device_buffer.hpp"
 #include "engine/engine_factory.hpp"
+#include "kernels/gibbs_chain.cuh"
 #include "model/init.hpp"
 
 using namespace rbm;
@@ -55,11 +57,12 @@ Options parse(int argc, char** argv) {
 }
 
 // Seconds per step of the engine (gradient + update), measured over >= `seconds`.
-double time_engine_step(std::size_t batch, const Options& o) {
+double time_engine_step(std::size_t batch, const Options& o, bool chain_kernel) {
     const RbmShape shape{784, 500};
     EngineOptions eo;
     eo.device = DeviceKind::cuda;
     eo.tf32 = o.tf32;
+    eo.chain_kernel = chain_kernel;
     auto engine = make_engine(shape, eo);
     engine->set_params(initial_params(shape, 1));
     engine->set_velocity(ParamBuffer(shape));
@@ -157,13 +160,21 @@ int main(int argc, char** argv) {
             return 1;
         }
         std::printf("# 784x500 RBM, PCD-%d, chains = batch, FP32%s\n", o.k, o.tf32 ? " (TF32 products)" : "");
-        std::printf("%8s %12s %14s %14s %12s %10s\n", "batch", "step_us", "examples/s", "cublas_us", "step_TFLOPs",
-                    "of_cublas");
+        // step_us: the engine as a run gets it by default (a cuBLAS product and a sampling
+        // kernel per half-step); chain_us: the same step with the whole-chain cluster
+        // kernel (EngineOptions::chain_kernel), where it takes the batch.
+        std::printf("%8s %12s %14s %14s %12s %10s %12s\n", "batch", "step_us", "examples/s", "cublas_us",
+                    "step_TFLOPs", "of_cublas", "chain_us");
         for (std::size_t b : o.batches) {
             double flops = 0;
-            const double step = time_engine_step(b, o), blas = time_cublas_products(b, o, flops);
-            std::printf("%8zu %12.1f %14.0f %14.1f %12.2f %9.0f%%\n", b, step * 1e6, double(b) / step, blas * 1e6,
+            const double step = time_engine_step(b, o, false), blas = time_cublas_products(b, o, flops);
+            std::printf("%8zu %12.1f %14.0f %14.1f %12.2f %9.0f%%", b, step * 1e6, double(b) / step, blas * 1e6,
                         flops / step / 1e12, 100.0 * blas / step);
+            if (kernels::plan_gibbs_chain(784, 500, b, 0).usable())
+                std::printf(" %12.1f\n", time_engine_step(b, o, true) * 1e6);
+            else
+                std::printf(" %12s\n", "-");
+            std::fflush(stdout);
         }
         return 0;
     } catch (const std::exception& e) {

@@ -16,14 +16,23 @@ work=$(mktemp -d)
 table=$out/bench_table.txt
 device=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n 1)
 
-echo "== 1. tutorial configuration end to end on the GPU"
-start=$(date +%s.%N)
-timeout 150 rbm train --config "$here/tutorial.ini" --data "$here/data/train-images-idx3-ubyte.gz" \
-  --test-data "$here/data/t10k-images-idx3-ubyte.gz" --device cuda --filters false --sample-every 0 \
-  --progress-every 0 --out "$work/tutorial" | tee "$logs/tutorial_gpu.log"
-tutorial_s=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
-last_cost=$(grep '^epoch' "$logs/tutorial_gpu.log" | tail -n 1 | awk '{for (i=1;i<=NF;i++) if ($i=="(PL)") print $(i+1)}')
-train_s=$(grep '^epoch' "$logs/tutorial_gpu.log" | tail -n 1 | awk '{print $(NF-1)}')
+# tutorial NAME [ENV...]: the tutorial's run, its log in $logs/tutorial_NAME.log; prints
+# "training_s wall_s last_cost".
+tutorial() {
+  local name=$1; shift
+  local start log=$logs/tutorial_$name.log
+  start=$(date +%s.%N)
+  env "$@" timeout 150 rbm train --config "$here/tutorial.ini" --data "$here/data/train-images-idx3-ubyte.gz" \
+    --test-data "$here/data/t10k-images-idx3-ubyte.gz" --device cuda --filters false --sample-every 0 \
+    --progress-every 0 --out "$work/tutorial_$name" > "$log" 2>&1
+  echo "$(grep '^epoch' "$log" | tail -n 1 | awk '{print $(NF-1)}') \
+$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') \
+$(grep '^epoch' "$log" | tail -n 1 | awk '{for (i=1;i<=NF;i++) if ($i=="(PL)") print $(i+1)}')"
+}
+echo "== 1. tutorial configuration end to end on the GPU (default engine, then the whole-chain cluster kernel)"
+read -r train_s tutorial_s last_cost <<< "$(tutorial default)"
+read -r chain_train_s chain_tutorial_s chain_last_cost <<< "$(tutorial chain RBM_CUDA_CHAIN_KERNEL=1)"
+cat "$logs/tutorial_default.log" "$logs/tutorial_chain.log"
 
 echo "== 2. rbm step time vs cuBLAS alone"
 timeout 150 rbm_bench_cuda --k 15 --batches 20,32,64,256,1024,4096 | tee "$logs/rbm_steps.txt"
@@ -33,12 +42,17 @@ timeout 150 python3 "$here/gpu_bench/torch_rbm.py" --device cuda --k 15 --batche
 {
   echo "# rbm GPU benchmark on $device, $(date -u +%Y-%m-%d)"
   echo "tutorial (784x500, PCD-15, batch 20, 15 epochs, 60,000 images): ${train_s} s of training, ${tutorial_s} s wall with start-up and I/O; last epoch's cost ${last_cost}"
+  echo "the same with RBM_CUDA_CHAIN_KERNEL=1: ${chain_train_s} s of training, ${chain_tutorial_s} s wall; last epoch's cost ${chain_last_cost}"
   echo
-  printf '%7s %12s %14s %14s %10s %10s %10s\n' batch rbm_ex/s torch_eager torch_graph vs_eager vs_graph of_cuBLAS
-  awk 'FNR == NR && $1 ~ /^[0-9]+$/ {rbm[$1] = $3; frac[$1] = $6; next}
+  # chain_*: the step with the whole-chain cluster kernel (RBM_CUDA_CHAIN_KERNEL=1), where it takes the batch.
+  printf '%7s %12s %14s %14s %10s %10s %10s %12s %12s %14s\n' batch rbm_ex/s torch_eager torch_graph vs_eager vs_graph \
+    of_cuBLAS chain_ex/s chain_gain chain_vs_graph
+  awk 'FNR == NR && $1 ~ /^[0-9]+$/ {rbm[$1] = $3; frac[$1] = $6; chain[$1] = $7 == "-" ? 0 : $1 / ($7 * 1e-6); next}
        $1 == "eager" {eager[$2] = $4} $1 == "graph" {graph[$2] = $4}
-       END {for (b in rbm) printf "%7d %12.0f %14.0f %14.0f %9.1fx %9.1fx %10s\n", b, rbm[b], eager[b], graph[b],
-            eager[b] ? rbm[b] / eager[b] : 0, graph[b] ? rbm[b] / graph[b] : 0, frac[b]}' \
+       END {for (b in rbm) printf "%7d %12.0f %14.0f %14.0f %9.1fx %9.1fx %10s %12s %12s %14s\n", b, rbm[b], eager[b],
+            graph[b], eager[b] ? rbm[b] / eager[b] : 0, graph[b] ? rbm[b] / graph[b] : 0, frac[b],
+            chain[b] ? sprintf("%.0f", chain[b]) : "-", chain[b] ? sprintf("%.2fx", chain[b] / rbm[b]) : "-",
+            chain[b] && graph[b] ? sprintf("%.1fx", chain[b] / graph[b]) : "-"}' \
       "$logs/rbm_steps.txt" "$logs/torch_steps.txt" | sort -n
 } > "$table"
 rm -rf "$work"

@@ -4,7 +4,8 @@
 // the same Philox numbers as the CPU engine. A whole gradient step (gather, positive
 // phase, monitoring, k Gibbs sweeps, gradient) is captured once as a CUDA graph and
 // replayed, with the step counter and batch cursor advanced on the device, so a step
-// costs one launch and no host round trip.
+// costs one launch and no host round trip. With the chain kernel asked for, a small
+// batch's k sweeps are one node of that graph (kernels/gibbs_chain.cuh).
 #include "engine/cuda/cuda_engine.hpp"
 
 #include <cublas_v2.h>
@@ -16,6 +17,7 @@
 #include "engine/cuda/cuda_check.hpp"
 #include "engine/cuda/cublas_gemm.hpp"
 #include "engine/cuda/device_buffer.hpp"
+#include "kernels/gibbs_chain.cuh"
 #include "kernels/rbm_kernels.cuh"
 
 namespace rbm::cuda {
@@ -61,35 +63,24 @@ struct CaptureKey {
 
 class CudaEngine final : public Engine {
 public:
-    CudaEngine(RbmShape shape, int device, bool tf32)
-        : shape_(shape), device_(device), tf32_(tf32), params_(shape.total()), velocity_(shape.total()),
-          grad_(shape.total() + shape.n_hidden), counters_(3), metric_sums_(3), fe_sum_(1), flag_(1) {
-        RBM_CUDA(cudaSetDevice(device_));
-        RBM_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-        RBM_CUBLAS(cublasCreate(&cublas_));
-        RBM_CUBLAS(cublasSetStream(cublas_, stream_));
-        RBM_CUBLAS(cublasSetMathMode(cublas_, tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-        // A fixed workspace: cuBLAS must not allocate while a graph is being captured.
-        workspace_.resize(32u << 20);
-        RBM_CUBLAS(cublasSetWorkspace(cublas_, workspace_.data(), workspace_.bytes()));
-        RBM_CUDA(cudaMemsetAsync(velocity_.data(), 0, velocity_.bytes(), stream_));
-        RBM_CUDA(cudaMemsetAsync(counters_.data(), 0, counters_.bytes(), stream_));
-        RBM_CUDA(cudaMemsetAsync(metric_sums_.data(), 0, metric_sums_.bytes(), stream_));
-        RBM_CUDA(cudaMallocHost(reinterpret_cast<void**>(&report_host_), sizeof(ReportHost)));
-        RBM_CUDA(cudaEventCreateWithFlags(&report_done_, cudaEventDisableTiming));
-        RBM_CUDA(cudaStreamSynchronize(stream_));
+    // device_ is initialised (and made current) before any buffer is allocated.
+    CudaEngine(RbmShape shape, int device, bool tf32, bool chain_kernel)
+        : shape_(shape), device_(make_current(device)), tf32_(tf32), chain_kernel_(chain_kernel),
+          params_(shape.total()), velocity_(shape.total()), grad_(shape.total() + shape.n_hidden), counters_(3),
+          metric_sums_(3), fe_sum_(1), flag_(1) {
+        try {
+            create_handles();
+        } catch (...) {
+            release_handles();  // a constructor that throws gets no destructor
+            throw;
+        }
     }
 
-    ~CudaEngine() override {
-        drop_graphs();
-        if (report_done_) cudaEventDestroy(report_done_);
-        if (report_host_) cudaFreeHost(report_host_);
-        if (cublas_) cublasDestroy(cublas_);
-        if (stream_) cudaStreamDestroy(stream_);
-    }
+    ~CudaEngine() override { release_handles(); }
 
     std::string describe() const override {
-        return "cuda " + device_description(device_) + ", cuBLAS " + (tf32_ ? "TF32" : "FP32") + ", CUDA graphs";
+        return "cuda " + device_description(device_) + ", cuBLAS " + (tf32_ ? "TF32" : "FP32") + ", CUDA graphs" +
+               (chain_kernel_ ? ", whole-chain cluster kernel for small batches" : "");
     }
     RbmShape shape() const override { return shape_; }
 
@@ -193,6 +184,32 @@ public:
     void chain_visibles(float* mean, float* sample, const Stream& stream, uint64_t step) override;
 
 private:
+    static int make_current(int device) {
+        RBM_CUDA(cudaSetDevice(device));
+        return device;
+    }
+    void create_handles() {
+        RBM_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+        RBM_CUBLAS(cublasCreate(&cublas_));
+        RBM_CUBLAS(cublasSetStream(cublas_, stream_));
+        RBM_CUBLAS(cublasSetMathMode(cublas_, tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+        // A fixed workspace: cuBLAS must not allocate while a graph is being captured.
+        workspace_.resize(32u << 20);
+        RBM_CUBLAS(cublasSetWorkspace(cublas_, workspace_.data(), workspace_.bytes()));
+        RBM_CUDA(cudaMemsetAsync(velocity_.data(), 0, velocity_.bytes(), stream_));
+        RBM_CUDA(cudaMemsetAsync(counters_.data(), 0, counters_.bytes(), stream_));
+        RBM_CUDA(cudaMemsetAsync(metric_sums_.data(), 0, metric_sums_.bytes(), stream_));
+        RBM_CUDA(cudaMallocHost(reinterpret_cast<void**>(&report_host_), sizeof(ReportHost)));
+        RBM_CUDA(cudaEventCreateWithFlags(&report_done_, cudaEventDisableTiming));
+        RBM_CUDA(cudaStreamSynchronize(stream_));
+    }
+    void release_handles() {
+        drop_graphs();
+        if (report_done_) cudaEventDestroy(report_done_);
+        if (report_host_) cudaFreeHost(report_host_);
+        if (cublas_) cublasDestroy(cublas_);
+        if (stream_) cudaStreamDestroy(stream_);
+    }
     // Row-major C[m, n] = op(A) op(B).
     void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, const float* b,
               float* c) const {
@@ -234,6 +251,7 @@ private:
     }
     void reserve(const CaptureKey& key);
     void enqueue_step(const CaptureKey& key);
+    void enqueue_sweeps(const CaptureKey& key, float* h, float* vk, float* phk, const Stream& stream);
     void enqueue_measure(const CaptureKey& key);
     void drop_graphs() {
         for (auto& g : graphs_)
@@ -244,6 +262,8 @@ private:
     RbmShape shape_;
     int device_;
     bool tf32_;
+    bool chain_kernel_;                  // asked for: used where chain_plan_ says the shape fits
+    kernels::GibbsChainPlan chain_plan_;  // for reserved_.chains rows
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
     DevF params_, velocity_, grad_;
@@ -297,6 +317,7 @@ void CudaEngine::reserve(const CaptureKey& key) {
     const std::vector<float> ones(b + c, 1.0f);
     ones_.resize(b + c);
     copy_to_device(ones.data(), ones_.data(), ones.size());
+    chain_plan_ = chain_kernel_ ? kernels::plan_gibbs_chain(nv, nh, c, device_) : kernels::GibbsChainPlan{};
     reserved_ = key;
     drop_graphs();
 }
@@ -363,13 +384,10 @@ void CudaEngine::enqueue_step(const CaptureKey& key) {
 
     float* h = persistent ? chains_.data() : h_.data();
     if (!persistent) kernels::sample_bernoulli(ph0, h, b * nh, stream, step, 0, stream_);
-    for (int j = 0; j < key.k; ++j) {
-        gemm(false, true, c, nv, nh, h, W, pre_v_.data());
-        kernels::bias_sigmoid_sample(pre_v_.data(), vbias, prob_v_.data(), vk, c, nv, stream, step,
-                                     uint32_t(1 + 2 * j), stream_);
-        gemm(false, false, c, nh, nv, vk, W, pre_h_.data());
-        kernels::bias_sigmoid_sample(pre_h_.data(), hbias, phk, h, c, nh, stream, step, uint32_t(2 + 2 * j), stream_);
-    }
+    if (chain_plan_.usable() && key.k > 0)
+        kernels::gibbs_chain(chain_plan_, W, vbias, hbias, h, vk, phk, c, nv, nh, key.k, stream, step, stream_);
+    else
+        enqueue_sweeps(key, h, vk, phk, stream);
     // grad = [v0; vk]' [ph0 / B; -phk / C]; bias gradients as weighted column sums.
     kernels::scale_rows(stack_h_.data(), b, c, nh, stream_);
     gemm(true, false, nv, nh, b + c, stack_v_.data(), stack_h_.data(), grad_.data());
@@ -378,6 +396,22 @@ void CudaEngine::enqueue_step(const CaptureKey& key) {
     if (key.centered)  // <h>_data: the data rows of stack_h_ are already scaled by 1/B
         weighted_column_sums(stack_h_.data(), ones_.data(), b, nh, grad_.data() + shape_.total());
     kernels::advance_step(counters_.data(), counters_.data() + 1, b, stream_);
+}
+
+// The k Gibbs sweeps as cuBLAS products and sampling kernels, 4k graph nodes.
+void CudaEngine::enqueue_sweeps(const CaptureKey& key, float* h, float* vk, float* phk, const Stream& stream) {
+    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden, c = key.chains;
+    const float* W = params_.data();
+    const float* vbias = params_.data() + shape_.vbias_offset();
+    const float* hbias = params_.data() + shape_.hbias_offset();
+    const uint64_t* step = counters_.data();
+    for (int j = 0; j < key.k; ++j) {
+        gemm(false, true, c, nv, nh, h, W, pre_v_.data());
+        kernels::bias_sigmoid_sample(pre_v_.data(), vbias, prob_v_.data(), vk, c, nv, stream, step,
+                                     uint32_t(1 + 2 * j), stream_);
+        gemm(false, false, c, nh, nv, vk, W, pre_h_.data());
+        kernels::bias_sigmoid_sample(pre_h_.data(), hbias, phk, h, c, nh, stream, step, uint32_t(2 + 2 * j), stream_);
+    }
 }
 
 // Row-major W [nv, nh] is column-major [nh, nv] to cuBLAS: W[i, j] is A(j, i), lda nh.
@@ -470,8 +504,8 @@ void CudaEngine::chain_visibles(float* mean, float* sample, const Stream& stream
 
 }  // namespace
 
-std::unique_ptr<Engine> make_cuda_engine(RbmShape shape, int device, bool tf32) {
-    return std::make_unique<CudaEngine>(shape, device, tf32);
+std::unique_ptr<Engine> make_cuda_engine(RbmShape shape, int device, bool tf32, bool chain_kernel) {
+    return std::make_unique<CudaEngine>(shape, device, tf32, chain_kernel);
 }
 
 }  // namespace rbm::cuda

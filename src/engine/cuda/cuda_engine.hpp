@@ -13,6 +13,6 @@ int visible_device_count();
 std::string device_description(int device);
 std::string device_uuid(int device);
 
-std::unique_ptr<Engine> make_cuda_engine(RbmShape shape, int device, bool tf32);
+std::unique_ptr<Engine> make_cuda_engine(RbmShape shape, int device, bool tf32, bool chain_kernel);
 
 }  // namespace rbm::cuda
