@@ -4,7 +4,8 @@
 #   1. the tutorial's configuration (784x500, PCD-15, batch 20, 15 epochs, 60,000 images)
 #      trained end to end on the GPU, wall time;
 #   2. rbm's step time for batch 20 to 4096, and cuBLAS alone on the same shapes;
-#   3. the same algorithm in PyTorch (eager, and as a CUDA graph), same GPU, same run.
+#   3. the same algorithm in PyTorch (eager, and as a CUDA graph), same GPU, same run;
+#   4. each kernel's GPU time over a few tutorial steps (ncu, where the machine has it).
 # Writes OUT_DIR/bench_table.txt, and its logs to LOG_DIR (default OUT_DIR).
 #
 #   run_gpu_bench.sh BUNDLE_DIR OUT_DIR [LOG_DIR]
@@ -38,6 +39,37 @@ echo "== 2. rbm step time vs cuBLAS alone"
 timeout 150 rbm_bench_cuda --k 15 --batches 20,32,64,256,1024,4096 | tee "$logs/rbm_steps.txt"
 echo "== 3. PyTorch, same algorithm, same GPU"
 timeout 150 python3 "$here/gpu_bench/torch_rbm.py" --device cuda --k 15 --batches 20,32,64,256,1024,4096 | tee "$logs/torch_steps.txt"
+echo "== 4. where a tutorial step's GPU time goes: ncu times each kernel of a few steps, whole-chain kernel on"
+# ncu runs each kernel alone (no launch gaps), so the sum is the step's GPU work, not its
+# wall time. --clock-control none: the clocks as the benchmark had them.
+ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
+if [ -n "$ncu_bin" ]; then
+  RBM_CUDA_CHAIN_KERNEL=1 timeout 150 "$ncu_bin" --clock-control none --metrics gpu__time_duration.sum --csv \
+    --log-file "$logs/step_kernels.csv" --launch-skip 400 --launch-count 60 rbm train --config "$here/tutorial.ini" \
+    --data "$here/data/train-images-idx3-ubyte.gz" --epochs 1 --limit 2000 --device cuda --filters false \
+    --sample-every 0 --progress-every 0 --out "$work/profiled" > "$logs/step_kernels.out" 2>&1
+  python3 - "$logs/step_kernels.csv" <<'PY' | tee "$logs/step_kernels.txt"
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+first = next((i for i, r in enumerate(rows) if "Kernel Name" in r), None)
+if first is None:
+    sys.exit("no kernels profiled")
+head = rows[first]
+body = [r for r in rows[first + 1:] if len(r) == len(head)]
+name, value, unit = head.index("Kernel Name"), head.index("Metric Value"), head.index("Metric Unit")
+scale = {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3}
+per_kernel = {}
+for r in body:
+    us = float(r[value].replace(",", "")) * scale.get(r[unit], 1.0)
+    count, total = per_kernel.get(r[name], (0, 0.0))
+    per_kernel[r[name]] = (count + 1, total + us)
+print("%6s %10s %10s  %s" % ("calls", "mean_us", "total_us", "kernel (%d profiled)" % len(body)))
+for kernel, (count, total) in sorted(per_kernel.items(), key=lambda kv: -kv[1][1]):
+    print("%6d %10.2f %10.1f  %s" % (count, total / count, total, kernel[:80]))
+PY
+else
+  echo "ncu not found: no per-kernel times" | tee "$logs/step_kernels.txt"
+fi
 
 {
   echo "# rbm GPU benchmark on $device, $(date -u +%Y-%m-%d)"
@@ -54,5 +86,8 @@ timeout 150 python3 "$here/gpu_bench/torch_rbm.py" --device cuda --k 15 --batche
             chain[b] ? sprintf("%.0f", chain[b]) : "-", chain[b] ? sprintf("%.2fx", chain[b] / rbm[b]) : "-",
             chain[b] && graph[b] ? sprintf("%.1fx", chain[b] / graph[b]) : "-"}' \
       "$logs/rbm_steps.txt" "$logs/torch_steps.txt" | sort -n
+  echo
+  echo "# GPU time per kernel over a few tutorial steps with RBM_CUDA_CHAIN_KERNEL=1 (ncu, each kernel alone)"
+  cat "$logs/step_kernels.txt"
 } > "$table"
 rm -rf "$work"
