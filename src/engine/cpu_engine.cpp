@@ -9,7 +9,10 @@
 // partial product); after a barrier each thread adds the partials for a block of visible
 // units and activates those. So each thread reads only its own columns of W, and per
 // Gibbs sweep only the visible sample and the partials cross between cores, with two
-// barriers. The gradient and the update are split by rows (contiguous blocks). Every draw is keyed by its element's index and every monitoring sum is
+// barriers. The gradient and the update are split by rows (contiguous blocks). Once the
+// chain's binary samples are sparse (a trained model), the Gibbs products are sums of W's
+// rows at the samples' ones (and of W''s rows, W transposed once per update), in a fixed
+// order. Every draw is keyed by its element's index and every monitoring sum is
 // reduced in a fixed order, so a run is deterministic for a given thread count; across
 // thread counts the visible pre-activations differ in their last bits (their sums over
 // hidden units are split).
@@ -46,7 +49,10 @@ public:
     }
     RbmShape shape() const override { return shape_; }
 
-    void set_params(const ParamBuffer& p) override { copy_checked(p, params_); }
+    void set_params(const ParamBuffer& p) override {
+        copy_checked(p, params_);
+        ++params_version_;
+    }
     void get_params(ParamBuffer& p) const override { p = params_; }
     void set_velocity(const ParamBuffer& v) override { copy_checked(v, velocity_); }
     void get_velocity(ParamBuffer& v) const override { v = velocity_; }
@@ -100,7 +106,12 @@ private:
     void step_part(int t, int parts, const StepSettings& s, const StepSpec& spec);
     void measure_part(int t, int parts, const StepSettings& s, const StepSpec& spec);
     void gradient_part(int t, int parts, std::size_t batch, std::size_t chains);
-    void visible_partial(int t, std::size_t n, const float* h, std::size_t h0, std::size_t h1);
+    void visible_partial(int t, std::size_t n, const float* h, bool binary, std::size_t h0, std::size_t h1);
+    bool sparse_hidden_pre(int t, std::size_t n, const float* v, bool binary, std::size_t h0, std::size_t h1,
+                           float* pre);
+    bool sparse_gradient(int t, std::size_t rows, std::size_t c0, std::size_t c1);
+    bool sparse_visible_pre(int t, std::size_t n, const float* h, std::size_t h0, std::size_t h1, float* out,
+                            std::size_t ldo);
     void sum_partials(int parts, std::size_t n, std::size_t c0, std::size_t c1);
     void sum_partials_row(int parts, std::size_t r) {
         const std::size_t nv = shape_.n_visible, stride = std::max(reserved_batch_, reserved_chains_) * nv;
@@ -128,6 +139,13 @@ private:
     std::vector<float> partial_;                   // per thread: its hidden units' share of h W'
     std::vector<double> pl_part_;                  // per thread and row: its hidden units' share of the PL sum
     std::vector<double> pl_row_, xent_row_;        // this step's costs, row by row
+    std::vector<uint32_t> ones_;                   // per thread: a sparse sample's ones, row by row
+    std::vector<std::size_t> ones_count_;          // per thread: how many each row has
+    std::vector<float> wt_;                        // W' [nh, nv]: thread t's rows are its hidden units
+    std::vector<uint64_t> wt_version_;             // per thread: the params_version_ its rows of wt_ hold
+    std::vector<uint32_t> col_rows_, col_count_;   // [nv][batch + chains]: the rows where [v0; vk] is nonzero
+    std::vector<float> col_weights_;               // per thread: one column of [v0; vk]
+    uint64_t params_version_ = 0;                  // counts changes of params_
     std::size_t reserved_batch_ = 0, reserved_chains_ = 0;
     int reserved_threads_ = 0;
     MetricSums metric_sums_;
@@ -153,6 +171,13 @@ void CpuEngine::reserve(std::size_t batch, std::size_t chains) {
     pl_part_.assign(t * batch, 0.0);
     pl_row_.assign(batch, 0.0);
     xent_row_.assign(batch, 0.0);
+    ones_.assign(t * most * std::max(nv, nh), 0u);
+    ones_count_.assign(t * most, 0);
+    wt_.assign(nv * nh, 0.0f);
+    wt_version_.assign(t, UINT64_MAX);
+    col_rows_.assign(nv * (batch + chains), 0u);
+    col_count_.assign(nv, 0u);
+    col_weights_.assign(t * (batch + chains), 0.0f);
     reserved_batch_ = batch;
     reserved_chains_ = chains;
     reserved_threads_ = threads;
@@ -226,21 +251,26 @@ void CpuEngine::step_part(int t, int parts, const StepSettings& s, const StepSpe
 
     // Positive phase: ph0 = sigmoid(v0 W + c); pre_h_ keeps v0 W for the costs. Each
     // block of columns is activated (and, for CD, sampled) right after its product.
-    cpu::gemm_cols(false, batch, nv, v0, nv, W, nh, pre_h, nh, h0, h1, [&](std::size_t x, std::size_t y) {
+    auto positive = [&](std::size_t x, std::size_t y) {
         cpu::add_bias_sigmoid_cols(pre_h, hbias, ph0, batch, nh, x, y);
         if (!persistent) cpu::sample_bernoulli_cols(ph0, h, n, nh, x, y, stream, spec.step, 0);
-    });
+    };
+    if (sparse_hidden_pre(t, batch, v0, shard_binary_, h0, h1, pre_h)) positive(h0, h1);
+    else cpu::gemm_cols(false, batch, nv, v0, nv, W, nh, pre_h, nh, h0, h1, positive);
     if (spec.measure) measure_part(t, parts, s, spec);
 
     for (int j = 0; j < s.k; ++j) {
         const uint32_t draw_v = uint32_t(1 + 2 * j), draw_h = uint32_t(2 + 2 * j);
         if (parts == 1) {
             cpu::philox_words_cols(stream, spec.step, draw_v, n, nv, 0, nv, words);
-            cpu::gemm_cols(true, n, nh, h, nh, W, nh, pre_v, nv, 0, nv, [&](std::size_t x, std::size_t y) {
-                cpu::activate_and_sample_words(pre_v, vbias, nullptr, vk, words, n, nv, x, y);
-            });
+            if (sparse_visible_pre(t, n, h, 0, nh, pre_v, nv))
+                cpu::activate_and_sample_words(pre_v, vbias, nullptr, vk, words, n, nv, 0, nv);
+            else
+                cpu::gemm_cols(true, n, nh, h, nh, W, nh, pre_v, nv, 0, nv, [&](std::size_t x, std::size_t y) {
+                    cpu::activate_and_sample_words(pre_v, vbias, nullptr, vk, words, n, nv, x, y);
+                });
         } else {
-            visible_partial(t, n, h, h0, h1);
+            visible_partial(t, n, h, true, h0, h1);
             cpu::barrier();
             sum_partials(parts, n, c0, c1);
             cpu::philox_words_cols(stream, spec.step, draw_v, n, nv, c0, c1, words);
@@ -248,24 +278,95 @@ void CpuEngine::step_part(int t, int parts, const StepSettings& s, const StepSpe
             cpu::barrier();
         }
         cpu::philox_words_cols(stream, spec.step, draw_h, n, nh, h0, h1, words);
-        cpu::gemm_cols(false, n, nv, vk, nv, W, nh, pre_h, nh, h0, h1, [&](std::size_t x, std::size_t y) {
-            cpu::activate_and_sample_words(pre_h, hbias, phk, h, words, n, nh, x, y);
-        });
+        if (sparse_hidden_pre(t, n, vk, true, h0, h1, pre_h))
+            cpu::activate_and_sample_words(pre_h, hbias, phk, h, words, n, nh, h0, h1);
+        else
+            cpu::gemm_cols(false, n, nv, vk, nv, W, nh, pre_h, nh, h0, h1, [&](std::size_t x, std::size_t y) {
+                cpu::activate_and_sample_words(pre_h, hbias, phk, h, words, n, nh, x, y);
+            });
     }
     gradient_part(t, parts, batch, n);
 }
 
 // This thread's share of h W' over its hidden units [h0, h1): all visible columns, into
-// its partial buffer.
-void CpuEngine::visible_partial(int t, std::size_t n, const float* h, std::size_t h0, std::size_t h1) {
+// its partial buffer. A binary h (a sample, not probabilities) may take the row sums.
+void CpuEngine::visible_partial(int t, std::size_t n, const float* h, bool binary, std::size_t h0,
+                                std::size_t h1) {
     const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden;
     float* part = partial_.data() + std::size_t(t) * std::max(reserved_batch_, reserved_chains_) * nv;
     if (h1 == h0) {
         std::fill(part, part + n * nv, 0.0f);
         return;
     }
+    if (binary && sparse_visible_pre(t, n, h, h0, h1, part, nv)) return;
     cpu::gemm_cols(true, n, h1 - h0, h + h0, nh, params_.W() + h0, nh, part, nv, 0, nv,
                    [](std::size_t, std::size_t) {});
+}
+
+// pre[r, h0:h1] = v[r, :] W[:, h0:h1] as sums of W's rows at v's nonzeros (scaled by
+// them unless v is binary), when they are few enough (cpu::sparse_enough); else false
+// and nothing done.
+bool CpuEngine::sparse_hidden_pre(int t, std::size_t n, const float* v, bool binary, std::size_t h0,
+                                  std::size_t h1, float* pre) {
+    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden, most = std::max(reserved_batch_, reserved_chains_);
+    uint32_t* ones = ones_.data() + std::size_t(t) * most * std::max(nv, nh);
+    std::size_t* count = ones_count_.data() + std::size_t(t) * most;
+    std::size_t total = 0;
+    for (std::size_t r = 0; r < n; ++r) total += count[r] = cpu::list_nonzeros(v + r * nv, nv, ones + r * nv);
+    if (!cpu::sparse_enough(total, n * nv)) return false;
+    for (std::size_t r = 0; r < n; ++r) {
+        float* out = pre + r * nh + h0;
+        if (binary) cpu::sum_rows(params_.W() + h0, nh, ones + r * nv, count[r], out, h1 - h0);
+        else cpu::sum_scaled_rows(params_.W() + h0, nh, ones + r * nv, v + r * nv, count[r], out, h1 - h0);
+    }
+    return true;
+}
+
+// Rows [c0, c1) of grad = [v0; vk]' [ph0 / B; -phk / C] (the rows scaled already) as,
+// for each visible unit i, the sum of the hidden rows where column i of [v0; vk] is
+// nonzero, scaled by it: when those are few enough; else false and nothing done.
+bool CpuEngine::sparse_gradient(int t, std::size_t rows, std::size_t c0, std::size_t c1) {
+    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden, most = std::max(reserved_batch_, reserved_chains_);
+    const float* v = stack_v_.data();
+    uint32_t* nonzeros = ones_.data() + std::size_t(t) * most * std::max(nv, nh);
+    std::fill(col_count_.begin() + long(c0), col_count_.begin() + long(c1), 0u);
+    std::size_t total = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+        const std::size_t count = cpu::list_nonzeros(v + r * nv + c0, c1 - c0, nonzeros);
+        total += count;
+        for (std::size_t k = 0; k < count; ++k) {
+            const std::size_t i = c0 + nonzeros[k];
+            col_rows_[i * rows + col_count_[i]++] = uint32_t(r);
+        }
+    }
+    if (!cpu::sparse_enough(total, rows * (c1 - c0))) return false;
+    float* column = col_weights_.data() + std::size_t(t) * rows;  // column i of [v0; vk], where listed
+    for (std::size_t i = c0; i < c1; ++i) {
+        const uint32_t* listed = col_rows_.data() + i * rows;
+        for (std::size_t k = 0; k < col_count_[i]; ++k) column[listed[k]] = v[std::size_t(listed[k]) * nv + i];
+        cpu::sum_scaled_rows(stack_h_.data(), nh, listed, column, col_count_[i], grad_.data() + i * nh, nh);
+    }
+    return true;
+}
+
+// out[r, :] (row stride ldo) = h[r, h0:h1] W[:, h0:h1]' for a binary sample h, as sums of
+// rows of W' (this thread's rows of wt_, transposed again after each change of W) when
+// h's ones are few enough; else false and nothing done.
+bool CpuEngine::sparse_visible_pre(int t, std::size_t n, const float* h, std::size_t h0, std::size_t h1,
+                                   float* out, std::size_t ldo) {
+    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden, most = std::max(reserved_batch_, reserved_chains_);
+    uint32_t* ones = ones_.data() + std::size_t(t) * most * std::max(nv, nh);
+    std::size_t* count = ones_count_.data() + std::size_t(t) * most;
+    std::size_t total = 0;
+    for (std::size_t r = 0; r < n; ++r) total += count[r] = cpu::list_nonzeros(h + r * nh + h0, h1 - h0, ones + r * nh);
+    if (!cpu::sparse_enough(total, n * (h1 - h0))) return false;
+    float* wt = wt_.data() + h0 * nv;  // row j - h0: hidden unit j's weights
+    if (wt_version_[std::size_t(t)] != params_version_) {
+        cpu::transpose(nv, h1 - h0, params_.W() + h0, nh, wt, nv);
+        wt_version_[std::size_t(t)] = params_version_;
+    }
+    for (std::size_t r = 0; r < n; ++r) cpu::sum_rows(wt, nv, ones + r * nh, count[r], out + r * ldo, nv);
+    return true;
 }
 
 // pre_v_[:, c0:c1] = the threads' partials summed, in thread order.
@@ -305,7 +406,8 @@ void CpuEngine::gradient_part(int t, int parts, std::size_t batch, std::size_t c
         if (r + 1 == batch && !offsets_.empty()) std::copy(dc + h0, dc + h1, grad_.data() + shape_.total() + h0);
     }
     cpu::barrier();
-    cpu::gemm_at_rows(nh, rows, stack_v_.data(), nv, stack_h_.data(), nh, grad_.data(), nh, c0, c1);
+    if (c1 > c0 && !sparse_gradient(t, rows, c0, c1))
+        cpu::gemm_at_rows(nh, rows, stack_v_.data(), nv, stack_h_.data(), nh, grad_.data(), nh, c0, c1);
     std::fill(db + c0, db + c1, 0.0f);
     for (std::size_t r = 0; r < rows; ++r) {
         const float w = r < batch ? pos : neg;
@@ -351,7 +453,7 @@ void CpuEngine::measure_part(int t, int parts, const StepSettings& s, const Step
         cpu::gemm_cols(true, batch, nh, stack_h_.data(), nh, W, nh, pre_v_.data(), nv, 0, nv,
                        [](std::size_t, std::size_t) {});
     else
-        visible_partial(t, batch, stack_h_.data(), h0, h1);
+        visible_partial(t, batch, stack_h_.data(), false, h0, h1);
     cpu::barrier();
     if (parts > 1)
         for (std::size_t r = r0; r < r1; ++r) sum_partials_row(parts, r);
@@ -387,6 +489,7 @@ void CpuEngine::apply_update(const UpdateRule& rule, float scale) {
         cpu::momentum_update(p, v, g, begin, end, n_weights, rule.learning_rate, rule.momentum, scale,
                              rule.weight_decay);
     });
+    ++params_version_;
     if (!centered) return;
     // The plain biases follow the centered ones: b = b~ - W lambda, c = c~ - W' mu.
     cpu::gemv(false, nv, nh, -1.0f, v, lambda, 1.0f, p + shape_.vbias_offset());

@@ -167,10 +167,35 @@ double softplus_shift_delta(const float* pre, const float* bias, const float* sh
 // Bernoulli(sigmoid(pre + bias)) at targets v in [0, 1].
 double bernoulli_xent(const float* pre, const float* bias, const float* v, std::size_t n);
 
-// acc[j] = sum over i in `rows` (in order) of m[i * ld + j], j < n: x W for a binary x
-// listed by its ones, O(ones x n) instead of a product.
+// acc[j] = sum over i in `rows` of m[i * ld + j], j < n: x W for a binary x listed by
+// its ones, O(ones x n) instead of a product. Rows are taken four at a time in list
+// order, acc += (r0 + r1) + (r2 + r3): one pass over acc per four rows.
 void sum_rows(const float* m, std::size_t ld, const uint32_t* rows, std::size_t n_rows, float* acc,
               std::size_t n);
+
+// acc[j] = sum over i in `rows` of x[i] m[i * ld + j], j < n: x W for a sparse x (data)
+// listed by its nonzeros; four rows at a time, acc += (x0 r0 + x1 r1) + (x2 r2 + x3 r3).
+// sum_rows is this with every x 1.
+void sum_scaled_rows(const float* m, std::size_t ld, const uint32_t* rows, const float* x, std::size_t n_rows,
+                     float* acc, std::size_t n);
+
+// ---------------------------------------------------------------- sparse samples
+// Once a model has trained, a Gibbs chain's binary samples are mostly zeros (the
+// tutorial's MNIST model after its first epochs: ~13% of visible, ~8% of hidden units
+// on), and x W for a binary x is the sum of W's rows at x's ones (sum_rows): a third to
+// a fifth of the product's time at 784 x 500. Samples denser than sparse_enough() says
+// take the product.
+
+// The indices of x[0, n)'s nonzeros, in order, into idx; returns how many.
+std::size_t list_nonzeros(const float* x, std::size_t n, uint32_t* idx);
+// Whether `ones` of `total` is sparse enough for sum_rows to beat sgemm (measured
+// crossover about 45% at 784 x 500 on one core; the threshold is 30%).
+bool sparse_enough(std::size_t ones, std::size_t total);
+// Products of sparse samples as row sums (the default) or always sgemm; returns the
+// previous setting. For the benchmark and tests.
+bool use_sparse_samples(bool on);
+// B [n, ldb] = A' for row-major A [m, n] (lda), through OpenBLAS's cblas_somatcopy.
+void transpose(std::size_t m, std::size_t n, const float* a, std::size_t lda, float* b, std::size_t ldb);
 
 // The update rule over elements [begin, end) of parameter-shaped buffers; weight decay
 // applies to elements below n_weights only:

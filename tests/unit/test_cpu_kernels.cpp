@@ -15,6 +15,7 @@
 #include "engine/engine.hpp"
 #include "model/exact.hpp"
 #include "test_models.hpp"
+#include "test_threads.hpp"
 
 using namespace rbm;
 
@@ -235,13 +236,7 @@ TEST(CpuKernels, GemmRecorderListsShapes) {
 
 namespace {
 
-struct ThreadsGuard {  // exactly n loop threads (OpenBLAS 1), one again after the test
-    explicit ThreadsGuard(int n) {
-        openblas_set_num_threads(1);
-        cpu::set_threads(n);
-    }
-    ~ThreadsGuard() { cpu::set_threads(1); }
-};
+using test::ThreadsGuard;
 
 struct RunResult {
     std::vector<float> params, velocity;

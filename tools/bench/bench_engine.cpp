@@ -4,15 +4,19 @@
 // (compute_gradient + apply_update, monitoring costs every step unless --no-measure),
 // and, in the same run and alternating with them, the same sequence of sgemm calls with
 // the same shapes alone (recorded from a real step through cpu::record_gemms), so the
-// ratio of the two is the share of the step spent outside OpenBLAS. The cpu/wall
+// ratio of the two is the share of the step spent outside OpenBLAS. The products are
+// recorded with every Gibbs product through sgemm: once samples are sparse the step
+// itself skips most of them (row sums instead) and can take less than its products. The cpu/wall
 // columns (process CPU time over wall time, step and products) are about the thread
 // count when nothing else ran; less means other processes took the cores. Threads are set
-// the way `rbm train --threads N` sets them. Prints a table and one RESULT line for
-// tools/bench_cpu.sh.
+// the way `rbm train --threads N` sets them. The step is also timed with every Gibbs
+// product through sgemm (cpu::use_sparse_samples(false)), alternating: once a model has
+// trained, its sparse samples make most of them row sums (--start CHECKPOINT begins from
+// such a model and its chains). Prints a table and one RESULT line for tools/bench_cpu.sh.
 //
 //   rbm_bench [--data FILE | --data random] [--hidden 500] [--batch 20] [--chains B]
 //             [--k 15] [--method pcd|cd] [--lr 0.1] [--threads 1] [--steps 150]
-//             [--repeats 3] [--limit 10000] [--no-measure]
+//             [--repeats 3] [--limit 10000] [--no-measure] [--start CHECKPOINT]
 //             [--steps-only]   (only the training steps, for a profiler)
 #include <time.h>
 
@@ -31,6 +35,7 @@
 #include "cli/commands.hpp"
 #include "engine/cpu_kernels.hpp"
 #include "engine/engine.hpp"
+#include "io/checkpoint.hpp"
 #include "io/dataset.hpp"
 #include "model/init.hpp"
 #include "random/shuffle.hpp"
@@ -49,13 +54,14 @@ struct Options {
     float lr = 0.1f;
     bool measure = true;
     bool steps_only = false;  // --steps-only: train steps * repeats and nothing else (for profilers)
+    std::string start;        // --start: a checkpoint whose parameters and chains the steps begin from
 };
 
 [[noreturn]] void usage(const std::string& why) {
     std::cerr << "rbm_bench: " << why << "\n"
               << "usage: rbm_bench [--data FILE|random] [--hidden N] [--batch N] [--chains N] [--k N]\n"
               << "                 [--method pcd|cd] [--lr X] [--threads N] [--steps N] [--repeats N]\n"
-              << "                 [--limit N] [--no-measure] [--steps-only]\n";
+              << "                 [--limit N] [--no-measure] [--start CHECKPOINT] [--steps-only]\n";
     std::exit(2);
 }
 
@@ -86,6 +92,7 @@ Options parse(int argc, char** argv) {
         else if (a == "--lr") o.lr = std::stof(value());
         else if (a == "--no-measure") o.measure = false;
         else if (a == "--steps-only") o.steps_only = true;
+        else if (a == "--start") o.start = value();
         else if (a == "--method") {
             const std::string m = value();
             if (m == "pcd") o.method = Method::pcd;
@@ -146,6 +153,16 @@ int main(int argc, char** argv) try {
     auto engine = make_cpu_engine(shape);
     engine->set_params(initial_params(shape, 123));
     engine->set_velocity(ParamBuffer(shape));
+    std::vector<uint8_t> start_chains(o.chains * o.hidden, 0);
+    if (!o.start.empty()) {
+        const Checkpoint c = read_checkpoint(o.start);
+        RBM_CHECK(c.params.shape == shape, o.start << ": a " << c.params.shape.n_visible << "x"
+                                                   << c.params.shape.n_hidden << " model, not " << shape.n_visible
+                                                   << "x" << shape.n_hidden);
+        engine->set_params(c.params);
+        if (c.chains_hidden.size() >= start_chains.size())
+            std::copy(c.chains_hidden.begin(), c.chains_hidden.begin() + long(start_chains.size()), start_chains.begin());
+    }
     engine->set_training_shard(data);
     StepSettings settings;
     settings.method = o.method;
@@ -153,7 +170,7 @@ int main(int argc, char** argv) try {
     settings.batch = o.batch;
     settings.chains = o.chains;
     settings.seed = 123;
-    if (o.method == Method::pcd) engine->set_chains(std::vector<uint8_t>(o.chains * o.hidden, 0));
+    if (o.method == Method::pcd) engine->set_chains(start_chains);
     const UpdateRule rule{o.lr, 0.0f, 0.0f};
     const std::vector<uint32_t> order = epoch_order(data.n_rows, 123, 0, 0);
     const std::size_t steps_per_epoch = data.n_rows / o.batch;
@@ -179,10 +196,12 @@ int main(int argc, char** argv) try {
 
     // The products of one step, recorded as the engine computes them (blocks of columns;
     // with several loop threads, each thread's blocks) and as plain whole products, one
-    // sgemm call each, as a user of OpenBLAS would call it.
+    // sgemm call each, as a user of OpenBLAS would call it. Recorded with every product
+    // through sgemm: the step's products, whether or not its sparse samples skip them.
     train_steps(5);
     const int threads = cpu::threads();
     std::vector<cpu::GemmShape> split, whole;
+    const bool sparse = cpu::use_sparse_samples(false);
     cpu::record_gemms(&split);
     train_steps(1);
     cpu::record_gemms(nullptr);
@@ -195,6 +214,7 @@ int main(int argc, char** argv) try {
         cpu::use_gemm_blocks(blocks);
         cpu::set_threads(threads);
     }
+    cpu::use_sparse_samples(sparse);
     double flops = 0;
     for (const auto& g : whole) flops += g.flops();
     // A replay computes each product again on the very operands and outputs the step used
@@ -230,6 +250,7 @@ int main(int argc, char** argv) try {
                 chains, double(o.lr), o.threads, cpu::kernel_isa());
     std::printf("  data: %s; monitoring costs %s\n", what.c_str(),
                 o.measure ? "every step (as rbm train)" : "off");
+    std::printf("  model: %s\n", o.start.empty() ? "the tutorial's initialisation" : ("from " + o.start).c_str());
     std::printf("  products per step: %zu sgemm, %.1f MFLOP; %d steps per timing, %d repeats\n", whole.size(),
                 flops * 1e-6, o.steps, o.repeats);
     std::printf("  threads: %d engine loop thread(s), OpenBLAS %d thread(s) inside the step\n", threads, blas_threads);
@@ -237,7 +258,7 @@ int main(int argc, char** argv) try {
                 "  %d-thread OpenBLAS; the step is compared with the faster\n",
                 split.size(), whole.size(), threads);
     std::printf("  %-8s %10s %12s %8s %14s\n", "repeat", "step ms", "products ms", "ratio", "cpu/wall s, p");
-    std::vector<double> step_ms, split_ms, whole_ms;
+    std::vector<double> step_ms, split_ms, whole_ms, dense_ms, paired_ms;
     auto timed = [&](auto&& fn, double& wall, double& cpu_share) {
         const auto t0 = Clock::now();
         const double c0 = process_cpu_ms();
@@ -253,6 +274,15 @@ int main(int argc, char** argv) try {
         split_ms.push_back(tp);
         std::printf("  %-8d %10.3f %12.3f %8.3f %7.2f %6.2f\n", r + 1, ts, tp, ts / tp, cs, cp);
     }
+    for (int r = 0; r < o.repeats; ++r) {  // the same steps, every Gibbs product through sgemm, alternating
+        double ts, cs, td, cd;
+        cpu::use_sparse_samples(false);
+        timed([&] { train_steps(o.steps); }, td, cd);
+        cpu::use_sparse_samples(true);
+        timed([&] { train_steps(o.steps); }, ts, cs);
+        dense_ms.push_back(td);
+        paired_ms.push_back(ts);
+    }
     whole_steps(3);
     for (int r = 0; r < o.repeats; ++r) {
         double tw, cw;
@@ -264,16 +294,20 @@ int main(int argc, char** argv) try {
                 threads, t_whole, t_whole / t_split);
     const double ts = median(step_ms), tg = std::min(t_split, t_whole), q = ts / tg;
     const double ex_s = double(o.batch) / (ts * 1e-3);
-    std::printf("  median: step %.3f ms, products alone %.3f ms (%.1f GFLOP/s): step / products %.3f, "
-                "%.1f%% of the step outside the products\n",
-                ts, tg, flops / (tg * 1e-3) * 1e-9, q, 100.0 * (1.0 - 1.0 / q));
+    std::printf("  median: step %.3f ms, products alone %.3f ms (%.1f GFLOP/s): step / products %.3f, %s\n", ts, tg,
+                flops / (tg * 1e-3) * 1e-9, q,
+                q >= 1 ? (std::to_string(int(100.0 * (1.0 - 1.0 / q) + 0.5)) + "% of the step outside the products").c_str()
+                       : "less than the products: the sparse samples' products are row sums");
     std::printf("  throughput: %.0f examples/s = %.0f examples x Gibbs steps/s (products alone: %.0f examples/s)\n",
                 ex_s, ex_s * o.k, double(o.batch) / (tg * 1e-3));
+    const double td = median(dense_ms), tp = median(paired_ms);
+    std::printf("  every Gibbs product through sgemm instead: step %.3f ms against %.3f ms (medians of %d, "
+                "alternating): sparse samples %.2fx\n", td, tp, o.repeats, td / tp);
     std::printf("RESULT engine=rbm method=%s k=%d batch=%zu hidden=%zu threads=%d measure=%d ex_per_s=%.1f "
                 "ex_gibbs_per_s=%.1f step_ms=%.4f gemm_ms=%.4f ratio=%.4f outside=%.4f gflop=%.5f engine_threads=%d "
-                "blas_threads=%d whole_ms=%.4f\n",
+                "blas_threads=%d whole_ms=%.4f dense_step_ms=%.4f\n",
                 o.method == Method::pcd ? "pcd" : "cd", o.k, o.batch, o.hidden, o.threads, int(o.measure), ex_s,
-                ex_s * o.k, ts, tg, q, 1.0 - 1.0 / q, flops * 1e-9, threads, blas_threads, t_whole);
+                ex_s * o.k, ts, tg, q, 1.0 - 1.0 / q, flops * 1e-9, threads, blas_threads, t_whole, td);
     return 0;
 } catch (const std::exception& e) {
     std::cerr << "rbm_bench: " << e.what() << std::endl;

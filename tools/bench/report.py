@@ -53,8 +53,11 @@ def main():
     print("rbm's step against its matrix products alone, timed in the same run on the same operands:")
     print("'products' = the step's sgemm calls as the engine makes them (blocks of columns, split over the")
     print("threads); 'as whole calls' = one OpenBLAS call per product, OpenBLAS threaded, for comparison.")
+    print("Products are those of the step with every Gibbs product an sgemm call; once the chain's samples")
+    print("are sparse the step sums W's rows at their ones instead, so step/products can fall below 1.")
+    print("'all sgemm' = the same step with every product through sgemm, timed alternating with it.")
     head = (f"{'thr':>3} {'PCD':>4} {'costs':>5} {'step ms':>8} {'products ms':>12} {'as whole calls':>15} "
-            f"{'step/products':>14} {'outside':>8} {'GFLOP/s':>8}")
+            f"{'step/products':>14} {'outside':>8} {'GFLOP/s':>8} {'all sgemm ms':>13} {'gain':>6}")
     print(head)
     print("-" * len(head))
     for (threads, k) in sorted(table):
@@ -64,9 +67,12 @@ def main():
                 continue
             step, gemm = float(r["step_ms"]), float(r["gemm_ms"])
             whole = float(r.get("whole_ms", "nan"))
-            gflops = float(r["gflop"]) / (gemm * 1e-3) if "gflop" in r else float("nan")
+            gflops = float(r["gflop"]) / (gemm * 1e-3) if "gflop" in r and gemm > 0 else float("nan")
+            dense = float(r.get("dense_step_ms", "nan"))
+            outside = f"{100 * float(r['outside']):.1f}%" if float(r["outside"]) >= 0 else "-"
             print(f"{threads:>3} {k:>4} {'yes' if name == 'rbm' else 'no':>5} {step:>8.3f} {gemm:>12.3f} {whole:>15.3f} "
-                  f"{float(r['ratio']):>14.3f} {100 * float(r['outside']):>7.1f}% {gflops:>8.1f}")
+                  f"{float(r['ratio']):>14.3f} {outside:>8} {gflops:>8.1f} {dense:>13.3f} "
+                  f"{dense / step:>5.2f}x")
 
 
 if __name__ == "__main__":
