@@ -1,5 +1,6 @@
-// The CPU engine: every matrix product through OpenBLAS sgemm, the elementwise work
-// in fused passes (cpu_kernels.hpp), all buffers allocated before the first step.
+// The CPU engine: matrix products through OpenBLAS sgemm (those of sparse samples as sums
+// of rows), the elementwise work in fused passes (cpu_kernels.hpp), all buffers
+// allocated before the first step.
 // It is what runs without a GPU and the reference the CUDA engine is tested against.
 //
 // With several loop threads (cpu::set_threads) a step runs as one parallel region in

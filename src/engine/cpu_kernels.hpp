@@ -1,7 +1,7 @@
-// The CPU engine's building blocks: every matrix product through OpenBLAS sgemm, the
-// elementwise work as fused single passes (bias, sigmoid and Bernoulli sampling
-// together) so a step touches each activation once, and the loop threads that split a
-// step's products and passes by columns.
+// The CPU engine's building blocks: matrix products through OpenBLAS sgemm (or, for a
+// sparse sample, as sums of rows), the elementwise work as fused single passes (bias,
+// sigmoid and Bernoulli sampling together) so a step touches each activation once, and
+// the loop threads that split a step's products and passes by columns.
 //
 // The elementwise loops are written for the compiler's vectoriser and built for
 // AVX-512, AVX2 and baseline x86-64 with a run-time choice; every build gives the same
