@@ -67,7 +67,7 @@ public:
     }
 
     void set_chains(const std::vector<uint8_t>& hidden) override {
-        RBM_CHECK(hidden.size() % shape_.n_hidden == 0, "chain state is not a whole number of rows");
+        check_chain_state(hidden, shape_);
         chain_h_.assign(hidden.begin(), hidden.end());
     }
     std::vector<uint8_t> get_chains() const override {

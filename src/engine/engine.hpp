@@ -57,6 +57,9 @@ struct Offsets {
 };
 // Offsets fit the shape (or are empty) and lie in [0, 1]; else an error naming them.
 void check_offsets(const Offsets& offsets, RbmShape shape);
+// A chain state is whole rows of 0s and 1s (a sample's products may skip its zeros and
+// treat the rest as ones); else an error saying what is wrong.
+void check_chain_state(const std::vector<uint8_t>& hidden, RbmShape shape);
 
 // Sums over the examples measured since the last take_metric_sums().
 struct MetricSums {

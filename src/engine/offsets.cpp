@@ -1,4 +1,5 @@
-// Why a file: both engines accept centering offsets, and both must refuse the same bad ones.
+// Why a file: both engines accept centering offsets and chain states, and both must refuse
+// the same bad ones.
 #include <cmath>
 
 #include "engine/engine.hpp"
@@ -14,6 +15,15 @@ void check_offsets(const Offsets& offsets, RbmShape shape) {
                                         << shape.n_hidden);
     for (const auto* part : {&offsets.visible, &offsets.hidden})
         for (float x : *part) RBM_CHECK(std::isfinite(x) && x >= 0.0f && x <= 1.0f, "centering offset " << x << " is outside [0, 1]");
+}
+
+void check_chain_state(const std::vector<uint8_t>& hidden, RbmShape shape) {
+    RBM_CHECK(shape.n_hidden > 0 && hidden.size() % shape.n_hidden == 0,
+              "chain state of " << hidden.size() << " values is not a whole number of rows of " << shape.n_hidden);
+    for (std::size_t e = 0; e < hidden.size(); ++e)
+        RBM_CHECK(hidden[e] <= 1, "chain state value " << int(hidden[e]) << " (chain " << e / shape.n_hidden
+                                                       << ", hidden unit " << e % shape.n_hidden
+                                                       << ") is not 0 or 1");
 }
 
 }  // namespace rbm

@@ -12,6 +12,7 @@
 
 #include "engine/cpu_kernels.hpp"
 #include "engine/engine.hpp"
+#include "util/check.hpp"
 #include "test_models.hpp"
 #include "test_threads.hpp"
 
@@ -145,6 +146,27 @@ TEST(SparseSamples, RowSumsAreTheProducts) {
     cpu::transpose(nv, nh, w.data(), nh, wt.data(), nv);
     for (std::size_t i = 0; i < nv; ++i)
         for (std::size_t j = 0; j < nh; ++j) ASSERT_EQ(wt[j * nv + i], w[i * nh + j]);
+    // A block of columns [5, 17), as a loop thread transposes its hidden units.
+    std::vector<float> block(12 * nv, -1.0f);
+    cpu::transpose(nv, 12, w.data() + 5, nh, block.data(), nv);
+    for (std::size_t i = 0; i < nv; ++i)
+        for (std::size_t j = 0; j < 12; ++j) ASSERT_EQ(block[j * nv + i], w[i * nh + 5 + j]);
+}
+
+TEST(SparseSamples, ChainStatesAreZerosAndOnes) {
+    auto engine = make_cpu_engine({10, 4});
+    engine->set_chains(std::vector<uint8_t>(8, 1));
+    std::vector<uint8_t> bad(8, 0);
+    bad[5] = 2;
+    try {
+        engine->set_chains(bad);
+        ADD_FAILURE() << "a chain value of 2 was taken";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("chain state value 2 (chain 1, hidden unit 1) is not 0 or 1"),
+                  std::string::npos)
+            << e.what();
+    }
+    EXPECT_THROW(engine->set_chains(std::vector<uint8_t>(7, 0)), Error);
 }
 
 TEST(SparseSamples, ThresholdAndSwitch) {
@@ -213,5 +235,227 @@ TEST(SparseSamples, EngineAgreesWithProductsOnRealValuedData) {
                 off += std::abs(sparse.gradients[step][e] - dense.gradients[step][e]) > 1e-5f;
             EXPECT_LE(off, sparse.gradients[step].size() / 100) << "step " << step << ", " << threads << " threads";
         }
+    }
+}
+
+// ---------------------------------------------------------------- every configuration
+
+namespace {
+
+// Rows with about 12% nonzero, the real values multiples of 1/4: with dyadic weights
+// every sum is exact for real-valued data too, so both paths must agree bit for bit.
+std::vector<float> exact_rows(std::size_t n, std::size_t cols, bool binary) {
+    std::mt19937 gen(42);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    std::vector<float> rows(n * cols);
+    for (float& x : rows) x = u(gen) < 0.12f ? (binary ? 1.0f : 0.25f * float(int(1 + 3 * u(gen)))) : 0.0f;
+    return rows;
+}
+
+struct Config {
+    RbmShape shape;
+    int threads;
+    Method method;
+    std::size_t batch, chains;
+    bool binary, centered, measure;
+};
+
+Steps run_config(bool sparse, const Config& c) {
+    SparseSwitch sparse_switch(sparse);
+    test::ThreadsGuard loop_threads(c.threads);
+    auto engine = make_cpu_engine(c.shape);
+    engine->set_params(sparse_model(c.shape, true));
+    engine->set_velocity(ParamBuffer(c.shape));
+    engine->set_training_shard(test::dataset_of(exact_rows(64, c.shape.n_visible, c.binary), c.shape.n_visible));
+    if (c.centered)
+        engine->set_offsets(Offsets{std::vector<float>(c.shape.n_visible, 0.125f),
+                                    std::vector<float>(c.shape.n_hidden, 0.25f)});
+    StepSettings s;
+    s.method = c.method;
+    s.k = 2;
+    s.batch = c.batch;
+    s.chains = c.chains;
+    s.seed = 3;
+    if (c.method == Method::pcd) engine->set_chains(std::vector<uint8_t>(c.chains * c.shape.n_hidden, 0));
+    std::vector<uint32_t> order(64);
+    std::iota(order.begin(), order.end(), 0u);
+    Steps out;
+    for (uint64_t step = 0; step < 4; ++step) {
+        StepSpec spec;
+        spec.step = step;
+        spec.pl_bit = std::size_t(step) % c.shape.n_visible;
+        spec.measure = c.measure;
+        engine->compute_gradient(order.data() + (step * 5) % (64 - c.batch), s, spec);
+        const GradientView g = engine->gradient();
+        out.gradients.emplace_back(g.data, g.data + g.count);
+        out.chains.push_back(c.method == Method::pcd ? engine->get_chains() : std::vector<uint8_t>());
+    }
+    out.sums = engine->take_metric_sums();
+    return out;
+}
+
+}  // namespace
+
+// Shapes with fewer units than threads, batch != chains, CD and PCD, binary and
+// real-valued data, centering, costs on and off, 1 to 4 threads: bit for bit.
+TEST(SparseSamples, EveryConfigurationTakesTheSameChainsAsWithProducts) {
+    for (RbmShape shape : {RbmShape{20, 12}, RbmShape{40, 24}, RbmShape{120, 64}, RbmShape{17, 70}})
+        for (int threads : {1, 2, 3, 4})
+            for (Method method : {Method::pcd, Method::cd})
+                for (auto [batch, chains] : {std::pair<std::size_t, std::size_t>{12, 12}, {7, 19}, {19, 5}})
+                    for (bool binary : {true, false})
+                        for (bool centered : {false, true})
+                            for (bool measure : {false, true}) {
+                                if (method == Method::cd && batch != chains && batch != 7) continue;
+                                const Config c{shape, threads, method, batch, chains, binary, centered, measure};
+                                SCOPED_TRACE(testing::Message()
+                                             << shape.n_visible << "x" << shape.n_hidden << ", " << threads
+                                             << " threads, " << (method == Method::pcd ? "PCD" : "CD") << ", batch "
+                                             << batch << ", chains " << chains << (binary ? ", binary" : ", real")
+                                             << (centered ? ", centered" : "") << (measure ? ", costs" : ""));
+                                const Steps a = run_config(true, c), b = run_config(false, c);
+                                for (std::size_t step = 0; step < a.gradients.size(); ++step) {
+                                    ASSERT_EQ(a.chains[step], b.chains[step]) << "step " << step;
+                                    ASSERT_EQ(a.gradients[step].size(), b.gradients[step].size());
+                                    for (std::size_t e = 0; e < a.gradients[step].size(); ++e)
+                                        ASSERT_NEAR(a.gradients[step][e], b.gradients[step][e], 1e-6f)
+                                            << "step " << step << " element " << e;
+                                }
+                                if (measure) {
+                                    EXPECT_NEAR(a.sums.pseudo_likelihood, b.sums.pseudo_likelihood,
+                                                1e-6 * std::abs(b.sums.pseudo_likelihood) + 1e-9);
+                                    EXPECT_NEAR(a.sums.reconstruction_xent, b.sums.reconstruction_xent,
+                                                1e-6 * std::abs(b.sums.reconstruction_xent) + 1e-9);
+                                }
+                            }
+}
+
+namespace {
+
+void train(Engine& e, const StepSettings& s, uint64_t from, uint64_t to, const std::vector<uint32_t>& order) {
+    for (uint64_t step = from; step < to; ++step) {
+        StepSpec spec;
+        spec.step = step;
+        spec.pl_bit = std::size_t(step) % e.shape().n_visible;
+        spec.measure = step % 2;
+        e.compute_gradient(order.data() + (step * 5) % 40, s, spec);
+        e.apply_update(UpdateRule{0.5f, 0.5f, 0.001f, 0.01f}, 1.0f);
+    }
+}
+
+}  // namespace
+
+// What a checkpoint holds (parameters, velocity, chains, offsets) continues bit for bit:
+// W's transposed copy is derived state, rebuilt by a fresh engine.
+TEST(SparseSamples, ResumesBitForBit) {
+    for (int threads : {1, 2, 3})
+        for (bool centered : {false, true})
+            for (bool binary : {true, false})
+                for (Method method : {Method::pcd, Method::cd}) {
+                    SCOPED_TRACE(testing::Message() << threads << " threads" << (centered ? ", centered" : "")
+                                                    << (binary ? ", binary" : ", real")
+                                                    << (method == Method::pcd ? ", PCD" : ", CD"));
+                    test::ThreadsGuard loop_threads(threads);
+                    const RbmShape shape{100, 50};
+                    const std::vector<float> rows = exact_rows(64, shape.n_visible, binary);
+                    StepSettings s;
+                    s.method = method;
+                    s.k = 3;
+                    s.batch = 10;
+                    s.chains = 14;
+                    s.seed = 5;
+                    std::vector<uint32_t> order(64);
+                    std::iota(order.begin(), order.end(), 0u);
+                    auto make = [&] {
+                        auto e = make_cpu_engine(shape);
+                        e->set_params(test::random_params(shape, 0.3, 7));
+                        e->set_velocity(ParamBuffer(shape));
+                        e->set_training_shard(test::dataset_of(rows, shape.n_visible));
+                        if (centered)
+                            e->set_offsets(Offsets{std::vector<float>(shape.n_visible, 0.125f),
+                                                   std::vector<float>(shape.n_hidden, 0.25f)});
+                        if (method == Method::pcd) e->set_chains(std::vector<uint8_t>(s.chains * shape.n_hidden, 0));
+                        return e;
+                    };
+                    auto whole = make(), first = make(), second = make();
+                    train(*whole, s, 0, 8, order);
+                    train(*first, s, 0, 4, order);
+                    ParamBuffer p(shape), v(shape);
+                    first->get_params(p);
+                    first->get_velocity(v);
+                    second->set_params(p);
+                    second->set_velocity(v);
+                    second->set_offsets(first->get_offsets());
+                    if (method == Method::pcd) second->set_chains(first->get_chains());
+                    train(*second, s, 4, 8, order);
+                    ParamBuffer a(shape), b(shape);
+                    whole->get_params(a);
+                    second->get_params(b);
+                    EXPECT_EQ(a.values, b.values);
+                    if (method == Method::pcd) {
+                        EXPECT_EQ(whole->get_chains(), second->get_chains());
+                    }
+                }
+}
+
+// One engine whose thread count (and so each thread's hidden units and rows of W') or
+// batch changes between steps, against a fresh engine at each step.
+TEST(SparseSamples, ThreadCountOrBatchChangingMidRun) {
+    const RbmShape shape{100, 50};
+    const std::vector<float> rows = exact_rows(64, shape.n_visible, true);
+    std::vector<uint32_t> order(64);
+    std::iota(order.begin(), order.end(), 0u);
+    auto make = [&](const ParamBuffer& p) {
+        auto e = make_cpu_engine(shape);
+        e->set_params(p);
+        e->set_velocity(ParamBuffer(shape));
+        e->set_training_shard(test::dataset_of(rows, shape.n_visible));
+        return e;
+    };
+    test::ThreadsGuard loop_threads(1);
+    StepSettings s;
+    s.k = 2;
+    s.batch = 10;
+    s.chains = 10;
+    s.seed = 5;
+    auto engine = make(test::random_params(shape, 0.3, 7));
+    engine->set_chains(std::vector<uint8_t>(s.chains * shape.n_hidden, 0));
+    const int threads[] = {2, 3, 2, 1, 2, 3};
+    for (uint64_t step = 0; step < 6; ++step) {
+        ParamBuffer p(shape);
+        engine->get_params(p);
+        auto fresh = make(p);
+        fresh->set_chains(engine->get_chains());
+        cpu::set_threads(threads[step]);
+        StepSpec spec;
+        spec.step = step;
+        spec.measure = false;
+        for (Engine* e : {engine.get(), fresh.get()}) {
+            e->compute_gradient(order.data() + step * 5, s, spec);
+            e->apply_update(UpdateRule{0.5f, 0.0f, 0.0f}, 1.0f);
+        }
+        ParamBuffer a(shape), b(shape);
+        engine->get_params(a);
+        fresh->get_params(b);
+        EXPECT_EQ(a.values, b.values) << "step " << step;
+        EXPECT_EQ(engine->get_chains(), fresh->get_chains()) << "step " << step;
+    }
+    // A new batch size with no update between: the buffers are reallocated, W' with them.
+    for (int t : {1, 2}) {
+        cpu::set_threads(t);
+        s.method = Method::cd;
+        s.batch = 10;
+        auto a = make(sparse_model(shape, true));
+        StepSpec spec;
+        spec.measure = false;
+        a->compute_gradient(order.data(), s, spec);
+        s.batch = 12;
+        spec.step = 1;
+        a->compute_gradient(order.data(), s, spec);
+        auto b = make(sparse_model(shape, true));
+        b->compute_gradient(order.data(), s, spec);
+        const GradientView ga = a->gradient(), gb = b->gradient();
+        EXPECT_EQ(std::vector<float>(ga.data, ga.data + ga.count), std::vector<float>(gb.data, gb.data + gb.count))
+            << t << " threads";
     }
 }

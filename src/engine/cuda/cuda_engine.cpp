@@ -108,7 +108,7 @@ public:
     }
 
     void set_chains(const std::vector<uint8_t>& hidden) override {
-        RBM_CHECK(hidden.size() % shape_.n_hidden == 0, "chain state is not a whole number of rows");
+        check_chain_state(hidden, shape_);
         const std::vector<float> as_floats(hidden.begin(), hidden.end());
         if (chains_.size() != as_floats.size()) drop_graphs();
         chains_.resize(as_floats.size());
