@@ -514,26 +514,53 @@ double CpuEngine::free_energy_sum(const float* rows, std::size_t n) {
     return total;
 }
 
-// Split like a training step's sweeps: thread t computes and samples its columns.
+// Split like a training step's sweeps: thread t computes and samples its columns. W
+// does not change while sampling, so W' is transposed once for the sparse samples'
+// products (sums of rows, as in a training step).
 void CpuEngine::gibbs_visible(float* v, float* mean, std::size_t n, int steps, const Stream& stream,
                               uint64_t first_step) {
     const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden;
-    std::vector<float> pre_h(n * nh), prob_h(n * nh), h(n * nh), pre_v(n * nv);
+    std::vector<float> pre_h(n * nh), prob_h(n * nh), h(n * nh), pre_v(n * nv), wt(nv * nh);
     const float* W = params_.W();
+    cpu::transpose(nv, nh, W, nh, wt.data(), nv);
     cpu::adopt_blas_threads();
     cpu::parallel([&](int t, int parts) {
         const auto [h0, h1] = cpu::share(nh, t, parts);
         const auto [c0, c1] = cpu::share(nv, t, parts);
+        std::vector<uint32_t> nonzeros(n * std::max(nv, nh));
+        std::vector<std::size_t> counts(n);
+        // The rows of x [n, cols] listed by their nonzeros; true when sparse enough.
+        auto list = [&](const float* x, std::size_t cols) {
+            std::size_t total = 0;
+            for (std::size_t r = 0; r < n; ++r) total += counts[r] = cpu::list_nonzeros(x + r * cols, cols, nonzeros.data() + r * cols);
+            return cpu::sparse_enough(total, n * cols);
+        };
         for (int s = 0; s < steps; ++s) {
             const uint64_t step = first_step + uint64_t(s);
-            cpu::gemm_cols(false, n, nv, v, nv, W, nh, pre_h.data(), nh, h0, h1, [&](std::size_t x, std::size_t y) {
+            auto hidden = [&](std::size_t x, std::size_t y) {
                 cpu::activate_and_sample_cols(pre_h.data(), params_.hbias(), prob_h.data(), h.data(), n, nh, x, y,
                                               stream, step, 0);
-            });
+            };
+            if (h1 > h0 && list(v, nv)) {  // v: a sample, or the starting rows (scaled sums)
+                for (std::size_t r = 0; r < n; ++r)
+                    cpu::sum_scaled_rows(W + h0, nh, nonzeros.data() + r * nv, v + r * nv, counts[r],
+                                         pre_h.data() + r * nh + h0, h1 - h0);
+                hidden(h0, h1);
+            } else {
+                cpu::gemm_cols(false, n, nv, v, nv, W, nh, pre_h.data(), nh, h0, h1, hidden);
+            }
             cpu::barrier();
-            cpu::gemm_cols(true, n, nh, h.data(), nh, W, nh, pre_v.data(), nv, c0, c1, [&](std::size_t x, std::size_t y) {
+            auto visible = [&](std::size_t x, std::size_t y) {
                 cpu::activate_and_sample_cols(pre_v.data(), params_.vbias(), mean, v, n, nv, x, y, stream, step, 1);
-            });
+            };
+            if (c1 > c0 && list(h.data(), nh)) {
+                for (std::size_t r = 0; r < n; ++r)
+                    cpu::sum_rows(wt.data() + c0, nv, nonzeros.data() + r * nh, counts[r], pre_v.data() + r * nv + c0,
+                                  c1 - c0);
+                visible(c0, c1);
+            } else {
+                cpu::gemm_cols(true, n, nh, h.data(), nh, W, nh, pre_v.data(), nv, c0, c1, visible);
+            }
             cpu::barrier();
         }
     });

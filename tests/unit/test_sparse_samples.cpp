@@ -459,3 +459,26 @@ TEST(SparseSamples, ThreadCountOrBatchChangingMidRun) {
             << t << " threads";
     }
 }
+
+// `rbm sample`'s chains (Engine::gibbs_visible) take the same states either way.
+TEST(SparseSamples, GibbsVisibleTakesTheSameStatesAsWithProducts) {
+    const RbmShape shape{90, 40};
+    const ParamBuffer p = sparse_model(shape, true);
+    for (int threads : {1, 2, 3})
+        for (bool binary : {true, false}) {
+            std::vector<float> v[2], mean[2];
+            for (int sparse = 0; sparse < 2; ++sparse) {
+                SparseSwitch sparse_switch(sparse == 1);
+                test::ThreadsGuard loop_threads(threads);
+                auto engine = make_cpu_engine(shape);
+                engine->set_params(p);
+                v[sparse] = exact_rows(6, shape.n_visible, binary);
+                mean[sparse].assign(v[sparse].size(), 0.0f);
+                engine->gibbs_visible(v[sparse].data(), mean[sparse].data(), 6, 25, Stream::make(4, 0, Purpose::sample), 9);
+            }
+            EXPECT_EQ(v[0], v[1]) << threads << " threads";
+            EXPECT_EQ(mean[0], mean[1]) << threads << " threads";
+            EXPECT_LT(density(v[1]), 0.3);
+            EXPECT_GT(density(v[1]), 0.0);
+        }
+}
