@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "engine/cpu_kernels.hpp"
 #include "model/exact.hpp"
 #include "random/streams.hpp"
 #include "util/check.hpp"
@@ -46,6 +47,11 @@ public:
         a_.assign(count_ * nh_, 0.0f);
         h_.assign(count_ * nh_, 0.0f);
         pre_v_.assign(count_ * nv_, 0.0f);
+        wt_.assign(nv_ * nh_, 0.0f);
+        cpu::transpose(nv_, nh_, p_.W(), nh_, wt_.data(), nv_);
+        nonzeros_.assign(std::max(nv_, nh_), 0u);
+        dense_in_.assign(count_ * std::max(nv_, nh_), 0.0f);
+        dense_out_.assign(count_ * std::max(nv_, nh_), 0.0f);
         vb_.assign(count_, 0.0);
         acc_.assign(count_, 0.0);
     }
@@ -107,7 +113,7 @@ public:
             }
         }
         // x_i ~ σ((1-β) b_A_i + β (b_i + W[i, :].h))
-        gemm(true, count_, nv_, nh_, h_.data(), p_.W(), pre_v_.data());
+        products(h_.data(), nh_, wt_.data(), true, pre_v_.data(), nv_);
         const float* b = p_.vbias();
         for (std::size_t r = 0; r < count_; ++r) {
             const Stream s = stream(r);
@@ -135,9 +141,36 @@ private:
         return (chains_[r].seed_index << 4) | uint32_t(kind);
     }
 
-    // a = c + xW (one sgemm for the batch) and vb_r = x_r.(b - b_A) in double.
+    // out [count, n_out] = in [count, n_in] B for binary rows: a row at most 30% ones as the
+    // sum of the rows of `rows_of_b` ([n_in, n_out]) at its ones (its result then depends
+    // on that row alone); the others in one sgemm, with B = W' (trans_w) or W. The choice
+    // is the row's own, so a batch's results do not depend on how batches are split.
+    void products(const float* in, std::size_t n_in, const float* rows_of_b, bool trans_w, float* out,
+                  std::size_t n_out) {
+        std::vector<std::size_t>& dense = dense_rows_;
+        dense.clear();
+        for (std::size_t r = 0; r < count_; ++r) {
+            const std::size_t ones = cpu::list_nonzeros(in + r * n_in, n_in, nonzeros_.data());
+            if (cpu::sparse_enough(ones, n_in))
+                cpu::sum_rows(rows_of_b, n_out, nonzeros_.data(), ones, out + r * n_out, n_out);
+            else
+                dense.push_back(r);
+        }
+        if (dense.empty()) return;
+        if (dense.size() == count_) {
+            gemm(trans_w, count_, n_out, n_in, in, p_.W(), out);
+            return;
+        }
+        for (std::size_t k = 0; k < dense.size(); ++k)
+            std::copy(in + dense[k] * n_in, in + (dense[k] + 1) * n_in, dense_in_.data() + k * n_in);
+        gemm(trans_w, dense.size(), n_out, n_in, dense_in_.data(), p_.W(), dense_out_.data());
+        for (std::size_t k = 0; k < dense.size(); ++k)
+            std::copy(dense_out_.data() + k * n_out, dense_out_.data() + (k + 1) * n_out, out + dense[k] * n_out);
+    }
+
+    // a = c + xW (row sums or one sgemm, see products) and vb_r = x_r.(b - b_A) in double.
     void refresh_hidden_input() {
-        gemm(false, count_, nh_, nv_, x_.data(), p_.W(), a_.data());
+        products(x_.data(), nv_, p_.W(), false, a_.data(), nh_);
         const float* c = p_.hbias();
         for (std::size_t r = 0; r < count_; ++r) {
             float* a = a_.data() + r * nh_;
@@ -156,6 +189,10 @@ private:
     std::vector<ChainId> chains_;
     std::vector<double> base_b_, b_minus_base_, vb_, acc_;
     std::vector<float> x_, a_, h_, pre_v_;
+    std::vector<float> wt_;  // W' [nh, nv]: its rows are the hidden units' weights
+    std::vector<uint32_t> nonzeros_;
+    std::vector<std::size_t> dense_rows_;
+    std::vector<float> dense_in_, dense_out_;  // the rows too dense for row sums, gathered
 };
 
 void check_schedule(const std::vector<double>& betas) {

@@ -110,7 +110,9 @@ void check_chain_ids(const std::vector<ChainId>& chains);
 // thread, and a result is bitwise the same on any number of ranks and threads.
 inline constexpr std::size_t kAisBatch = 50;
 
-// The CPU implementation: sgemm over all chains of the batch per half-sweep.
+// The CPU implementation: per half-sweep, a chain whose state is at most 30% ones takes
+// its product as a sum of rows (its own arithmetic alone); the batch's other chains one
+// sgemm together.
 std::unique_ptr<AnnealingChains> make_cpu_annealing_chains(const ParamBuffer& params, const BaseModel& base,
                                                            uint32_t seed, std::vector<ChainId> chains);
 

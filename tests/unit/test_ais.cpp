@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "engine/cpu_kernels.hpp"
 #include "eval/ais.hpp"
 #include "eval/metrics.hpp"
 #include "eval/series.hpp"
@@ -226,6 +227,32 @@ TEST(Ais, RunsDoNotDependOnBatchOrSplit) {
         far_mixed += std::abs(both[40 + r] - other[r]) > 1e-5 * (1 + std::abs(other[r]));
     }
     EXPECT_LE(far_mixed, 1u);
+}
+
+// Chains at most 30% on take their products as sums of rows (engine/cpu_kernels.hpp), the
+// rest one sgemm: with weights that are multiples of 1/64 every product is exact, so the
+// log-weights must equal those of all-sgemm chains bit for bit. Base rates near 30% put
+// rows on both sides of the threshold within a batch.
+TEST(Ais, SparseRowsGiveTheSameWeightsAsProducts) {
+    const RbmShape shape{60, 24};
+    ParamBuffer p = test::dyadic_params(shape, test::dyadic_spread(shape), 12);
+    for (std::size_t i = 0; i < shape.n_visible; ++i) p.vbias()[i] = p.vbias()[i] / 4 - 1.0f;
+    const eval::BaseModel base = eval::base_model_from_biases(std::vector<double>(60, -0.85), 24);
+    const std::vector<double> betas = eval::beta_schedule(200);
+    const auto ids = eval::chain_ids(1, 0, 30);
+    std::vector<double> weights[2], reverse[2];
+    std::vector<float> starts(30 * shape.n_visible);
+    std::mt19937 gen(13);
+    std::bernoulli_distribution on(0.3);
+    for (float& x : starts) x = on(gen) ? 1.0f : 0.0f;
+    for (int sparse = 0; sparse < 2; ++sparse) {
+        const bool was = cpu::use_sparse_samples(sparse == 1);
+        weights[sparse] = eval::forward_ais_log_weights(p, base, betas, 9, ids);
+        reverse[sparse] = eval::reverse_ais_log_z(p, base, betas, 9, ids, starts.data());
+        cpu::use_sparse_samples(was);
+    }
+    EXPECT_EQ(weights[0], weights[1]);
+    EXPECT_EQ(reverse[0], reverse[1]);
 }
 
 TEST(WeightSummary, EffectiveSampleSize) {
