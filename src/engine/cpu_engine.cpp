@@ -111,6 +111,12 @@ private:
     bool sparse_hidden_pre(int t, std::size_t n, const float* v, bool binary, std::size_t h0, std::size_t h1,
                            float* pre);
     bool sparse_gradient(int t, std::size_t rows, std::size_t c0, std::size_t c1);
+    // Thread t's scratch for a sample's nonzeros and their counts per row.
+    std::pair<uint32_t*, std::size_t*> thread_ones(int t) {
+        const std::size_t most = std::max(reserved_batch_, reserved_chains_);
+        return {ones_.data() + std::size_t(t) * most * std::max(shape_.n_visible, shape_.n_hidden),
+                ones_count_.data() + std::size_t(t) * most};
+    }
     bool sparse_visible_pre(int t, std::size_t n, const float* h, std::size_t h0, std::size_t h1, float* out,
                             std::size_t ldo);
     void sum_partials(int parts, std::size_t n, std::size_t c0, std::size_t c1);
@@ -309,12 +315,9 @@ void CpuEngine::visible_partial(int t, std::size_t n, const float* h, bool binar
 // and nothing done.
 bool CpuEngine::sparse_hidden_pre(int t, std::size_t n, const float* v, bool binary, std::size_t h0,
                                   std::size_t h1, float* pre) {
-    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden, most = std::max(reserved_batch_, reserved_chains_);
-    uint32_t* ones = ones_.data() + std::size_t(t) * most * std::max(nv, nh);
-    std::size_t* count = ones_count_.data() + std::size_t(t) * most;
-    std::size_t total = 0;
-    for (std::size_t r = 0; r < n; ++r) total += count[r] = cpu::list_nonzeros(v + r * nv, nv, ones + r * nv);
-    if (!cpu::sparse_enough(total, n * nv)) return false;
+    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden;
+    auto [ones, count] = thread_ones(t);
+    if (!cpu::list_sparse_rows(v, n, nv, nv, ones, count)) return false;
     for (std::size_t r = 0; r < n; ++r) {
         float* out = pre + r * nh + h0;
         if (binary) cpu::sum_rows(params_.W() + h0, nh, ones + r * nv, count[r], out, h1 - h0);
@@ -327,9 +330,9 @@ bool CpuEngine::sparse_hidden_pre(int t, std::size_t n, const float* v, bool bin
 // for each visible unit i, the sum of the hidden rows where column i of [v0; vk] is
 // nonzero, scaled by it: when those are few enough; else false and nothing done.
 bool CpuEngine::sparse_gradient(int t, std::size_t rows, std::size_t c0, std::size_t c1) {
-    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden, most = std::max(reserved_batch_, reserved_chains_);
+    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden;
     const float* v = stack_v_.data();
-    uint32_t* nonzeros = ones_.data() + std::size_t(t) * most * std::max(nv, nh);
+    uint32_t* nonzeros = thread_ones(t).first;
     std::fill(col_count_.begin() + long(c0), col_count_.begin() + long(c1), 0u);
     std::size_t total = 0;
     for (std::size_t r = 0; r < rows; ++r) {
@@ -355,18 +358,15 @@ bool CpuEngine::sparse_gradient(int t, std::size_t rows, std::size_t c0, std::si
 // h's ones are few enough; else false and nothing done.
 bool CpuEngine::sparse_visible_pre(int t, std::size_t n, const float* h, std::size_t h0, std::size_t h1,
                                    float* out, std::size_t ldo) {
-    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden, most = std::max(reserved_batch_, reserved_chains_);
-    uint32_t* ones = ones_.data() + std::size_t(t) * most * std::max(nv, nh);
-    std::size_t* count = ones_count_.data() + std::size_t(t) * most;
-    std::size_t total = 0;
-    for (std::size_t r = 0; r < n; ++r) total += count[r] = cpu::list_nonzeros(h + r * nh + h0, h1 - h0, ones + r * nh);
-    if (!cpu::sparse_enough(total, n * (h1 - h0))) return false;
+    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden;
+    auto [ones, count] = thread_ones(t);
+    if (!cpu::list_sparse_rows(h + h0, n, nh, h1 - h0, ones, count)) return false;
     float* wt = wt_.data() + h0 * nv;  // row j - h0: hidden unit j's weights
     if (wt_version_[std::size_t(t)] != params_version_) {
         cpu::transpose(nv, h1 - h0, params_.W() + h0, nh, wt, nv);
         wt_version_[std::size_t(t)] = params_version_;
     }
-    for (std::size_t r = 0; r < n; ++r) cpu::sum_rows(wt, nv, ones + r * nh, count[r], out + r * ldo, nv);
+    for (std::size_t r = 0; r < n; ++r) cpu::sum_rows(wt, nv, ones + r * (h1 - h0), count[r], out + r * ldo, nv);
     return true;
 }
 
@@ -529,11 +529,8 @@ void CpuEngine::gibbs_visible(float* v, float* mean, std::size_t n, int steps, c
         const auto [c0, c1] = cpu::share(nv, t, parts);
         std::vector<uint32_t> nonzeros(n * std::max(nv, nh));
         std::vector<std::size_t> counts(n);
-        // The rows of x [n, cols] listed by their nonzeros; true when sparse enough.
         auto list = [&](const float* x, std::size_t cols) {
-            std::size_t total = 0;
-            for (std::size_t r = 0; r < n; ++r) total += counts[r] = cpu::list_nonzeros(x + r * cols, cols, nonzeros.data() + r * cols);
-            return cpu::sparse_enough(total, n * cols);
+            return cpu::list_sparse_rows(x, n, cols, cols, nonzeros.data(), counts.data());
         };
         for (int s = 0; s < steps; ++s) {
             const uint64_t step = first_step + uint64_t(s);

@@ -659,6 +659,13 @@ bool sparse_enough(std::size_t ones, std::size_t total) { return g_sparse_sample
 
 bool use_sparse_samples(bool on) { return std::exchange(g_sparse_samples, on); }
 
+bool list_sparse_rows(const float* x, std::size_t rows, std::size_t ld, std::size_t cols, uint32_t* idx,
+                      std::size_t* counts) {
+    std::size_t total = 0;
+    for (std::size_t r = 0; r < rows; ++r) total += counts[r] = list_nonzeros(x + r * ld, cols, idx + r * cols);
+    return sparse_enough(total, rows * cols);
+}
+
 void transpose(std::size_t m, std::size_t n, const float* a, std::size_t lda, float* b, std::size_t ldb) {
     if (m == 0 || n == 0) return;
     cblas_somatcopy(CblasRowMajor, CblasTrans, blasint(m), blasint(n), 1.0f, a, blasint(lda), b, blasint(ldb));

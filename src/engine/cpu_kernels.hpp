@@ -188,6 +188,11 @@ void sum_scaled_rows(const float* m, std::size_t ld, const uint32_t* rows, const
 
 // The indices of x[0, n)'s nonzeros, in order, into idx; returns how many.
 std::size_t list_nonzeros(const float* x, std::size_t n, uint32_t* idx);
+// The nonzeros of `rows` rows of x (row stride ld, `cols` entries each), row r's into
+// idx + r * cols and their count into counts[r]; true when, all together, they are
+// sparse_enough.
+bool list_sparse_rows(const float* x, std::size_t rows, std::size_t ld, std::size_t cols, uint32_t* idx,
+                      std::size_t* counts);
 // Whether `ones` of `total` is sparse enough for sum_rows to beat sgemm (measured
 // crossover about 45% at 784 x 500 on one core; the threshold is 30%).
 bool sparse_enough(std::size_t ones, std::size_t total);

@@ -39,37 +39,55 @@ struct Steps {
     std::vector<std::vector<uint8_t>> later_chains;  // after an update, then after new parameters
 };
 
-// Four gradient steps (no update, so the weights stay as given) from params p; then an
-// update and two steps, new parameters (W negated) and two steps: W's transposed copy
-// must follow every change of W.
+// An engine at p on `rows`, with zero velocity and, for PCD, s.chains chains at h = 0.
+std::unique_ptr<Engine> engine_at(const ParamBuffer& p, const std::vector<float>& rows, const StepSettings& s) {
+    auto engine = make_cpu_engine(p.shape);
+    engine->set_params(p);
+    engine->set_velocity(ParamBuffer(p.shape));
+    engine->set_training_shard(test::dataset_of(rows, p.shape.n_visible));
+    if (s.method == Method::pcd) engine->set_chains(std::vector<uint8_t>(s.chains * p.shape.n_hidden, 0));
+    return engine;
+}
+
+// Four gradient steps (no update, so the weights stay as given), step j on the rows from
+// first_row(j); each step's gradient and chains, and the costs.
+template <typename FirstRow>
+Steps gradient_steps(Engine& engine, const StepSettings& s, bool measure, FirstRow first_row) {
+    const std::size_t nv = engine.shape().n_visible;
+    std::vector<uint32_t> order(64);
+    std::iota(order.begin(), order.end(), 0u);
+    Steps out;
+    for (uint64_t step = 0; step < 4; ++step) {
+        StepSpec spec;
+        spec.step = step;
+        spec.pl_bit = std::size_t(step) % nv;
+        spec.measure = measure;
+        engine.compute_gradient(order.data() + first_row(step), s, spec);
+        const GradientView g = engine.gradient();
+        out.gradients.emplace_back(g.data, g.data + g.count);
+        out.chains.push_back(engine.get_chains());
+    }
+    out.sums = engine.take_metric_sums();
+    return out;
+}
+
+// Four gradient steps from params p; then an update and two steps, new parameters (W
+// negated) and two steps: W's transposed copy must follow every change of W.
 Steps run_steps(bool sparse, int threads, Method method, const ParamBuffer& p, const std::vector<float>& rows) {
     SparseSwitch sparse_switch(sparse);
     test::ThreadsGuard loop_threads(threads);
     const RbmShape shape = p.shape;
-    auto engine = make_cpu_engine(shape);
-    engine->set_params(p);
-    engine->set_velocity(ParamBuffer(shape));
-    engine->set_training_shard(test::dataset_of(rows, shape.n_visible));
     StepSettings s;
     s.method = method;
     s.k = 3;
     s.batch = 12;
     s.chains = 12;
     s.seed = 8;
-    engine->set_chains(std::vector<uint8_t>(s.chains * shape.n_hidden, 0));
+    auto engine = engine_at(p, rows, s);
+    if (method == Method::cd) engine->set_chains(std::vector<uint8_t>(s.chains * shape.n_hidden, 0));
+    Steps out = gradient_steps(*engine, s, true, [&](uint64_t step) { return step * s.batch; });
     std::vector<uint32_t> order(rows.size() / shape.n_visible);
     std::iota(order.begin(), order.end(), 0u);
-    Steps out;
-    for (uint64_t step = 0; step < 4; ++step) {
-        StepSpec spec;
-        spec.step = step;
-        spec.pl_bit = std::size_t(step) % shape.n_visible;
-        engine->compute_gradient(order.data() + step * s.batch, s, spec);
-        const GradientView g = engine->gradient();
-        out.gradients.emplace_back(g.data, g.data + g.count);
-        out.chains.push_back(engine->get_chains());
-    }
-    out.sums = engine->take_metric_sums();
     ParamBuffer negated = p;
     for (std::size_t e = 0; e < shape.weight_count(); ++e) negated.values[e] = -negated.values[e];
     for (uint64_t step = 4; step < 8; ++step) {
@@ -263,35 +281,17 @@ struct Config {
 Steps run_config(bool sparse, const Config& c) {
     SparseSwitch sparse_switch(sparse);
     test::ThreadsGuard loop_threads(c.threads);
-    auto engine = make_cpu_engine(c.shape);
-    engine->set_params(sparse_model(c.shape, true));
-    engine->set_velocity(ParamBuffer(c.shape));
-    engine->set_training_shard(test::dataset_of(exact_rows(64, c.shape.n_visible, c.binary), c.shape.n_visible));
-    if (c.centered)
-        engine->set_offsets(Offsets{std::vector<float>(c.shape.n_visible, 0.125f),
-                                    std::vector<float>(c.shape.n_hidden, 0.25f)});
     StepSettings s;
     s.method = c.method;
     s.k = 2;
     s.batch = c.batch;
     s.chains = c.chains;
     s.seed = 3;
-    if (c.method == Method::pcd) engine->set_chains(std::vector<uint8_t>(c.chains * c.shape.n_hidden, 0));
-    std::vector<uint32_t> order(64);
-    std::iota(order.begin(), order.end(), 0u);
-    Steps out;
-    for (uint64_t step = 0; step < 4; ++step) {
-        StepSpec spec;
-        spec.step = step;
-        spec.pl_bit = std::size_t(step) % c.shape.n_visible;
-        spec.measure = c.measure;
-        engine->compute_gradient(order.data() + (step * 5) % (64 - c.batch), s, spec);
-        const GradientView g = engine->gradient();
-        out.gradients.emplace_back(g.data, g.data + g.count);
-        out.chains.push_back(c.method == Method::pcd ? engine->get_chains() : std::vector<uint8_t>());
-    }
-    out.sums = engine->take_metric_sums();
-    return out;
+    auto engine = engine_at(sparse_model(c.shape, true), exact_rows(64, c.shape.n_visible, c.binary), s);
+    if (c.centered)
+        engine->set_offsets(Offsets{std::vector<float>(c.shape.n_visible, 0.125f),
+                                    std::vector<float>(c.shape.n_hidden, 0.25f)});
+    return gradient_steps(*engine, s, c.measure, [&](uint64_t step) { return (step * 5) % (64 - c.batch); });
 }
 
 }  // namespace
@@ -367,14 +367,10 @@ TEST(SparseSamples, ResumesBitForBit) {
                     std::vector<uint32_t> order(64);
                     std::iota(order.begin(), order.end(), 0u);
                     auto make = [&] {
-                        auto e = make_cpu_engine(shape);
-                        e->set_params(test::random_params(shape, 0.3, 7));
-                        e->set_velocity(ParamBuffer(shape));
-                        e->set_training_shard(test::dataset_of(rows, shape.n_visible));
+                        auto e = engine_at(test::random_params(shape, 0.3, 7), rows, s);
                         if (centered)
                             e->set_offsets(Offsets{std::vector<float>(shape.n_visible, 0.125f),
                                                    std::vector<float>(shape.n_hidden, 0.25f)});
-                        if (method == Method::pcd) e->set_chains(std::vector<uint8_t>(s.chains * shape.n_hidden, 0));
                         return e;
                     };
                     auto whole = make(), first = make(), second = make();
