@@ -82,6 +82,7 @@ public:
     Offsets get_offsets() const override { return offsets_; }
 
     GradientView gradient() override {
+        store_deferred_gradient();
         return {grad_.data(), shape_.total() + (offsets_.empty() ? 0 : shape_.n_hidden), false};
     }
     void apply_update(const UpdateRule& rule, float scale) override;
@@ -111,11 +112,27 @@ private:
     bool sparse_hidden_pre(int t, std::size_t n, const float* v, bool binary, std::size_t h0, std::size_t h1,
                            float* pre);
     bool sparse_gradient(int t, std::size_t rows, std::size_t c0, std::size_t c1);
-    // Thread t's scratch for a sample's nonzeros and their counts per row.
-    std::pair<uint32_t*, std::size_t*> thread_ones(int t) {
+    void store_deferred_gradient();
+    // Calls f(i0, i1, deferred) for each run [i0, i1) of rows in [c0, c1) alike in
+    // deferred_rows_.
+    template <class F>
+    void for_row_runs(std::size_t c0, std::size_t c1, F f) const {
+        for (std::size_t i0 = c0, i1; i0 < c1; i0 = i1) {
+            for (i1 = i0 + 1; i1 < c1 && deferred_rows_[i1] == deferred_rows_[i0];) ++i1;
+            f(i0, i1, deferred_rows_[i0] != 0);
+        }
+    }
+    // Thread t's scratch for a sample's nonzeros: where they are, their values and how
+    // many each row has.
+    struct Listed {
+        uint32_t* ones;
+        float* values;
+        std::size_t* count;
+    };
+    Listed thread_ones(int t) {
         const std::size_t most = std::max(reserved_batch_, reserved_chains_);
-        return {ones_.data() + std::size_t(t) * most * std::max(shape_.n_visible, shape_.n_hidden),
-                ones_count_.data() + std::size_t(t) * most};
+        const std::size_t at = std::size_t(t) * most * std::max(shape_.n_visible, shape_.n_hidden);
+        return {ones_.data() + at, ones_values_.data() + at, ones_count_.data() + std::size_t(t) * most};
     }
     bool sparse_visible_pre(int t, std::size_t n, const float* h, std::size_t h0, std::size_t h1, float* out,
                             std::size_t ldo);
@@ -147,11 +164,16 @@ private:
     std::vector<double> pl_part_;                  // per thread and row: its hidden units' share of the PL sum
     std::vector<double> pl_row_, xent_row_;        // this step's costs, row by row
     std::vector<uint32_t> ones_;                   // per thread: a sparse sample's ones, row by row
+    std::vector<float> ones_values_;               // per thread: their values (data, not samples)
     std::vector<std::size_t> ones_count_;          // per thread: how many each row has
     std::vector<float> wt_;                        // W' [nh, nv]: thread t's rows are its hidden units
     std::vector<uint64_t> wt_version_;             // per thread: the params_version_ its rows of wt_ hold
-    std::vector<uint32_t> col_rows_, col_count_;   // [nv][batch + chains]: the rows where [v0; vk] is nonzero
-    std::vector<float> col_weights_;               // per thread: one column of [v0; vk]
+    std::vector<uint32_t> col_rows_;               // [nv][batch + chains]: the rows where [v0; vk] is nonzero
+    std::vector<float> col_values_;                // [nv][batch + chains]: its values there
+    std::vector<std::size_t> col_count_;           // [nv]: how many
+    // [nv]: 1 where grad_'s weight row is not stored but summed from the lists above when
+    // needed: by the update, which applies it without storing it, or by gradient().
+    std::vector<uint8_t> deferred_rows_;
     uint64_t params_version_ = 0;                  // counts changes of params_
     std::size_t reserved_batch_ = 0, reserved_chains_ = 0;
     int reserved_threads_ = 0;
@@ -179,12 +201,14 @@ void CpuEngine::reserve(std::size_t batch, std::size_t chains) {
     pl_row_.assign(batch, 0.0);
     xent_row_.assign(batch, 0.0);
     ones_.assign(t * most * std::max(nv, nh), 0u);
+    ones_values_.assign(t * most * std::max(nv, nh), 0.0f);
     ones_count_.assign(t * most, 0);
     wt_.assign(nv * nh, 0.0f);
     wt_version_.assign(t, UINT64_MAX);
     col_rows_.assign(nv * (batch + chains), 0u);
-    col_count_.assign(nv, 0u);
-    col_weights_.assign(t * (batch + chains), 0.0f);
+    col_values_.assign(nv * (batch + chains), 0.0f);
+    col_count_.assign(nv, 0);
+    deferred_rows_.assign(nv, 0);
     reserved_batch_ = batch;
     reserved_chains_ = chains;
     reserved_threads_ = threads;
@@ -316,13 +340,10 @@ void CpuEngine::visible_partial(int t, std::size_t n, const float* h, bool binar
 bool CpuEngine::sparse_hidden_pre(int t, std::size_t n, const float* v, bool binary, std::size_t h0,
                                   std::size_t h1, float* pre) {
     const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden;
-    auto [ones, count] = thread_ones(t);
-    if (!cpu::list_sparse_rows(v, n, nv, nv, ones, count)) return false;
-    for (std::size_t r = 0; r < n; ++r) {
-        float* out = pre + r * nh + h0;
-        if (binary) cpu::sum_rows(params_.W() + h0, nh, ones + r * nv, count[r], out, h1 - h0);
-        else cpu::sum_scaled_rows(params_.W() + h0, nh, ones + r * nv, v + r * nv, count[r], out, h1 - h0);
-    }
+    const Listed l = thread_ones(t);
+    float* values = binary ? nullptr : l.values;
+    if (!cpu::list_sparse_rows(v, n, nv, nv, l.ones, l.count, values)) return false;
+    cpu::sum_listed_rows(params_.W() + h0, nh, l.ones, values, nv, l.count, n, pre + h0, nh, h1 - h0);
     return true;
 }
 
@@ -332,24 +353,25 @@ bool CpuEngine::sparse_hidden_pre(int t, std::size_t n, const float* v, bool bin
 bool CpuEngine::sparse_gradient(int t, std::size_t rows, std::size_t c0, std::size_t c1) {
     const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden;
     const float* v = stack_v_.data();
-    uint32_t* nonzeros = thread_ones(t).first;
-    std::fill(col_count_.begin() + long(c0), col_count_.begin() + long(c1), 0u);
+    const Listed l = thread_ones(t);
+    std::fill(col_count_.begin() + long(c0), col_count_.begin() + long(c1), 0);
     std::size_t total = 0;
     for (std::size_t r = 0; r < rows; ++r) {
-        const std::size_t count = cpu::list_nonzeros(v + r * nv + c0, c1 - c0, nonzeros);
+        const std::size_t count = cpu::list_nonzeros(v + r * nv + c0, c1 - c0, l.ones, l.values);
         total += count;
         for (std::size_t k = 0; k < count; ++k) {
-            const std::size_t i = c0 + nonzeros[k];
-            col_rows_[i * rows + col_count_[i]++] = uint32_t(r);
+            const std::size_t i = c0 + l.ones[k], at = i * rows + col_count_[i]++;
+            col_rows_[at] = uint32_t(r);
+            col_values_[at] = l.values[k];
         }
     }
     if (!cpu::sparse_enough(total, rows * (c1 - c0))) return false;
-    float* column = col_weights_.data() + std::size_t(t) * rows;  // column i of [v0; vk], where listed
-    for (std::size_t i = c0; i < c1; ++i) {
-        const uint32_t* listed = col_rows_.data() + i * rows;
-        for (std::size_t k = 0; k < col_count_[i]; ++k) column[listed[k]] = v[std::size_t(listed[k]) * nv + i];
-        cpu::sum_scaled_rows(stack_h_.data(), nh, listed, column, col_count_[i], grad_.data() + i * nh, nh);
-    }
+    // Centering corrects the stored gradient before the update: store it now.
+    if (!offsets_.empty())
+        cpu::sum_listed_rows(stack_h_.data(), nh, col_rows_.data() + c0 * rows, col_values_.data() + c0 * rows, rows,
+                             col_count_.data() + c0, c1 - c0, grad_.data() + c0 * nh, nh, nh);
+    else
+        std::fill(deferred_rows_.begin() + long(c0), deferred_rows_.begin() + long(c1), uint8_t(1));
     return true;
 }
 
@@ -359,14 +381,14 @@ bool CpuEngine::sparse_gradient(int t, std::size_t rows, std::size_t c0, std::si
 bool CpuEngine::sparse_visible_pre(int t, std::size_t n, const float* h, std::size_t h0, std::size_t h1,
                                    float* out, std::size_t ldo) {
     const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden;
-    auto [ones, count] = thread_ones(t);
-    if (!cpu::list_sparse_rows(h + h0, n, nh, h1 - h0, ones, count)) return false;
+    const Listed l = thread_ones(t);
+    if (!cpu::list_sparse_rows(h + h0, n, nh, h1 - h0, l.ones, l.count)) return false;
     float* wt = wt_.data() + h0 * nv;  // row j - h0: hidden unit j's weights
     if (wt_version_[std::size_t(t)] != params_version_) {
         cpu::transpose(nv, h1 - h0, params_.W() + h0, nh, wt, nv);
         wt_version_[std::size_t(t)] = params_version_;
     }
-    for (std::size_t r = 0; r < n; ++r) cpu::sum_rows(wt, nv, ones + r * (h1 - h0), count[r], out + r * ldo, nv);
+    cpu::sum_listed_rows(wt, nv, l.ones, nullptr, h1 - h0, l.count, n, out, ldo, nv);
     return true;
 }
 
@@ -407,6 +429,7 @@ void CpuEngine::gradient_part(int t, int parts, std::size_t batch, std::size_t c
         if (r + 1 == batch && !offsets_.empty()) std::copy(dc + h0, dc + h1, grad_.data() + shape_.total() + h0);
     }
     cpu::barrier();
+    std::fill(deferred_rows_.begin() + long(c0), deferred_rows_.begin() + long(c1), uint8_t(0));
     if (c1 > c0 && !sparse_gradient(t, rows, c0, c1))
         cpu::gemm_at_rows(nh, rows, stack_v_.data(), nv, stack_h_.data(), nh, grad_.data(), nh, c0, c1);
     std::fill(db + c0, db + c1, 0.0f);
@@ -469,8 +492,8 @@ void CpuEngine::measure_part(int t, int parts, const StepSettings& s, const Step
     cpu::barrier();  // the negative phase overwrites pre_v_, pre_h_ and the partials
 }
 
-// Split into contiguous halves (quarters, ...) of the parameter buffer: one boundary
-// between threads, so no cache line is written by two of them at once.
+// Thread t updates the weight rows whose gradient it formed (and a share of the biases);
+// rows whose gradient was deferred take it from the lists, summed in registers.
 void CpuEngine::apply_update(const UpdateRule& rule, float scale) {
     float* p = params_.values.data();
     float* v = velocity_.values.data();
@@ -484,12 +507,22 @@ void CpuEngine::apply_update(const UpdateRule& rule, float scale) {
         cpu::rank1_update(nv, nh, -1.0f, mu, g + shape_.hbias_offset(), g);
         cpu::rank1_update(nv, nh, -1.0f, g + shape_.vbias_offset(), lambda, g);
     }
+    const cpu::UpdateCoefficients u{rule.learning_rate, rule.momentum, scale, rule.weight_decay};
+    const std::size_t rows = reserved_batch_ + reserved_chains_;
     cpu::parallel([&](int t, int parts) {
-        const std::size_t begin = total * std::size_t(t) / std::size_t(parts) / 16 * 16;
-        const std::size_t end = t + 1 == parts ? total : total * std::size_t(t + 1) / std::size_t(parts) / 16 * 16;
-        cpu::momentum_update(p, v, g, begin, end, n_weights, rule.learning_rate, rule.momentum, scale,
-                             rule.weight_decay);
+        const auto [c0, c1] = cpu::share(nv, t, parts);
+        for_row_runs(c0, c1, [&](std::size_t i0, std::size_t i1, bool deferred) {
+            if (deferred)
+                cpu::update_with_listed_rows(stack_h_.data(), nh, col_rows_.data() + i0 * rows,
+                                             col_values_.data() + i0 * rows, rows, col_count_.data() + i0, i1 - i0,
+                                             p + i0 * nh, v + i0 * nh, nh, nh, u);
+            else
+                cpu::momentum_update(p, v, g, i0 * nh, i1 * nh, n_weights, u);
+        });
+        const auto [b0, b1] = cpu::share(total - n_weights, t, parts);
+        cpu::momentum_update(p, v, g, n_weights + b0, n_weights + b1, n_weights, u);
     });
+    std::fill(deferred_rows_.begin(), deferred_rows_.end(), uint8_t(0));  // applied
     ++params_version_;
     if (!centered) return;
     // The plain biases follow the centered ones: b = b~ - W lambda, c = c~ - W' mu.
@@ -497,6 +530,22 @@ void CpuEngine::apply_update(const UpdateRule& rule, float scale) {
     cpu::gemv(true, nv, nh, -1.0f, v, mu, 1.0f, p + shape_.hbias_offset());
     const float* data_h = g + total;
     for (std::size_t j = 0; j < nh; ++j) lambda[j] += rule.offset_rate * (scale * data_h[j] - lambda[j]);
+}
+
+// The deferred weight rows of grad_ summed from their lists and stored, by the threads
+// that listed them.
+void CpuEngine::store_deferred_gradient() {
+    if (std::find(deferred_rows_.begin(), deferred_rows_.end(), uint8_t(1)) == deferred_rows_.end()) return;
+    const std::size_t nh = shape_.n_hidden, rows = reserved_batch_ + reserved_chains_;
+    cpu::parallel([&](int t, int parts) {
+        const auto [c0, c1] = cpu::share(shape_.n_visible, t, parts);
+        for_row_runs(c0, c1, [&](std::size_t i0, std::size_t i1, bool deferred) {
+            if (deferred)
+                cpu::sum_listed_rows(stack_h_.data(), nh, col_rows_.data() + i0 * rows, col_values_.data() + i0 * rows,
+                                     rows, col_count_.data() + i0, i1 - i0, grad_.data() + i0 * nh, nh, nh);
+        });
+    });
+    std::fill(deferred_rows_.begin(), deferred_rows_.end(), uint8_t(0));
 }
 
 double CpuEngine::free_energy_sum(const float* rows, std::size_t n) {
@@ -528,9 +577,10 @@ void CpuEngine::gibbs_visible(float* v, float* mean, std::size_t n, int steps, c
         const auto [h0, h1] = cpu::share(nh, t, parts);
         const auto [c0, c1] = cpu::share(nv, t, parts);
         std::vector<uint32_t> nonzeros(n * std::max(nv, nh));
+        std::vector<float> values(n * nv);
         std::vector<std::size_t> counts(n);
-        auto list = [&](const float* x, std::size_t cols) {
-            return cpu::list_sparse_rows(x, n, cols, cols, nonzeros.data(), counts.data());
+        auto list = [&](const float* x, std::size_t cols, float* values_or_null) {
+            return cpu::list_sparse_rows(x, n, cols, cols, nonzeros.data(), counts.data(), values_or_null);
         };
         for (int s = 0; s < steps; ++s) {
             const uint64_t step = first_step + uint64_t(s);
@@ -538,10 +588,9 @@ void CpuEngine::gibbs_visible(float* v, float* mean, std::size_t n, int steps, c
                 cpu::activate_and_sample_cols(pre_h.data(), params_.hbias(), prob_h.data(), h.data(), n, nh, x, y,
                                               stream, step, 0);
             };
-            if (h1 > h0 && list(v, nv)) {  // v: a sample, or the starting rows (scaled sums)
-                for (std::size_t r = 0; r < n; ++r)
-                    cpu::sum_scaled_rows(W + h0, nh, nonzeros.data() + r * nv, v + r * nv, counts[r],
-                                         pre_h.data() + r * nh + h0, h1 - h0);
+            if (h1 > h0 && list(v, nv, values.data())) {  // v: a sample, or the starting rows (scaled sums)
+                cpu::sum_listed_rows(W + h0, nh, nonzeros.data(), values.data(), nv, counts.data(), n,
+                                     pre_h.data() + h0, nh, h1 - h0);
                 hidden(h0, h1);
             } else {
                 cpu::gemm_cols(false, n, nv, v, nv, W, nh, pre_h.data(), nh, h0, h1, hidden);
@@ -550,10 +599,9 @@ void CpuEngine::gibbs_visible(float* v, float* mean, std::size_t n, int steps, c
             auto visible = [&](std::size_t x, std::size_t y) {
                 cpu::activate_and_sample_cols(pre_v.data(), params_.vbias(), mean, v, n, nv, x, y, stream, step, 1);
             };
-            if (c1 > c0 && list(h.data(), nh)) {
-                for (std::size_t r = 0; r < n; ++r)
-                    cpu::sum_rows(wt.data() + c0, nv, nonzeros.data() + r * nh, counts[r], pre_v.data() + r * nv + c0,
-                                  c1 - c0);
+            if (c1 > c0 && list(h.data(), nh, nullptr)) {
+                cpu::sum_listed_rows(wt.data() + c0, nv, nonzeros.data(), nullptr, nh, counts.data(), n,
+                                     pre_v.data() + c0, nv, c1 - c0);
                 visible(c0, c1);
             } else {
                 cpu::gemm_cols(true, n, nh, h.data(), nh, W, nh, pre_v.data(), nv, c0, c1, visible);

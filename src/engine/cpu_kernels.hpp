@@ -167,17 +167,20 @@ double softplus_shift_delta(const float* pre, const float* bias, const float* sh
 // Bernoulli(sigmoid(pre + bias)) at targets v in [0, 1].
 double bernoulli_xent(const float* pre, const float* bias, const float* v, std::size_t n);
 
-// acc[j] = sum over i in `rows` of m[i * ld + j], j < n: x W for a binary x listed by
-// its ones, O(ones x n) instead of a product. Rows are taken four at a time in list
-// order, acc += (r0 + r1) + (r2 + r3): one pass over acc per four rows.
+// out[r * ldo + j] = sum over k < counts[r] of w[k] m[rows[k] * ld + j] for every result
+// row r < n_out and j < n, where row r's list is rows + r * list_ld and its weights
+// w = weights + r * list_ld (weights null: every w is 1, exact for a binary operand):
+// x W for rows of x listed by their nonzeros, O(nonzeros x n) instead of a product.
+// Each element is summed in list order, acc = acc + w row (no FMA), whatever n, the
+// column offset or the number of result rows, so results do not depend on how the
+// columns or rows are split among threads. Columns go 64 at a time in registers, for
+// every result row in turn, so W's block is read from cache after the first row.
+void sum_listed_rows(const float* m, std::size_t ld, const uint32_t* rows, const float* weights,
+                     std::size_t list_ld, const std::size_t* counts, std::size_t n_out, float* out,
+                     std::size_t ldo, std::size_t n);
+// acc[0, n) = the sum of m's rows listed in `rows`: sum_listed_rows for one result row.
 void sum_rows(const float* m, std::size_t ld, const uint32_t* rows, std::size_t n_rows, float* acc,
               std::size_t n);
-
-// acc[j] = sum over i in `rows` of x[i] m[i * ld + j], j < n: x W for a sparse x (data)
-// listed by its nonzeros; four rows at a time, acc += (x0 r0 + x1 r1) + (x2 r2 + x3 r3).
-// sum_rows is this with every x 1.
-void sum_scaled_rows(const float* m, std::size_t ld, const uint32_t* rows, const float* x, std::size_t n_rows,
-                     float* acc, std::size_t n);
 
 // ---------------------------------------------------------------- sparse samples
 // Once a model has trained, a Gibbs chain's binary samples are mostly zeros (the
@@ -186,13 +189,14 @@ void sum_scaled_rows(const float* m, std::size_t ld, const uint32_t* rows, const
 // a fifth of the product's time at 784 x 500. Samples denser than sparse_enough() says
 // take the product.
 
-// The indices of x[0, n)'s nonzeros, in order, into idx; returns how many.
-std::size_t list_nonzeros(const float* x, std::size_t n, uint32_t* idx);
+// The indices of x[0, n)'s nonzeros, in order, into idx (and, given values, the
+// nonzeros themselves into values); returns how many.
+std::size_t list_nonzeros(const float* x, std::size_t n, uint32_t* idx, float* values = nullptr);
 // The nonzeros of `rows` rows of x (row stride ld, `cols` entries each), row r's into
-// idx + r * cols and their count into counts[r]; true when, all together, they are
-// sparse_enough.
+// idx + r * cols (given values, the nonzeros into values + r * cols) and their count
+// into counts[r]; true when, all together, they are sparse_enough.
 bool list_sparse_rows(const float* x, std::size_t rows, std::size_t ld, std::size_t cols, uint32_t* idx,
-                      std::size_t* counts);
+                      std::size_t* counts, float* values = nullptr);
 // Whether `ones` of `total` is sparse enough for sum_rows to beat sgemm (measured
 // crossover about 45% at 784 x 500 on one core; the threshold is 30%).
 bool sparse_enough(std::size_t ones, std::size_t total);
@@ -202,13 +206,26 @@ bool use_sparse_samples(bool on);
 // B [n, ldb] = A' for row-major A [m, n] (lda), through OpenBLAS's cblas_somatcopy.
 void transpose(std::size_t m, std::size_t n, const float* a, std::size_t lda, float* b, std::size_t ldb);
 
+// The update rule's numbers: learning rate, momentum, the gradient's scale (1 / ranks)
+// and weight decay.
+struct UpdateCoefficients {
+    float lr = 0, momentum = 0, scale = 1, decay = 0;
+};
+
 // The update rule over elements [begin, end) of parameter-shaped buffers; weight decay
 // applies to elements below n_weights only:
 //   v = momentum v + lr (scale g - decay p);  p += v
 // (with momentum 0 the old v is not read: v = lr (scale g - decay p)).
 void momentum_update(float* p, float* v, const float* g, std::size_t begin, std::size_t end,
-                     std::size_t n_weights, float lr, float momentum, float scale, float decay);
-
+                     std::size_t n_weights, const UpdateCoefficients& u);
+// The same rule on weight rows r < n_out (p and v rows at r * ldp, columns [0, n)) whose
+// gradient rows are the listed sums sum_listed_rows would store (same arguments): the
+// gradient is summed in registers and applied, never stored; the same values as
+// sum_listed_rows then momentum_update (plain SGD skips rows with nothing listed: see
+// UpdateWithSums).
+void update_with_listed_rows(const float* m, std::size_t ld, const uint32_t* rows, const float* weights,
+                             std::size_t list_ld, const std::size_t* counts, std::size_t n_out, float* p,
+                             float* v, std::size_t ldp, std::size_t n, const UpdateCoefficients& u);
 // ---------------------------------------------------------------- scalar forms
 
 // The vector loops' exp, sigmoid and softplus, one value at a time (same bits). Within

@@ -317,9 +317,11 @@ void Trainer::train_step(const uint32_t* rows) {
     spec.step = step_;
     spec.pl_bit = std::size_t(step_ % shape_.n_visible);
     engine_->compute_gradient(rows, settings_, spec);
-    const auto reduce_start = Clock::now();
-    reducer_->sum_in_place(engine_->gradient());
-    allreduce_seconds_ += seconds_since(reduce_start);
+    if (comm_.size() > 1) {  // one rank has nothing to sum, and its engine may then apply
+        const auto reduce_start = Clock::now();  // the gradient without ever storing it
+        reducer_->sum_in_place(engine_->gradient());
+        allreduce_seconds_ += seconds_since(reduce_start);
+    }
     engine_->apply_update(update_now(), 1.0f / float(comm_.size()));
     ++step_;
     ++step_in_epoch_;

@@ -138,27 +138,61 @@ TEST(SparseSamples, ListNonzerosFindsEveryNonzeroInOrder) {
     }
 }
 
-TEST(SparseSamples, RowSumsAreTheProducts) {
-    const std::size_t nv = 50, nh = 37;
+// sum_listed_rows against a plain loop in list order, acc = acc + w row: the same bits
+// for every width (each path of its register blocks and tail), column offset, result
+// row and weights or none; so a thread's block of columns or rows is bit for bit that
+// part of the whole. And against sgemm for the product it stands for.
+TEST(SparseSamples, ListedRowSumsAreTheProductsInListOrder) {
+    const std::size_t nv = 50, nh = 203, n_out = 5;
     const ParamBuffer p = test::random_params({nv, nh}, 1.0, 3);
     std::mt19937 gen(2);
     std::uniform_real_distribution<float> u(0.0f, 1.0f);
-    for (std::size_t ones : {0, 1, 3, 4, 5, 9, 50}) {
-        std::vector<float> binary(nv, 0.0f), real(nv, 0.0f);
-        std::vector<uint32_t> rows;
-        for (std::size_t i = 0; i < nv && rows.size() < ones; i += 1 + (i * 7) % 3) rows.push_back(uint32_t(i));
-        for (uint32_t i : rows) {
-            binary[i] = 1.0f;
-            real[i] = 0.1f + u(gen);
-        }
-        std::vector<float> want(nh), got(nh);
-        cpu::gemm(false, false, 1, nh, nv, binary.data(), p.W(), want.data());
-        cpu::sum_rows(p.W(), nh, rows.data(), rows.size(), got.data(), nh);
-        for (std::size_t j = 0; j < nh; ++j) EXPECT_NEAR(got[j], want[j], 1e-5f) << ones;
-        cpu::gemm(false, false, 1, nh, nv, real.data(), p.W(), want.data());
-        cpu::sum_scaled_rows(p.W(), nh, rows.data(), real.data(), rows.size(), got.data(), nh);
-        for (std::size_t j = 0; j < nh; ++j) EXPECT_NEAR(got[j], want[j], 1e-5f) << ones;
+    std::vector<float> x(n_out * nv, 0.0f), values(n_out * nv, 0.0f);
+    std::vector<uint32_t> rows(n_out * nv, 0u);
+    std::vector<std::size_t> counts(n_out);
+    for (std::size_t r = 0; r < n_out; ++r) {
+        for (std::size_t i = 0; i < nv; ++i)
+            if (u(gen) < 0.1 + 0.2 * double(r)) x[r * nv + i] = 0.1f + u(gen);
+        counts[r] = cpu::list_nonzeros(x.data() + r * nv, nv, rows.data() + r * nv, values.data() + r * nv);
+        for (std::size_t k = 0; k < counts[r]; ++k) EXPECT_EQ(values[r * nv + k], x[r * nv + rows[r * nv + k]]);
     }
+    counts[1] = 0;  // a row with nothing listed sums to zeros
+    for (const float* weights : std::vector<const float*>{values.data(), nullptr}) {
+        for (std::size_t j0 : {0, 3}) {
+            for (std::size_t n : {1, 15, 16, 17, 33, 48, 63, 64, 65, 112, 128, 129, 200}) {
+                const std::size_t ldo = nh + 1;
+                std::vector<float> got(n_out * ldo, -9.0f);
+                cpu::sum_listed_rows(p.W() + j0, nh, rows.data(), weights, nv, counts.data(), n_out, got.data(), ldo,
+                                     n);
+                for (std::size_t r = 0; r < n_out; ++r) {
+                    for (std::size_t j = 0; j < n; ++j) {
+                        float want = 0.0f;
+                        for (std::size_t k = 0; k < counts[r]; ++k) {
+                            const float row = p.W()[std::size_t(rows[r * nv + k]) * nh + j0 + j];
+                            want += weights ? weights[r * nv + k] * row : row;
+                        }
+                        ASSERT_EQ(got[r * ldo + j], want) << "n " << n << " column " << j << " row " << r;
+                    }
+                    ASSERT_EQ(got[r * ldo + n], -9.0f) << "wrote past column " << n;
+                }
+            }
+        }
+    }
+    // The products they stand for.
+    std::vector<float> binary(x.size());
+    for (std::size_t e = 0; e < x.size(); ++e) binary[e] = x[e] != 0.0f ? 1.0f : 0.0f;
+    counts[1] = cpu::list_nonzeros(x.data() + nv, nv, rows.data() + nv, values.data() + nv);
+    for (bool weighted : {true, false}) {
+        std::vector<float> want(n_out * nh), got(n_out * nh);
+        cpu::gemm(false, false, n_out, nh, nv, weighted ? x.data() : binary.data(), p.W(), want.data());
+        cpu::sum_listed_rows(p.W(), nh, rows.data(), weighted ? values.data() : nullptr, nv, counts.data(), n_out,
+                             got.data(), nh, nh);
+        for (std::size_t e = 0; e < want.size(); ++e) EXPECT_NEAR(got[e], want[e], 1e-5f) << e;
+    }
+}
+
+TEST(SparseSamples, TransposeTakesWsColumnsToRows) {
+    const std::size_t nv = 50, nh = 37;
     std::vector<float> w(nv * nh), wt(nh * nv);
     std::iota(w.begin(), w.end(), 0.0f);
     cpu::transpose(nv, nh, w.data(), nh, wt.data(), nv);
@@ -392,6 +426,52 @@ TEST(SparseSamples, ResumesBitForBit) {
                         EXPECT_EQ(whole->get_chains(), second->get_chains());
                     }
                 }
+}
+
+// A gradient the engine summed from its lists but never stored (one rank: nobody asks
+// for gradient() before the update, which then applies each row from registers) against
+// the same steps with gradient() asked for first (stored, then momentum_update): the
+// same bits in the parameters, velocity and chains, on real-valued weights and data,
+// with and without momentum and weight decay, for any thread count (whose row shares
+// decide which rows each thread lists and updates).
+TEST(SparseSamples, UpdateWithoutStoringTheGradientIsTheStoredUpdate) {
+    const RbmShape shape{150, 70};
+    const ParamBuffer p = sparse_model(shape, false);
+    for (int threads : {1, 2, 3})
+        for (bool binary : {true, false})
+            for (const UpdateRule& rule : {UpdateRule{0.1f, 0.0f, 0.0f}, UpdateRule{0.05f, 0.5f, 0.01f}}) {
+                SCOPED_TRACE(testing::Message() << threads << " threads, " << (binary ? "binary" : "real")
+                                                << ", momentum " << rule.momentum);
+                test::ThreadsGuard loop_threads(threads);
+                const std::vector<float> rows = sparse_rows(64, shape.n_visible, binary);
+                ASSERT_LT(density(rows), 0.2);  // sparse enough for the listed gradient
+                StepSettings s;
+                s.method = Method::pcd;
+                s.k = 2;
+                s.batch = 16;
+                s.chains = 16;
+                s.seed = 3;
+                auto stored = engine_at(p, rows, s), fused = engine_at(p, rows, s);
+                std::vector<uint32_t> order(64);
+                std::iota(order.begin(), order.end(), 0u);
+                for (uint64_t step = 0; step < 6; ++step) {
+                    StepSpec spec;
+                    spec.step = step;
+                    for (Engine* e : {stored.get(), fused.get()})
+                        e->compute_gradient(order.data() + (step % 4) * s.batch, s, spec);
+                    stored->gradient();
+                    for (Engine* e : {stored.get(), fused.get()}) e->apply_update(rule, 0.5f);
+                    ParamBuffer a(shape), b(shape), va(shape), vb(shape);
+                    stored->get_params(a);
+                    fused->get_params(b);
+                    stored->get_velocity(va);
+                    fused->get_velocity(vb);
+                    ASSERT_EQ(a.values, b.values) << "step " << step;
+                    ASSERT_EQ(va.values, vb.values) << "step " << step;
+                    ASSERT_EQ(stored->get_chains(), fused->get_chains()) << "step " << step;
+                    ASSERT_NE(a.values, p.values);
+                }
+            }
 }
 
 // One engine whose thread count (and so each thread's hidden units and rows of W') or
