@@ -102,6 +102,7 @@ public:
         comm_.allreduce_sum(g.data, g.count);
     }
     std::string describe() const override { return "MPI_Allreduce (host buffers)"; }
+    bool sums_anything() const override { return comm_.size() > 1; }
 
 private:
     const Communicator& comm_;

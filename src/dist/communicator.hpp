@@ -52,6 +52,10 @@ public:
     virtual ~GradientReducer() = default;
     virtual void sum_in_place(const GradientView& gradient) = 0;
     virtual std::string describe() const = 0;
+    // False when a step has nothing to sum (one rank, host buffers): the trainer then does
+    // not ask the engine for its gradient, which the CPU engine may apply unstored. The
+    // device reducers always sum, so one rank still runs their path (NCCL included).
+    virtual bool sums_anything() const { return true; }
 };
 
 std::unique_ptr<GradientReducer> make_mpi_reducer(const Communicator& comm);

@@ -317,8 +317,8 @@ void Trainer::train_step(const uint32_t* rows) {
     spec.step = step_;
     spec.pl_bit = std::size_t(step_ % shape_.n_visible);
     engine_->compute_gradient(rows, settings_, spec);
-    if (comm_.size() > 1) {  // one rank has nothing to sum, and its engine may then apply
-        const auto reduce_start = Clock::now();  // the gradient without ever storing it
+    if (reducer_->sums_anything()) {  // else the engine may apply its gradient unstored
+        const auto reduce_start = Clock::now();
         reducer_->sum_in_place(engine_->gradient());
         allreduce_seconds_ += seconds_since(reduce_start);
     }
