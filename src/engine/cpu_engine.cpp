@@ -40,7 +40,8 @@ std::pair<std::size_t, std::size_t> row_share(std::size_t n, int t, int parts) {
 class CpuEngine final : public Engine {
 public:
     explicit CpuEngine(RbmShape shape)
-        : shape_(shape), params_(shape), velocity_(shape), grad_(shape.total() + shape.n_hidden) {}
+        : shape_(shape), params_(shape), velocity_(shape), grad_(shape.total() + shape.n_hidden),
+          deferred_rows_(shape.n_visible, 0) {}
 
     std::string describe() const override {
         cpu::adopt_blas_threads();  // the threads `rbm train --threads` asked for, as the steps will run
@@ -409,7 +410,8 @@ void CpuEngine::sum_partials(int parts, std::size_t n, std::size_t c0, std::size
 // grad = [v0; vk]' [ph0 / B; -phk / C] and the bias sums. Thread t scales its hidden
 // columns of [ph0; phk] and sums them into dc; after a barrier it computes its visible
 // rows of the product (contiguous: no cache line of grad is written by two threads)
-// and of db.
+// and of db. Rows taken as listed sums are only listed (deferred_rows_) unless the model
+// is centered: apply_update or gradient() sums them.
 void CpuEngine::gradient_part(int t, int parts, std::size_t batch, std::size_t chains) {
     const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden, rows = batch + chains;
     const auto [h0, h1] = cpu::share(nh, t, parts);
@@ -492,8 +494,9 @@ void CpuEngine::measure_part(int t, int parts, const StepSettings& s, const Step
     cpu::barrier();  // the negative phase overwrites pre_v_, pre_h_ and the partials
 }
 
-// Thread t updates the weight rows whose gradient it formed (and a share of the biases);
-// rows whose gradient was deferred take it from the lists, summed in registers.
+// Thread t updates a share of the weight rows (those whose gradient it formed, unless the
+// thread count changed) and of the biases; rows whose gradient was deferred take it from
+// the lists, summed in registers.
 void CpuEngine::apply_update(const UpdateRule& rule, float scale) {
     float* p = params_.values.data();
     float* v = velocity_.values.data();
@@ -504,6 +507,7 @@ void CpuEngine::apply_update(const UpdateRule& rule, float scale) {
     const float* mu = offsets_.visible.data();
     float* lambda = offsets_.hidden.data();
     if (centered) {  // dW -= mu dc' + db lambda': the centered gradient of W
+        store_deferred_gradient();  // rows deferred before offsets were set
         cpu::rank1_update(nv, nh, -1.0f, mu, g + shape_.hbias_offset(), g);
         cpu::rank1_update(nv, nh, -1.0f, g + shape_.vbias_offset(), lambda, g);
     }
@@ -522,8 +526,7 @@ void CpuEngine::apply_update(const UpdateRule& rule, float scale) {
         const auto [b0, b1] = cpu::share(total - n_weights, t, parts);
         cpu::momentum_update(p, v, g, n_weights + b0, n_weights + b1, n_weights, u);
     });
-    std::fill(deferred_rows_.begin(), deferred_rows_.end(), uint8_t(0));  // applied
-    ++params_version_;
+    ++params_version_;  // deferred rows stay listed: gradient() can still store this step's
     if (!centered) return;
     // The plain biases follow the centered ones: b = b~ - W lambda, c = c~ - W' mu.
     cpu::gemv(false, nv, nh, -1.0f, v, lambda, 1.0f, p + shape_.vbias_offset());
@@ -532,8 +535,8 @@ void CpuEngine::apply_update(const UpdateRule& rule, float scale) {
     for (std::size_t j = 0; j < nh; ++j) lambda[j] += rule.offset_rate * (scale * data_h[j] - lambda[j]);
 }
 
-// The deferred weight rows of grad_ summed from their lists and stored, by the threads
-// that listed them.
+// The deferred weight rows of grad_ summed from their lists and stored, each thread a
+// share of the rows.
 void CpuEngine::store_deferred_gradient() {
     if (std::find(deferred_rows_.begin(), deferred_rows_.end(), uint8_t(1)) == deferred_rows_.end()) return;
     const std::size_t nh = shape_.n_hidden, rows = reserved_batch_ + reserved_chains_;

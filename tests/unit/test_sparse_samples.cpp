@@ -4,6 +4,10 @@
 // multiples of 1/64 and binary data every pre-activation is exact both ways, so the
 // chains must be identical bit for bit; with real-valued data and weights they agree up
 // to rounding (a near-tie draw may flip).
+// No FMA contraction here either (as in cpu_kernels.cpp): the plain loops below are the
+// kernels' exact reference, also in a -march=native build.
+#pragma GCC optimize("fp-contract=off")
+
 #include <gtest/gtest.h>
 
 #include <numeric>
@@ -431,9 +435,12 @@ TEST(SparseSamples, ResumesBitForBit) {
 // A gradient the engine summed from its lists but never stored (one rank: nobody asks
 // for gradient() before the update, which then applies each row from registers) against
 // the same steps with gradient() asked for first (stored, then momentum_update): the
-// same bits in the parameters, velocity and chains, on real-valued weights and data,
-// with and without momentum and weight decay, for any thread count (whose row shares
-// decide which rows each thread lists and updates).
+// same parameters, velocity and chains (compared with ==: plain SGD leaves a -0 weight
+// of an unlisted row -0 where the stored path makes it +0), on real-valued weights and
+// data, with and without momentum and weight decay, for any thread count (whose row
+// shares decide which rows each thread lists and updates). gradient() after the update
+// still gives the step's gradient; an update before any gradient applies zeros; offsets
+// set between the two are applied to deferred rows too.
 TEST(SparseSamples, UpdateWithoutStoringTheGradientIsTheStoredUpdate) {
     const RbmShape shape{150, 70};
     const ParamBuffer p = sparse_model(shape, false);
@@ -470,8 +477,45 @@ TEST(SparseSamples, UpdateWithoutStoringTheGradientIsTheStoredUpdate) {
                     ASSERT_EQ(va.values, vb.values) << "step " << step;
                     ASSERT_EQ(stored->get_chains(), fused->get_chains()) << "step " << step;
                     ASSERT_NE(a.values, p.values);
+                    const GradientView want = stored->gradient(), got = fused->gradient();
+                    ASSERT_EQ(std::vector<float>(got.data, got.data + got.count),
+                              std::vector<float>(want.data, want.data + want.count))
+                        << "gradient() after the update, step " << step;
                 }
             }
+}
+
+TEST(SparseSamples, DeferredGradientEdges) {
+    const RbmShape shape{150, 70};
+    const ParamBuffer p = sparse_model(shape, false);
+    const std::vector<float> rows = sparse_rows(64, shape.n_visible, false);
+    StepSettings s;
+    s.method = Method::pcd;
+    s.k = 2;
+    s.batch = 16;
+    s.chains = 16;
+    s.seed = 3;
+    std::vector<uint32_t> order(64);
+    std::iota(order.begin(), order.end(), 0u);
+    ParamBuffer got(shape), want(shape);
+    {  // an update before any gradient applies a zero gradient
+        auto e = engine_at(p, rows, s);
+        e->apply_update(UpdateRule{0.1f, 0.0f, 0.0f}, 1.0f);
+        e->get_params(got);
+        EXPECT_EQ(got.values, p.values);
+    }
+    // Offsets set between compute_gradient and apply_update correct deferred rows too.
+    const Offsets offsets{std::vector<float>(shape.n_visible, 0.1f), std::vector<float>(shape.n_hidden, 0.2f)};
+    auto stored = engine_at(p, rows, s), fused = engine_at(p, rows, s);
+    for (Engine* e : {stored.get(), fused.get()}) {
+        e->compute_gradient(order.data(), s, StepSpec{});
+        e->set_offsets(offsets);
+    }
+    stored->gradient();
+    for (Engine* e : {stored.get(), fused.get()}) e->apply_update(UpdateRule{0.1f, 0.0f, 0.0f}, 1.0f);
+    stored->get_params(want);
+    fused->get_params(got);
+    EXPECT_EQ(got.values, want.values);
 }
 
 // One engine whose thread count (and so each thread's hidden units and rows of W') or
