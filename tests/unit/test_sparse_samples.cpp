@@ -115,6 +115,17 @@ ParamBuffer sparse_model(RbmShape shape, bool dyadic) {
     return p;
 }
 
+// PCD-2 with batches of 16 and 16 chains: the deferred-gradient tests' steps.
+StepSettings deferral_settings() {
+    StepSettings s;
+    s.method = Method::pcd;
+    s.k = 2;
+    s.batch = 16;
+    s.chains = 16;
+    s.seed = 3;
+    return s;
+}
+
 // Rows with about 12% of pixels on: binary, or real-valued like MNIST's x / 255.
 std::vector<float> sparse_rows(std::size_t n, std::size_t cols, bool binary) {
     std::mt19937 gen(42);
@@ -452,12 +463,7 @@ TEST(SparseSamples, UpdateWithoutStoringTheGradientIsTheStoredUpdate) {
                 test::ThreadsGuard loop_threads(threads);
                 const std::vector<float> rows = sparse_rows(64, shape.n_visible, binary);
                 ASSERT_LT(density(rows), 0.2);  // sparse enough for the listed gradient
-                StepSettings s;
-                s.method = Method::pcd;
-                s.k = 2;
-                s.batch = 16;
-                s.chains = 16;
-                s.seed = 3;
+                const StepSettings s = deferral_settings();
                 auto stored = engine_at(p, rows, s), fused = engine_at(p, rows, s);
                 std::vector<uint32_t> order(64);
                 std::iota(order.begin(), order.end(), 0u);
@@ -489,12 +495,7 @@ TEST(SparseSamples, DeferredGradientEdges) {
     const RbmShape shape{150, 70};
     const ParamBuffer p = sparse_model(shape, false);
     const std::vector<float> rows = sparse_rows(64, shape.n_visible, false);
-    StepSettings s;
-    s.method = Method::pcd;
-    s.k = 2;
-    s.batch = 16;
-    s.chains = 16;
-    s.seed = 3;
+    const StepSettings s = deferral_settings();
     std::vector<uint32_t> order(64);
     std::iota(order.begin(), order.end(), 0u);
     ParamBuffer got(shape), want(shape);
