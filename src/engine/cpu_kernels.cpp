@@ -665,9 +665,8 @@ RBM_INLINE void sum_listed_tail(const ListedRows& l, std::size_t r, std::size_t 
     }
 }
 
-// Hands finish every block of sums: columns 64 at a time for every result row in turn (the
-// listed rows' block is fetched from memory by the first result row and from cache by the
-// others), then 48, 32 or 16, then the last n % 16 one by one.
+// Columns [j, j + V * 16) of every result row in turn: the listed rows' block is fetched
+// from memory by the first result row and from cache by the others.
 template <int V, class Finish>
 RBM_INLINE void finish_listed_columns(const ListedRows& l, std::size_t n_out, std::size_t j, const Finish& finish) {
     Lanes acc[V];
@@ -690,6 +689,8 @@ RBM_INLINE void finish_last_blocks(const ListedRows& l, std::size_t n_out, std::
 // Four blocks of 16 columns at a time: wider (8 or 16) measured no faster at 784 x 500.
 constexpr int kRowBlocks = 4;
 
+// Hands finish every block of sums: columns 64 at a time, then 48, 32 or 16, then the
+// last n % 16 one by one.
 template <class Finish>
 RBM_INLINE void finish_listed_sums(const ListedRows& l, std::size_t n_out, std::size_t n, const Finish& finish) {
     std::size_t j = 0;
