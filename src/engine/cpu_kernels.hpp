@@ -192,6 +192,9 @@ void sum_rows(const float* m, std::size_t ld, const uint32_t* rows, std::size_t 
 // The indices of x[0, n)'s nonzeros, in order, into idx (and, given values, the
 // nonzeros themselves into values); returns how many.
 std::size_t list_nonzeros(const float* x, std::size_t n, uint32_t* idx, float* values = nullptr);
+// list_nonzeros by AVX-512 compress (the default where the CPU has it) or by 64-bit masks;
+// returns the previous setting. For tests: both give the same lists.
+bool use_avx512_list(bool on);
 // The nonzeros of `rows` rows of x (row stride ld, `cols` entries each), row r's into
 // idx + r * cols (given values, the nonzeros into values + r * cols) and their count
 // into counts[r]; true when, all together, they are sparse_enough.

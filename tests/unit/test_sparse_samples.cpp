@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -137,19 +139,33 @@ std::vector<float> sparse_rows(std::size_t n, std::size_t cols, bool binary) {
 
 }  // namespace
 
+// Both ways of listing (AVX-512 compress where the CPU has it, 64-bit masks): every
+// nonzero (NaN included, -0 not) in order with its value, nothing written past the list.
 TEST(SparseSamples, ListNonzerosFindsEveryNonzeroInOrder) {
-    std::mt19937 gen(1);
-    std::uniform_real_distribution<float> u(0.0f, 1.0f);
-    for (std::size_t n : {0, 1, 63, 64, 65, 130, 784}) {
-        std::vector<float> x(n);
-        for (float& v : x) v = u(gen) < 0.2f ? u(gen) + 0.01f : 0.0f;
-        if (n > 3) x[3] = -0.0f;  // a zero
-        std::vector<uint32_t> want, got(n + 1, 7777u);
-        for (std::size_t e = 0; e < n; ++e)
-            if (x[e] != 0.0f) want.push_back(uint32_t(e));
-        const std::size_t count = cpu::list_nonzeros(x.data(), n, got.data());
-        ASSERT_EQ(count, want.size()) << n;
-        EXPECT_EQ(std::vector<uint32_t>(got.begin(), got.begin() + long(count)), want) << n;
+    for (bool avx512 : {true, false}) {
+        const bool was = cpu::use_avx512_list(avx512);
+        std::mt19937 gen(1);
+        std::uniform_real_distribution<float> u(0.0f, 1.0f);
+        for (std::size_t n : {0, 1, 15, 16, 17, 63, 64, 65, 130, 784}) {
+            std::vector<float> x(n);
+            for (float& v : x) v = u(gen) < 0.2f ? u(gen) + 0.01f : 0.0f;
+            if (n > 3) x[3] = -0.0f;  // a zero
+            if (n > 5) x[5] = std::numeric_limits<float>::quiet_NaN();
+            if (n > 16) x[16] = 1.0f;
+            std::vector<uint32_t> want, got(n + 1, 7777u);
+            for (std::size_t e = 0; e < n; ++e)
+                if (x[e] != 0.0f) want.push_back(uint32_t(e));
+            std::vector<float> values(n + 1, -5.0f);
+            const std::size_t count = cpu::list_nonzeros(x.data(), n, got.data(), values.data());
+            ASSERT_EQ(count, want.size()) << n;
+            EXPECT_EQ(std::vector<uint32_t>(got.begin(), got.begin() + long(count)), want) << n;
+            EXPECT_EQ(got[count], 7777u) << "wrote past the list, n " << n;
+            EXPECT_EQ(values[count], -5.0f) << "wrote past the values, n " << n;
+            for (std::size_t k = 0; k < count; ++k)
+                EXPECT_EQ(std::memcmp(&values[k], &x[want[k]], sizeof(float)), 0) << n << " " << k;
+            EXPECT_EQ(cpu::list_nonzeros(x.data(), n, got.data()), count);
+        }
+        cpu::use_avx512_list(was);
     }
 }
 
