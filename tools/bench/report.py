@@ -44,11 +44,17 @@ def main():
             f"{'vs sklearn':>17} {'vs torch':>17}")
     print(head)
     print("-" * len(head))
+    disturbed = []
     for (threads, k) in sorted(table):
         cell = table[(threads, k)]
         rbm, bare, sk, th = (rate(cell, n) for n in ("rbm", "rbm-bare", "sklearn", "torch"))
         print(f"{threads:>3} {k:>4} {fmt(rbm)} {fmt(bare)} {fmt(sk)} {fmt(th)} "
               f"{ratio(bare, sk)} ({ratio(rbm, sk).strip():>7}) {ratio(bare, th)} ({ratio(rbm, th).strip():>7})")
+        if rbm and bare and rbm > bare:
+            disturbed.append(f"{threads} thread(s) PCD-{k}")
+    for row in disturbed:  # the costs only add work: other load slowed the bare timing
+        print(f"warning: {row}: rbm bare slower than rbm with its costs, which does strictly more work;"
+              " a disturbed timing: run again")
     print()
     print("rbm's step against its matrix products alone, timed in the same run on the same operands:")
     print("'products' = the step's sgemm calls as the engine makes them (blocks of columns, split over the")
