@@ -114,6 +114,7 @@ private:
                            float* pre);
     bool sparse_gradient(int t, std::size_t rows, std::size_t c0, std::size_t c1);
     void store_deferred_gradient();
+    void store_listed_gradient(std::size_t i0, std::size_t i1);
     // Calls f(i0, i1, deferred) for each run [i0, i1) of rows in [c0, c1) alike in
     // deferred_rows_.
     template <class F>
@@ -352,7 +353,7 @@ bool CpuEngine::sparse_hidden_pre(int t, std::size_t n, const float* v, bool bin
 // for each visible unit i, the sum of the hidden rows where column i of [v0; vk] is
 // nonzero, scaled by it: when those are few enough; else false and nothing done.
 bool CpuEngine::sparse_gradient(int t, std::size_t rows, std::size_t c0, std::size_t c1) {
-    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden;
+    const std::size_t nv = shape_.n_visible;
     const float* v = stack_v_.data();
     const Listed l = thread_ones(t);
     std::fill(col_count_.begin() + long(c0), col_count_.begin() + long(c1), 0);
@@ -369,8 +370,7 @@ bool CpuEngine::sparse_gradient(int t, std::size_t rows, std::size_t c0, std::si
     if (!cpu::sparse_enough(total, rows * (c1 - c0))) return false;
     // Centering corrects the stored gradient before the update: store it now.
     if (!offsets_.empty())
-        cpu::sum_listed_rows(stack_h_.data(), nh, col_rows_.data() + c0 * rows, col_values_.data() + c0 * rows, rows,
-                             col_count_.data() + c0, c1 - c0, grad_.data() + c0 * nh, nh, nh);
+        store_listed_gradient(c0, c1);
     else
         std::fill(deferred_rows_.begin() + long(c0), deferred_rows_.begin() + long(c1), uint8_t(1));
     return true;
@@ -539,16 +539,20 @@ void CpuEngine::apply_update(const UpdateRule& rule, float scale) {
 // share of the rows.
 void CpuEngine::store_deferred_gradient() {
     if (std::find(deferred_rows_.begin(), deferred_rows_.end(), uint8_t(1)) == deferred_rows_.end()) return;
-    const std::size_t nh = shape_.n_hidden, rows = reserved_batch_ + reserved_chains_;
     cpu::parallel([&](int t, int parts) {
         const auto [c0, c1] = cpu::share(shape_.n_visible, t, parts);
         for_row_runs(c0, c1, [&](std::size_t i0, std::size_t i1, bool deferred) {
-            if (deferred)
-                cpu::sum_listed_rows(stack_h_.data(), nh, col_rows_.data() + i0 * rows, col_values_.data() + i0 * rows,
-                                     rows, col_count_.data() + i0, i1 - i0, grad_.data() + i0 * nh, nh, nh);
+            if (deferred) store_listed_gradient(i0, i1);
         });
     });
     std::fill(deferred_rows_.begin(), deferred_rows_.end(), uint8_t(0));
+}
+
+// Weight rows [i0, i1) of grad_ as the sums of their listed rows of [ph0 / B; -phk / C].
+void CpuEngine::store_listed_gradient(std::size_t i0, std::size_t i1) {
+    const std::size_t nh = shape_.n_hidden, rows = reserved_batch_ + reserved_chains_;
+    cpu::sum_listed_rows(stack_h_.data(), nh, col_rows_.data() + i0 * rows, col_values_.data() + i0 * rows, rows,
+                         col_count_.data() + i0, i1 - i0, grad_.data() + i0 * nh, nh, nh);
 }
 
 double CpuEngine::free_energy_sum(const float* rows, std::size_t n) {

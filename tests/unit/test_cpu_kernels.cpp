@@ -261,12 +261,7 @@ RunResult run_steps(int threads, Method method, RbmShape shape, int steps, bool 
     engine->set_params(p);
     engine->set_velocity(ParamBuffer(shape));
     engine->set_training_shard(d);
-    StepSettings s;
-    s.method = method;
-    s.k = 3;
-    s.batch = 10;
-    s.chains = 10;
-    s.seed = 5;
+    StepSettings s{.method = method, .k = 3, .batch = 10, .chains = 10, .seed = 5};
     if (method == Method::pcd) engine->set_chains(std::vector<uint8_t>(s.chains * shape.n_hidden, 0));
     std::vector<uint32_t> order(40);
     for (uint32_t i = 0; i < 40; ++i) order[i] = (i * 7) % 40;

@@ -83,12 +83,7 @@ Steps run_steps(bool sparse, int threads, Method method, const ParamBuffer& p, c
     SparseSwitch sparse_switch(sparse);
     test::ThreadsGuard loop_threads(threads);
     const RbmShape shape = p.shape;
-    StepSettings s;
-    s.method = method;
-    s.k = 3;
-    s.batch = 12;
-    s.chains = 12;
-    s.seed = 8;
+    StepSettings s{.method = method, .k = 3, .batch = 12, .chains = 12, .seed = 8};
     auto engine = engine_at(p, rows, s);
     if (method == Method::cd) engine->set_chains(std::vector<uint8_t>(s.chains * shape.n_hidden, 0));
     Steps out = gradient_steps(*engine, s, true, [&](uint64_t step) { return step * s.batch; });
@@ -119,13 +114,7 @@ ParamBuffer sparse_model(RbmShape shape, bool dyadic) {
 
 // PCD-2 with batches of 16 and 16 chains: the deferred-gradient tests' steps.
 StepSettings deferral_settings() {
-    StepSettings s;
-    s.method = Method::pcd;
-    s.k = 2;
-    s.batch = 16;
-    s.chains = 16;
-    s.seed = 3;
-    return s;
+    return {.method = Method::pcd, .k = 2, .batch = 16, .chains = 16, .seed = 3};
 }
 
 // Rows with about 12% of pixels on: binary, or real-valued like MNIST's x / 255.
@@ -346,12 +335,7 @@ struct Config {
 Steps run_config(bool sparse, const Config& c) {
     SparseSwitch sparse_switch(sparse);
     test::ThreadsGuard loop_threads(c.threads);
-    StepSettings s;
-    s.method = c.method;
-    s.k = 2;
-    s.batch = c.batch;
-    s.chains = c.chains;
-    s.seed = 3;
+    StepSettings s{.method = c.method, .k = 2, .batch = c.batch, .chains = c.chains, .seed = 3};
     auto engine = engine_at(sparse_model(c.shape, true), exact_rows(64, c.shape.n_visible, c.binary), s);
     if (c.centered)
         engine->set_offsets(Offsets{std::vector<float>(c.shape.n_visible, 0.125f),
@@ -423,12 +407,7 @@ TEST(SparseSamples, ResumesBitForBit) {
                     test::ThreadsGuard loop_threads(threads);
                     const RbmShape shape{100, 50};
                     const std::vector<float> rows = exact_rows(64, shape.n_visible, binary);
-                    StepSettings s;
-                    s.method = method;
-                    s.k = 3;
-                    s.batch = 10;
-                    s.chains = 14;
-                    s.seed = 5;
+                    StepSettings s{.method = method, .k = 3, .batch = 10, .chains = 14, .seed = 5};
                     std::vector<uint32_t> order(64);
                     std::iota(order.begin(), order.end(), 0u);
                     auto make = [&] {
@@ -550,11 +529,7 @@ TEST(SparseSamples, ThreadCountOrBatchChangingMidRun) {
         return e;
     };
     test::ThreadsGuard loop_threads(1);
-    StepSettings s;
-    s.k = 2;
-    s.batch = 10;
-    s.chains = 10;
-    s.seed = 5;
+    StepSettings s{.k = 2, .batch = 10, .chains = 10, .seed = 5};
     auto engine = make(test::random_params(shape, 0.3, 7));
     engine->set_chains(std::vector<uint8_t>(s.chains * shape.n_hidden, 0));
     const int threads[] = {2, 3, 2, 1, 2, 3};
