@@ -1,7 +1,8 @@
 // The whole-chain Gibbs kernel (see gibbs_chain.cuh): one thread-block cluster per
 // group of chain rows, W's columns split over the cluster's blocks and kept in shared
-// memory for all k sweeps. The work of each phase is in gibbs_chain_phases.hpp; this
-// file places the barriers, maps the cluster's shared memory, plans and launches.
+// memory for all k sweeps. The phases and their order are in gibbs_chain_phases.hpp; this
+// file runs that program with real barriers, maps the cluster's shared memory, plans and
+// launches.
 #include "kernels/gibbs_chain.cuh"
 
 #include <cooperative_groups.h>
@@ -20,14 +21,14 @@ namespace cg = cooperative_groups;
 // A peer block's copy of a shared-memory address (distributed shared memory).
 struct ClusterPeer {
     cg::cluster_group cluster;
-    __device__ float* operator()(float* p, int rank) const { return cluster.map_shared_rank(p, rank); }
+    template <class T>
+    __device__ T* operator()(T* p, int rank) const {
+        return cluster.map_shared_rank(p, rank);
+    }
 };
 
-// R: the most rows of any cluster; CS: blocks per cluster. Barriers: a cluster's shares
-// must all be written before any is summed (1), and every block's vfull complete before
-// its hidden sums and no share read any more before the next sweep overwrites them (2).
-// The last access to another block's memory comes before barrier 2 of the last sweep,
-// so no block leaves while a peer still reads or writes its memory.
+// R: the most rows (chain or batch) of any cluster; CS: blocks per cluster. The phases
+// and their barriers are chain::step_program's.
 template <int R, int CS>
 __global__ void __launch_bounds__(chain::kThreads, 1) gibbs_chain_kernel(chain::Args a) {
     const ClusterPeer peer{cg::this_cluster()};
@@ -35,19 +36,13 @@ __global__ void __launch_bounds__(chain::kThreads, 1) gibbs_chain_kernel(chain::
     const chain::Block b = chain::block_at<R>(a, reinterpret_cast<float*>(shared_quads), int(blockIdx.x) / CS,
                                               int(peer.cluster.block_rank()));
     const int t = int(threadIdx.x);
-    chain::load<R>(a, b, t);
-    const uint64_t step = *a.step_ptr;
-    __syncthreads();
-    for (int sweep = 0; sweep < a.k; ++sweep) {
-        chain::visible_shares<R>(a, b, t);
-        peer.cluster.sync();  // (1)
-        chain::visible_draws<R, CS>(a, b, t, sweep, step, peer);
-        peer.cluster.sync();  // (2)
-        chain::hidden_sums<R>(a, b, t);
-        __syncthreads();
-        chain::hidden_draws<R>(a, b, t, sweep, step);
-        __syncthreads();
-    }
+    chain::step_program<R, CS>(a, *a.step_ptr, [&](chain::Barrier after, auto&& work) {
+        work(b, t, peer);
+        if (after == chain::Barrier::cluster)
+            peer.cluster.sync();
+        else
+            __syncthreads();
+    });
 }
 
 using ChainKernel = void (*)(chain::Args);
@@ -86,24 +81,24 @@ int device_attribute(cudaDeviceAttr what, int device) {
 
 }  // namespace
 
-GibbsChainPlan plan_gibbs_chain(std::size_t n_visible, std::size_t n_hidden, std::size_t chains, int device) {
+GibbsChainPlan plan_gibbs_chain(std::size_t n_visible, std::size_t n_hidden, std::size_t rows, int device) {
     // The kernel's attributes and the occupancy query act on the current device.
     int current = -1;
     RBM_CUDA(cudaGetDevice(&current));
     RBM_CHECK(current == device, "plan_gibbs_chain: device " << device << " is not the current device " << current);
-    if (chains == 0 || device_attribute(cudaDevAttrComputeCapabilityMajor, device) < 9) return {};
+    if (rows == 0 || device_attribute(cudaDevAttrComputeCapabilityMajor, device) < 9) return {};
     const int sms = device_attribute(cudaDevAttrMultiProcessorCount, device);
     const std::size_t shared_limit = std::size_t(device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     for (int cluster_size : {16, 8}) {
         const chain::Args l = chain::layout(int(n_visible), int(n_hidden), cluster_size);
-        int clusters = int(std::min<std::size_t>(chains, std::size_t(sms / cluster_size)));
+        int clusters = int(std::min<std::size_t>(rows, std::size_t(sms / cluster_size)));
         // Fewer clusters may be resident than there are SMs for (shared memory, GPC
         // sizes): then each takes more rows.
         while (clusters > 0) {
             GibbsChainPlan plan;
             plan.cluster_size = cluster_size;
             plan.clusters = clusters;
-            plan.rows_per_cluster = int((chains + std::size_t(clusters) - 1) / std::size_t(clusters));
+            plan.rows_per_cluster = int((rows + std::size_t(clusters) - 1) / std::size_t(clusters));
             plan.shared_bytes = chain::shared_floats(l, plan.rows_per_cluster) * sizeof(float);
             if (plan.rows_per_cluster > chain::kMaxRows || plan.shared_bytes > shared_limit) break;
             const ChainKernel kernel = chain_kernel(cluster_size, plan.rows_per_cluster);
@@ -131,13 +126,14 @@ GibbsChainPlan plan_gibbs_chain(std::size_t n_visible, std::size_t n_hidden, std
 
 void gibbs_chain(const GibbsChainPlan& plan, const float* W, const float* vbias, const float* hbias, float* h,
                  float* vk, float* phk, std::size_t chains, std::size_t n_visible, std::size_t n_hidden, int k,
-                 Stream key, const uint64_t* step_ptr, cudaStream_t stream) {
+                 Stream key, const uint64_t* step_ptr, cudaStream_t stream, const GibbsStepBatch* batch) {
+    const std::size_t rows = batch ? std::max(chains, batch->batch) : chains;
     RBM_CHECK(plan.usable() && k > 0, "gibbs_chain: no usable plan for this shape");
     RBM_CHECK(plan.rows_per_cluster >= 1 && plan.rows_per_cluster <= chain::kMaxRows &&
-                  (chains + std::size_t(plan.clusters) - 1) / std::size_t(plan.clusters) <=
+                  (rows + std::size_t(plan.clusters) - 1) / std::size_t(plan.clusters) <=
                       std::size_t(plan.rows_per_cluster),
               "gibbs_chain: the plan for " << plan.clusters << " clusters of " << plan.rows_per_cluster
-                                           << " rows does not hold " << chains << " chains");
+                                           << " rows does not hold " << rows << " rows");
     chain::Args a = chain::layout(int(n_visible), int(n_hidden), plan.cluster_size);
     a.W = W;
     a.vbias = vbias;
@@ -150,6 +146,22 @@ void gibbs_chain(const GibbsChainPlan& plan, const float* W, const float* vbias,
     a.clusters = plan.clusters;
     a.key = key;
     a.step_ptr = step_ptr;
+    if (batch) {
+        RBM_CHECK(batch->batch > 0 && (!batch->cd || batch->batch == chains),
+                  "gibbs_chain: CD's chains are the batch's rows");
+        a.shard = batch->shard;
+        a.order = batch->order;
+        a.cursor_ptr = batch->cursor;
+        a.v0 = batch->v0;
+        a.ph0 = batch->ph0;
+        a.sums = batch->sums;
+        a.batch = int(batch->batch);
+        a.ph0_scale = 1.0f / float(batch->batch);
+        a.phk_scale = -1.0f / float(chains);
+        a.cd = batch->cd;
+        a.measure = batch->measure;
+        a.binary = batch->binary;
+    }
     cudaLaunchAttribute cluster_dim{};
     const cudaLaunchConfig_t config = launch_config(plan, cluster_dim, stream);
     RBM_CUDA(cudaLaunchKernelEx(&config, chain_kernel(plan.cluster_size, plan.rows_per_cluster), a));

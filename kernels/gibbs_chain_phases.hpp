@@ -1,9 +1,10 @@
-// The whole-chain Gibbs kernel's work, phase by phase (see gibbs_chain.cuh). Between
-// phases the kernel places a barrier; within one, every thread's work is independent.
-// Written for host and device alike: the CUDA kernel runs the phases with cluster
-// barriers between them, and a unit test runs the very same functions block by block
-// and thread by thread on the CPU (tests/unit/test_gibbs_chain_phases.cpp), so the
-// layout, indexing and draw numbering are checked where there is no GPU.
+// The whole-chain Gibbs kernel's work, phase by phase (see gibbs_chain.cuh), and its
+// program: the order of the phases and the barrier after each (step_program, at the
+// end). Within a phase every thread's work is independent. Written for host and device
+// alike: the CUDA kernel runs the program with real barriers, and a unit test runs the
+// very same program on the CPU, each phase block by block and thread by thread
+// (tests/unit/test_gibbs_chain_phases.cpp), so the layout, indexing, draw numbering and
+// barrier placement are checked where there is no GPU.
 #pragma once
 
 #include <math.h>
@@ -24,7 +25,7 @@ namespace rbm::kernels::chain {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kMaxRows = 8;  // the most chain rows one cluster holds
+constexpr int kMaxRows = 8;  // the most chain rows (or batch rows) one cluster holds
 
 // 16 bytes: 128-bit shared-memory loads on the device.
 struct alignas(16) Quad {
@@ -35,14 +36,30 @@ struct Args {
     const float* W;      // [nv, nh] row-major
     const float* vbias;  // [nv]
     const float* hbias;  // [nh]
-    float* h;            // [chains, nh]: the chains' hidden sample, read first, written last
+    float* h;            // [chains, nh]: the chains' hidden sample, read first (unless cd), written last
     float* vk;           // [chains, nv]: the last sweep's visible sample
-    float* phk;          // [chains, nh]: the last sweep's hidden probabilities
+    float* phk;          // [chains, nh]: the last sweep's hidden probabilities, times phk_scale
     int chains, nv, nh, k, clusters;
     int hs, hsp;  // hidden units per block; the row stride of its W slice (>= hs)
     int vs, nvp;  // visible units per block; the row stride of the visible buffers (>= nv)
+    int tsp;      // the row stride of a block's per-unit terms (>= hsp and >= vs)
     Stream key;
     const uint64_t* step_ptr;
+    float phk_scale = 1.0f;
+    // The fused step (shard != nullptr): the batch's gather, positive phase and monitoring
+    // run in the kernel before the chain, each cluster taking its share of the batch rows,
+    // and phk, ph0 come out scaled by the gradient's row weights (-1/chains, 1/batch).
+    const float* shard = nullptr;      // [shard rows, nv]: this rank's training rows
+    const uint32_t* order = nullptr;   // the epoch's order of the shard's rows
+    const uint64_t* cursor_ptr = nullptr;  // where the batch starts in order
+    float* v0 = nullptr;               // [batch, nv]: the batch, for the gradient product
+    float* ph0 = nullptr;              // [batch, nh]: p(h | v0) times ph0_scale
+    double* sums = nullptr;            // += pseudo-likelihood, reconstruction cross-entropy, examples
+    int batch = 0;
+    float ph0_scale = 1.0f;
+    bool cd = false;       // the chain starts at h ~ p(h | v0), draw 0, instead of at h (chains == batch)
+    bool measure = false;  // the tutorial's monitoring: one pseudo-likelihood bit and the reconstruction
+    bool binary = false;   // the shard is 0/1: round(v0) = v0
 };
 
 // How a shape is cut over a cluster of `cluster_size` blocks.
@@ -57,21 +74,30 @@ inline Args layout(int nv, int nh, int cluster_size) {
     if ((a.hsp / 4) % 2 == 0) a.hsp += 4;
     a.vs = (nv + cluster_size - 1) / cluster_size;
     a.nvp = (nv + 3) / 4 * 4;
+    a.tsp = a.hsp > a.vs ? a.hsp : (a.vs + 3) / 4 * 4;
+    a.phk_scale = 1.0f;
     return a;
 }
 
 // A block's shared memory in floats, for clusters of up to `rows` rows: ws [nvp][hsp]
 // (its columns of W), part [rows][nvp] (its share of h W'), vfull [rows][nvp] (the
 // cluster's whole visible sample), hloc [rows][hsp] (its hidden sample), red
-// [warps][rows][hsp] (the warps' partial hidden sums).
+// [warps][rows][hsp] (the warps' partial hidden sums); for the fused step hdata and hpre
+// [rows][hsp] (p(h | v0), and round(v0) W without bias), terms [rows][tsp] (a row's
+// per-unit monitoring terms) and stats (2 rows doubles). Every part is whole Quads.
 inline std::size_t shared_floats(const Args& a, int rows) {
-    return std::size_t(a.nvp) * a.hsp + 2 * std::size_t(rows) * a.nvp + std::size_t(rows) * a.hsp * (1 + kWarps);
+    return std::size_t(a.nvp) * a.hsp + 2 * std::size_t(rows) * a.nvp + std::size_t(rows) * a.hsp * (3 + kWarps) +
+           std::size_t(rows) * a.tsp + 4 * std::size_t(rows);
 }
 
-// One block's place: its rows of the chains, its hidden and visible units, its buffers.
+// One block's place: its rows of the chains and of the batch, its hidden and visible
+// units, its buffers.
 struct Block {
-    float *ws, *part, *vfull, *hloc, *red;
-    int row0, rows;
+    float *ws, *part, *vfull, *hloc, *red, *hdata, *hpre, *terms;
+    double* stats;  // [2 rows]: this block's pseudo-likelihood share of each row; then (rank 0) each row's term
+    int rank;
+    int row0, rows;      // chain rows
+    int d_row0, d_rows;  // batch rows (fused step)
     int h_first, h_count, v_first, v_count;
 };
 
@@ -88,8 +114,15 @@ RBM_HOST_DEVICE Block block_at(const Args& a, float* shared, int cluster, int ra
     b.vfull = b.part + R * a.nvp;
     b.hloc = b.vfull + R * a.nvp;
     b.red = b.hloc + R * a.hsp;
+    b.hdata = b.red + kWarps * R * a.hsp;
+    b.hpre = b.hdata + R * a.hsp;
+    b.terms = b.hpre + R * a.hsp;
+    b.stats = reinterpret_cast<double*>(b.terms + R * a.tsp);
+    b.rank = rank;
     b.row0 = int(int64_t(cluster) * a.chains / a.clusters);
     b.rows = int(int64_t(cluster + 1) * a.chains / a.clusters) - b.row0;
+    b.d_row0 = int(int64_t(cluster) * a.batch / a.clusters);
+    b.d_rows = int(int64_t(cluster + 1) * a.batch / a.clusters) - b.d_row0;
     b.h_first = rank * a.hs;
     b.h_count = units_from(b.h_first, a.hs, a.nh);
     b.v_first = rank * a.vs;
@@ -98,25 +131,55 @@ RBM_HOST_DEVICE Block block_at(const Args& a, float* shared, int cluster, int ra
 }
 
 RBM_HOST_DEVICE float chain_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+RBM_HOST_DEVICE float chain_softplus(float x) { return x > 0.0f ? x + log1pf(expf(-x)) : log1pf(expf(x)); }
+RBM_HOST_DEVICE double chain_softplus(double x) { return x > 0.0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 
-// Phase 0: this block's columns of W (zero beyond nh and nv), its hidden sample, and
-// zeros in the visible rows a smaller cluster does not use.
+// Adds to a sum in global memory shared by every block (order-dependent in the last bits).
+RBM_HOST_DEVICE void add_to_sum(double* sum, double x) {
+#if defined(__CUDA_ARCH__)
+    atomicAdd(sum, x);
+#else
+    *sum += x;
+#endif
+}
+
+// The shard row of batch row r of this block.
+RBM_HOST_DEVICE const float* batch_row(const Args& a, const Block& b, int r) {
+    return a.shard + std::size_t(a.order[*a.cursor_ptr + uint64_t(b.d_row0 + r)]) * std::size_t(a.nv);
+}
+
+// Phase 0: this block's columns of W (zero beyond nh and nv); its hidden sample (zero
+// for CD, whose chain starts from the batch); the cluster's batch rows in vfull for the
+// fused step (this block writing its visible units of them to v0), else zeros; zeros in
+// every row or unit a smaller cluster or block does not use.
 template <int R>
 RBM_HOST_DEVICE void load(const Args& a, const Block& b, int t) {
     for (int e = t; e < a.nvp * a.hsp; e += kThreads) {
         const int i = e / a.hsp, jj = e % a.hsp;
         b.ws[e] = i < a.nv && jj < b.h_count ? a.W[std::size_t(i) * a.nh + b.h_first + jj] : 0.0f;
     }
-    for (int e = t; e < R * a.nvp; e += kThreads) b.vfull[e] = 0.0f;
+    for (int e = t; e < R * a.nvp; e += kThreads) {
+        const int r = e / a.nvp, i = e % a.nvp;
+        float x = 0.0f;
+        if (a.shard && r < b.d_rows && i < a.nv) {
+            x = batch_row(a, b, r)[i];
+            if (i >= b.v_first && i < b.v_first + b.v_count) a.v0[std::size_t(b.d_row0 + r) * a.nv + i] = x;
+        }
+        b.vfull[e] = x;
+    }
     for (int e = t; e < R * a.hsp; e += kThreads) {
         const int r = e / a.hsp, jj = e % a.hsp;
-        b.hloc[e] = r < b.rows && jj < b.h_count ? a.h[std::size_t(b.row0 + r) * a.nh + b.h_first + jj] : 0.0f;
+        b.hloc[e] = !a.cd && r < b.rows && jj < b.h_count ? a.h[std::size_t(b.row0 + r) * a.nh + b.h_first + jj]
+                                                          : 0.0f;
+        b.hdata[e] = 0.0f;
+        b.hpre[e] = 0.0f;
     }
 }
 
-// Phase 1: this block's hidden units' share of h W', for every visible unit.
+// Phase 1: this block's hidden units' share of x W' for every visible unit, x the rows
+// of `hidden` (hloc: the chain's sample; hdata: p(h | v0) for the reconstruction).
 template <int R>
-RBM_HOST_DEVICE void visible_shares(const Args& a, const Block& b, int t) {
+RBM_HOST_DEVICE void visible_shares(const Args& a, const Block& b, int t, const float* hidden) {
     for (int i = t; i < a.nv; i += kThreads) {
         float acc[R] = {};
         const Quad* w_row = reinterpret_cast<const Quad*>(b.ws + std::size_t(i) * a.hsp);
@@ -124,7 +187,7 @@ RBM_HOST_DEVICE void visible_shares(const Args& a, const Block& b, int t) {
             const Quad w = w_row[c4];
 RBM_CHAIN_UNROLL
             for (int r = 0; r < R; ++r) {
-                const Quad hv = reinterpret_cast<const Quad*>(b.hloc + r * a.hsp)[c4];
+                const Quad hv = reinterpret_cast<const Quad*>(hidden + r * a.hsp)[c4];
                 acc[r] = fmaf(hv.x, w.x, acc[r]);
                 acc[r] = fmaf(hv.y, w.y, acc[r]);
                 acc[r] = fmaf(hv.z, w.z, acc[r]);
@@ -136,20 +199,26 @@ RBM_CHAIN_UNROLL
     }
 }
 
-// Phase 2 (after a cluster barrier): the visible units this block owns. The cluster's
-// shares are summed in rank order, then bias, sigmoid and draw 1 + 2 sweep; the sample
-// goes into every block's vfull. peer(p, rank) is p's address in block `rank`.
+// The cluster's shares of visible unit i of row r, summed in rank order.
+template <int CS, class Peer>
+RBM_HOST_DEVICE float visible_pre(const Args& a, const Block& b, int r, int i, Peer peer) {
+    float share[CS];
+RBM_CHAIN_UNROLL
+    for (int src = 0; src < CS; ++src) share[src] = peer(b.part, src)[r * a.nvp + i];
+    float pre = 0.0f;
+RBM_CHAIN_UNROLL
+    for (int src = 0; src < CS; ++src) pre += share[src];
+    return pre;
+}
+
+// Phase 2 (after a cluster barrier): the visible units this block owns: bias, sigmoid
+// and draw 1 + 2 sweep; the sample goes into every block's vfull. peer(p, rank) is p's
+// address in block `rank`.
 template <int R, int CS, class Peer>
 RBM_HOST_DEVICE void visible_draws(const Args& a, const Block& b, int t, int sweep, uint64_t step, Peer peer) {
     for (int e = t; e < b.rows * b.v_count; e += kThreads) {
         const int r = e / b.v_count, i = b.v_first + e % b.v_count;
-        float share[CS];
-RBM_CHAIN_UNROLL
-        for (int src = 0; src < CS; ++src) share[src] = peer(b.part, src)[r * a.nvp + i];
-        float pre = 0.0f;
-RBM_CHAIN_UNROLL
-        for (int src = 0; src < CS; ++src) pre += share[src];
-        const float p = chain_sigmoid(pre + a.vbias[i]);
+        const float p = chain_sigmoid(visible_pre<CS>(a, b, r, i, peer) + a.vbias[i]);
         const uint64_t element = uint64_t(b.row0 + r) * uint64_t(a.nv) + uint64_t(i);
         const float v = uniform_at(a.key, step, uint32_t(1 + 2 * sweep), element) < p ? 1.0f : 0.0f;
 RBM_CHAIN_UNROLL
@@ -159,7 +228,7 @@ RBM_CHAIN_UNROLL
 }
 
 // Phase 3 (after a cluster barrier): this block's hidden pre-activations from the whole
-// visible sample, lane = hidden unit, warp = a slice of visible units.
+// visible rows in vfull, lane = hidden unit, warp = a slice of visible units.
 template <int R>
 RBM_HOST_DEVICE void hidden_sums(const Args& a, const Block& b, int t) {
     const int lane = t & 31, warp = t >> 5;
@@ -185,22 +254,157 @@ RBM_CHAIN_UNROLL
     }
 }
 
-// Phase 4 (after a block barrier): the warps' sums added in warp order, then bias,
-// sigmoid and draw 2 + 2 sweep into hloc; the last sweep writes phk and h.
+// The warps' sums of hidden unit jj of row r, added in warp order (after a block barrier).
+template <int R>
+RBM_HOST_DEVICE float hidden_pre(const Args& a, const Block& b, int r, int jj) {
+    float pre = 0.0f;
+    for (int w = 0; w < kWarps; ++w) pre += b.red[(w * R + r) * a.hsp + jj];
+    return pre;
+}
+
+// Phase 4 (after a block barrier): bias, sigmoid and draw 2 + 2 sweep into hloc; the
+// last sweep writes phk and h.
 template <int R>
 RBM_HOST_DEVICE void hidden_draws(const Args& a, const Block& b, int t, int sweep, uint64_t step) {
     for (int e = t; e < b.rows * b.h_count; e += kThreads) {
         const int r = e / b.h_count, jj = e % b.h_count, j = b.h_first + jj;
-        float pre = 0.0f;
-        for (int w = 0; w < kWarps; ++w) pre += b.red[(w * R + r) * a.hsp + jj];
-        const float p = chain_sigmoid(pre + a.hbias[j]);
+        const float p = chain_sigmoid(hidden_pre<R>(a, b, r, jj) + a.hbias[j]);
         const uint64_t element = uint64_t(b.row0 + r) * uint64_t(a.nh) + uint64_t(j);
         const float hv = uniform_at(a.key, step, uint32_t(2 + 2 * sweep), element) < p ? 1.0f : 0.0f;
         b.hloc[r * a.hsp + jj] = hv;
         if (sweep + 1 == a.k) {
-            a.phk[element] = p;
+            a.phk[element] = p * a.phk_scale;
             a.h[element] = hv;
         }
+    }
+}
+
+// Fused step, after hidden_sums of the batch rows: p(h | v0) into hdata and (scaled)
+// ph0; x W into hpre for the pseudo-likelihood when the data are binary; for CD the
+// chain's start h ~ p(h | v0), draw 0, into hloc.
+template <int R>
+RBM_HOST_DEVICE void positive_hidden(const Args& a, const Block& b, int t, uint64_t step) {
+    for (int e = t; e < b.d_rows * b.h_count; e += kThreads) {
+        const int r = e / b.h_count, jj = e % b.h_count, j = b.h_first + jj;
+        const float pre = hidden_pre<R>(a, b, r, jj);
+        if (a.binary) b.hpre[r * a.hsp + jj] = pre;
+        const float p = chain_sigmoid(pre + a.hbias[j]);
+        b.hdata[r * a.hsp + jj] = p;
+        const uint64_t element = uint64_t(b.d_row0 + r) * uint64_t(a.nh) + uint64_t(j);
+        a.ph0[element] = p * a.ph0_scale;
+        if (a.cd) b.hloc[r * a.hsp + jj] = uniform_at(a.key, step, 0u, element) < p ? 1.0f : 0.0f;
+    }
+}
+
+// Real-valued data: x = round(v0) in this block's vfull, for the pseudo-likelihood.
+template <int R>
+RBM_HOST_DEVICE void round_batch(const Args& a, const Block& b, int t) {
+    for (int e = t; e < R * a.nvp; e += kThreads) b.vfull[e] = b.vfull[e] >= 0.5f ? 1.0f : 0.0f;
+}
+
+// Real-valued data, after hidden_sums of round(v0): x W into hpre.
+template <int R>
+RBM_HOST_DEVICE void rounded_pre(const Args& a, const Block& b, int t) {
+    for (int e = t; e < b.d_rows * b.h_count; e += kThreads) {
+        const int r = e / b.h_count, jj = e % b.h_count;
+        b.hpre[r * a.hsp + jj] = hidden_pre<R>(a, b, r, jj);
+    }
+}
+
+// The pseudo-likelihood's per-unit terms: flipping bit i = step % nv of x moves
+// hidden unit j's pre-activation by +-W[i, j]: softplus(a + sign w) - softplus(a).
+template <int R>
+RBM_HOST_DEVICE void likelihood_terms(const Args& a, const Block& b, int t, uint64_t step) {
+    const int i = int(step % uint64_t(a.nv));
+    for (int e = t; e < b.d_rows * b.h_count; e += kThreads) {
+        const int r = e / b.h_count, jj = e % b.h_count;
+        const float sign = b.vfull[r * a.nvp + i] >= 0.5f ? -1.0f : 1.0f;  // 1 - 2 x_i
+        const float pre = b.hpre[r * a.hsp + jj] + a.hbias[b.h_first + jj];
+        b.terms[r * a.tsp + jj] = chain_softplus(pre + sign * b.ws[i * a.hsp + jj]) - chain_softplus(pre);
+    }
+}
+
+// This block's share of each row's pseudo-likelihood sum, in unit order.
+template <int R>
+RBM_HOST_DEVICE void likelihood_shares(const Args& a, const Block& b, int t) {
+    if (t >= b.d_rows) return;
+    double share = 0.0;
+    for (int jj = 0; jj < b.h_count; ++jj) share += double(b.terms[t * a.tsp + jj]);
+    b.stats[t] = share;
+}
+
+// After a cluster barrier: the reconstruction's terms softplus(a) - v0 a of this block's
+// visible units, a = p(h | v0) W' + b; and in block 0 each row's pseudo-likelihood term,
+// its shares summed in rank order: -nv softplus(-(F(x flipped) - F(x))).
+template <int R, int CS, class Peer>
+RBM_HOST_DEVICE void reconstruction_terms(const Args& a, const Block& b, int t, uint64_t step, Peer peer) {
+    for (int e = t; e < b.d_rows * b.v_count; e += kThreads) {
+        const int r = e / b.v_count, ii = e % b.v_count, i = b.v_first + ii;
+        const float pre = visible_pre<CS>(a, b, r, i, peer) + a.vbias[i];
+        b.terms[r * a.tsp + ii] = chain_softplus(pre) - batch_row(a, b, r)[i] * pre;
+    }
+    if (b.rank != 0 || t >= b.d_rows) return;
+    const int i = int(step % uint64_t(a.nv));
+    double delta = 0.0;
+    for (int src = 0; src < CS; ++src) delta += peer(b.stats, src)[t];
+    const float sign = b.vfull[t * a.nvp + i] >= 0.5f ? -1.0f : 1.0f;
+    const double fe_diff = -double(sign) * double(a.vbias[i]) - delta;
+    b.stats[R + t] = -double(a.nv) * chain_softplus(-fe_diff);
+}
+
+// This block's monitoring sums into the global ones, by one thread.
+template <int R>
+RBM_HOST_DEVICE void add_monitoring(const Args& a, const Block& b, int t) {
+    if (t != 0 || b.d_rows == 0) return;
+    double xent = 0.0;
+    for (int r = 0; r < b.d_rows; ++r)
+        for (int ii = 0; ii < b.v_count; ++ii) xent += double(b.terms[r * a.tsp + ii]);
+    add_to_sum(a.sums + 1, xent);
+    if (b.rank != 0) return;
+    double likelihood = 0.0;
+    for (int r = 0; r < b.d_rows; ++r) likelihood += b.stats[R + r];
+    add_to_sum(a.sums, likelihood);
+    add_to_sum(a.sums + 2, double(b.d_rows));
+}
+
+enum class Barrier { block, cluster };
+
+// The kernel's program: each phase as work(block, thread, peer) followed by a barrier
+// of the block or of the whole cluster. run(barrier, work) runs a phase: on the GPU this
+// thread's share then the barrier, in the unit test every block's every thread. A
+// cluster barrier stands wherever a block reads what a peer wrote, or writes what a
+// peer may still read; the last touch of a peer's memory comes before the last
+// cluster barrier, so no block leaves while a peer still uses its memory.
+// The unit test runs a block's phases up to a cluster barrier before the next block
+// starts, and after the program returns: the phases capture only what outlives it.
+template <int R, int CS, class Run>
+RBM_HOST_DEVICE void step_program(const Args& a, const uint64_t& step, Run&& run) {
+    run(Barrier::block, [&](const Block& b, int t, auto) { load<R>(a, b, t); });
+    if (a.shard) {
+        run(Barrier::block, [&](const Block& b, int t, auto) { hidden_sums<R>(a, b, t); });
+        run(Barrier::block, [&](const Block& b, int t, auto) { positive_hidden<R>(a, b, t, step); });
+        if (a.measure) {
+            if (!a.binary) {
+                run(Barrier::block, [&](const Block& b, int t, auto) { round_batch<R>(a, b, t); });
+                run(Barrier::block, [&](const Block& b, int t, auto) { hidden_sums<R>(a, b, t); });
+                run(Barrier::block, [&](const Block& b, int t, auto) { rounded_pre<R>(a, b, t); });
+            }
+            run(Barrier::block, [&](const Block& b, int t, auto) {
+                likelihood_terms<R>(a, b, t, step);
+                visible_shares<R>(a, b, t, b.hdata);
+            });
+            run(Barrier::cluster, [&](const Block& b, int t, auto) { likelihood_shares<R>(a, b, t); });
+            run(Barrier::cluster,
+                [&](const Block& b, int t, auto peer) { reconstruction_terms<R, CS>(a, b, t, step, peer); });
+            run(Barrier::block, [&](const Block& b, int t, auto) { add_monitoring<R>(a, b, t); });
+        }
+    }
+    for (int sweep = 0; sweep < a.k; ++sweep) {
+        run(Barrier::cluster, [&](const Block& b, int t, auto) { visible_shares<R>(a, b, t, b.hloc); });
+        run(Barrier::cluster,
+            [&, sweep](const Block& b, int t, auto peer) { visible_draws<R, CS>(a, b, t, sweep, step, peer); });
+        run(Barrier::block, [&](const Block& b, int t, auto) { hidden_sums<R>(a, b, t); });
+        run(Barrier::block, [&, sweep](const Block& b, int t, auto) { hidden_draws<R>(a, b, t, sweep, step); });
     }
 }
 

@@ -67,22 +67,25 @@ check cpu_and_gpu_agree bash -c "
   rbm train ${small[*]} --epochs 2 --device cpu --out $work/c > $work/c.log
   rbm train ${small[*]} --epochs 2 --device cuda --out $work/g > $work/g.log
   grep '^epoch' $work/c.log $work/g.log"
-# The same run with the whole-chain cluster kernel: its last reconstruction cost within
-# 1% of the cuBLAS sweeps' (they differ only by near-tie draws).
+# The same run with the whole-chain cluster kernel (MODE 1: the sweeps, 2: the fused
+# step): its last reconstruction cost within 1% of the cuBLAS sweeps' (they differ only
+# by near-tie draws and rounding).
 chain_kernel_run_agrees() {
   set -e
-  RBM_CUDA_CHAIN_KERNEL=1 rbm train "${small[@]}" --epochs 2 --device cuda --out "$work/k" > "$work/k.log"
-  grep 'whole-chain cluster kernel' "$work/k.log"
-  grep '^epoch' "$work/g.log" "$work/k.log"
+  local mode=$1 log=$work/k$1.log
+  RBM_CUDA_CHAIN_KERNEL=$mode rbm train "${small[@]}" --epochs 2 --device cuda --out "$work/k$mode" > "$log"
+  grep -E 'whole-(chain|step) cluster kernel' "$log"
+  grep '^epoch' "$work/g.log" "$log"
   local a b
   a=$(grep '^epoch' "$work/g.log" | tail -n 1 | awk '{for (i=1;i<=NF;i++) if ($i=="xent") print $(i+1)}')
-  b=$(grep '^epoch' "$work/k.log" | tail -n 1 | awk '{for (i=1;i<=NF;i++) if ($i=="xent") print $(i+1)}')
+  b=$(grep '^epoch' "$log" | tail -n 1 | awk '{for (i=1;i<=NF;i++) if ($i=="xent") print $(i+1)}')
   awk -v a="$a" -v b="$b" 'BEGIN {d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 0.01 * a)}'
 }
 export -f chain_kernel_run_agrees
 export work
 export small_args="${small[*]}"
-check chain_kernel_run_agrees bash -c 'small=($small_args); chain_kernel_run_agrees'
+check chain_kernel_run_agrees bash -c 'small=($small_args); chain_kernel_run_agrees 1'
+check fused_step_run_agrees bash -c 'small=($small_args); chain_kernel_run_agrees 2'
 check eval_gpu_matches_cpu bash -c "
   set -e
   ck=\$(ls $work/g/checkpoints/step-*.h5 | sort | tail -n 1)

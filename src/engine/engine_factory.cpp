@@ -39,9 +39,14 @@ void require_cuda_device() {
         fail("--device cuda: no CUDA GPU is visible to this process (check the driver and CUDA_VISIBLE_DEVICES)");
 }
 
-bool chain_kernel_requested() {
+ChainKernel chain_kernel_requested() {
     const char* value = std::getenv("RBM_CUDA_CHAIN_KERNEL");
-    return value && std::string(value) == "1";
+    const std::string mode = value ? value : "";
+    if (mode == "1") return ChainKernel::sweeps;
+    if (mode == "2") return ChainKernel::step;
+    RBM_CHECK(mode.empty() || mode == "0", "RBM_CUDA_CHAIN_KERNEL=" << mode
+                                               << ": expected 0 (off), 1 (the sweeps) or 2 (the whole step)");
+    return ChainKernel::off;
 }
 
 std::unique_ptr<Engine> make_engine(RbmShape shape, const EngineOptions& options) {

@@ -11,18 +11,22 @@
 
 namespace rbm {
 
-// True when the environment has RBM_CUDA_CHAIN_KERNEL=1.
-bool chain_kernel_requested();
+// Small batches on a GPU: the k Gibbs sweeps as one thread-block-cluster kernel with W
+// in shared memory (kernels/gibbs_chain.cuh) instead of 4k graph nodes (sweeps), or
+// that kernel running the batch's gather, positive phase and monitoring too, so a step
+// is that kernel and the gradient product (step).
+enum class ChainKernel { off, sweeps, step };
+
+// RBM_CUDA_CHAIN_KERNEL=1: sweeps, =2: step; otherwise off.
+ChainKernel chain_kernel_requested();
 
 struct EngineOptions {
     DeviceKind device = DeviceKind::auto_select;
     int cuda_device = 0;   // which visible GPU (the dist layer picks it from the node-local rank)
     bool tf32 = false;     // cuBLAS TF32 tensor-core products instead of FP32
-    // Small batches: the k Gibbs sweeps as one thread-block-cluster kernel with W in
-    // shared memory (kernels/gibbs_chain.cuh) instead of 4k graph nodes. Off until it has
-    // run on a GPU (docs/gpu.md); RBM_CUDA_CHAIN_KERNEL=1 turns it on for a run, the GPU
-    // tests and rbm_bench_cuda set it directly.
-    bool chain_kernel = chain_kernel_requested();
+    // Off until it has run on a GPU (docs/gpu.md); RBM_CUDA_CHAIN_KERNEL turns it on for
+    // a run, the GPU tests and rbm_bench_cuda set it directly.
+    ChainKernel chain_kernel = chain_kernel_requested();
 };
 
 // True when this build has the CUDA engine.

@@ -26,7 +26,7 @@ namespace {
 #define SKIP_WITHOUT_GPU()                                                               \
     if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA GPU visible: GPU suite skipped"
 
-std::unique_ptr<Engine> cuda_engine(RbmShape shape, bool chain_kernel = false) {
+std::unique_ptr<Engine> cuda_engine(RbmShape shape, ChainKernel chain_kernel = ChainKernel::off) {
     EngineOptions o;
     o.device = DeviceKind::cuda;
     o.chain_kernel = chain_kernel;
@@ -56,7 +56,8 @@ struct Pair {
     std::unique_ptr<Engine> cpu, gpu;
 };
 
-Pair make_pair_with(const ParamBuffer& p, const Dataset& shard, std::size_t chains, bool chain_kernel = false) {
+Pair make_pair_with(const ParamBuffer& p, const Dataset& shard, std::size_t chains,
+                    ChainKernel chain_kernel = ChainKernel::off) {
     Pair pair{make_cpu_engine(p.shape), cuda_engine(p.shape, chain_kernel)};
     for (Engine* e : {pair.cpu.get(), pair.gpu.get()}) {
         e->set_params(p);
@@ -102,12 +103,13 @@ TEST(CudaEngine, FreeEnergyMatchesCpu) {
 
 // Shapes whose rows are not whole Philox blocks (786, 102) check the draws' numbering
 // across rows.
-void compare_step(Method method, int k, std::size_t batch = 16, RbmShape shape = {96, 40}, bool chain_kernel = false) {
+void compare_step(Method method, int k, std::size_t batch = 16, RbmShape shape = {96, 40},
+                  ChainKernel chain_kernel = ChainKernel::off) {
     // Weights scaled so pre-activations stay about as large as at 96 visible units.
     const ParamBuffer p = test::random_params(shape, 0.3 * std::sqrt(96.0 / double(shape.n_visible)), 3);
     const std::size_t nv = shape.n_visible, rows = 4 * batch;
     const Dataset shard = test::dataset_of(grey_rows(rows, nv, 4), nv);
-    if (chain_kernel) {  // else the engine would quietly take the cuBLAS sweeps
+    if (chain_kernel != ChainKernel::off) {  // else the engine would quietly take the cuBLAS sweeps
         ASSERT_TRUE(kernels::plan_gibbs_chain(shape.n_visible, shape.n_hidden, batch, 0).usable());
     }
     Pair pair = make_pair_with(p, shard, batch, chain_kernel);
@@ -260,11 +262,11 @@ TEST(CudaEngine, DetectsNonFiniteParameters) {
 
 // A short training run on the GPU and on the CPU from the same start agrees: the
 // runs differ only by rare near-tie samples, which move W by lr/B each.
-void short_training_run_agrees(bool chain_kernel) {
+void short_training_run_agrees(ChainKernel chain_kernel) {
     const RbmShape shape{784, 100};
     const ParamBuffer p = initial_params(shape, 1);
     const Dataset shard = test::dataset_of(grey_rows(400, 784, 14), 784);
-    if (chain_kernel) {
+    if (chain_kernel != ChainKernel::off) {
         ASSERT_TRUE(kernels::plan_gibbs_chain(784, 100, 20, 0).usable());
     }
     Pair pair = make_pair_with(p, shard, 20, chain_kernel);
@@ -299,7 +301,7 @@ void short_training_run_agrees(bool chain_kernel) {
 
 TEST(CudaEngine, ShortTrainingRunAgreesWithCpu) {
     SKIP_WITHOUT_GPU();
-    short_training_run_agrees(false);
+    short_training_run_agrees(ChainKernel::off);
 }
 
 // A rank on a multi-GPU node takes GPU local_rank: every buffer, the stream and the
@@ -347,23 +349,37 @@ TEST(CudaChainKernel, PlansTheTutorialShape) {
 
 TEST(CudaChainKernel, StepsMatchCpu) {
     SKIP_WITHOUT_CLUSTERS();
-    compare_step(Method::pcd, 3, 16, {96, 40}, true);
-    compare_step(Method::cd, 1, 16, {96, 40}, true);
-    compare_step(Method::pcd, 2, 20, {786, 102}, true);
-    compare_step(Method::cd, 1, 33, {786, 102}, true);  // 33 rows: clusters of 4 and 5
+    for (ChainKernel mode : {ChainKernel::sweeps, ChainKernel::step}) {
+        SCOPED_TRACE(mode == ChainKernel::step ? "the fused step" : "the sweeps");
+        compare_step(Method::pcd, 3, 16, {96, 40}, mode);
+        compare_step(Method::cd, 1, 16, {96, 40}, mode);
+        compare_step(Method::pcd, 2, 20, {786, 102}, mode);
+        compare_step(Method::cd, 1, 33, {786, 102}, mode);  // 33 rows: clusters of 4 and 5
+    }
+}
+
+// Rows of multiples of 1/4: with dyadic weights every pre-activation of the batch is
+// exact too, so the fused step's positive phase equals cuBLAS's bit for bit.
+std::vector<float> quarter_rows(std::size_t n, std::size_t cols, unsigned seed) {
+    std::vector<float> rows = test::random_binary_rows(n, cols, seed);
+    for (std::size_t e = 0; e < rows.size(); ++e) rows[e] = rows[e] * 0.5f + 0.25f * float((e * 7) % 3);
+    return rows;
 }
 
 // Weights that are multiples of 1/64 make every pre-activation exact, so the kernel's
 // chains, samples and gradient must equal the cuBLAS sweeps' bit for bit: PCD-15 at the
-// tutorial's shape and batch, and CD-1 on a shape that cuts unevenly.
-void chain_kernel_equals_sweeps(Method method, int k, std::size_t batch, RbmShape shape) {
-    SCOPED_TRACE(testing::Message() << shape.n_visible << "x" << shape.n_hidden << " batch " << batch << " k " << k);
-    ASSERT_TRUE(kernels::plan_gibbs_chain(shape.n_visible, shape.n_hidden, batch, 0).usable());
+// tutorial's shape and batch, CD-1 on a shape that cuts unevenly, and PCD with fewer
+// chains than rows. The fused step's monitoring sums agree to rounding (another order).
+void chain_kernel_equals_sweeps(ChainKernel mode, Method method, int k, std::size_t batch, std::size_t chains,
+                                RbmShape shape) {
+    SCOPED_TRACE(testing::Message() << shape.n_visible << "x" << shape.n_hidden << " batch " << batch << " chains "
+                                    << chains << " k " << k << (mode == ChainKernel::step ? " fused step" : ""));
+    ASSERT_TRUE(kernels::plan_gibbs_chain(shape.n_visible, shape.n_hidden, std::max(batch, chains), 0).usable());
     const ParamBuffer p = test::dyadic_params(shape, test::dyadic_spread(shape), 21);
     const std::size_t rows = 3 * batch;
-    const Dataset shard = test::dataset_of(grey_rows(rows, shape.n_visible, 22), shape.n_visible);
-    const std::vector<float> start = test::random_binary_rows(batch, shape.n_hidden, 23);
-    auto kernel = cuda_engine(shape, true), sweeps = cuda_engine(shape, false);
+    const Dataset shard = test::dataset_of(quarter_rows(rows, shape.n_visible, 22), shape.n_visible);
+    const std::vector<float> start = test::random_binary_rows(chains, shape.n_hidden, 23);
+    auto kernel = cuda_engine(shape, mode), sweeps = cuda_engine(shape, ChainKernel::off);
     std::vector<uint32_t> order(rows);
     std::iota(order.begin(), order.end(), 0u);
     for (Engine* e : {kernel.get(), sweeps.get()}) {
@@ -373,16 +389,9 @@ void chain_kernel_equals_sweeps(Method method, int k, std::size_t batch, RbmShap
         e->set_chains(std::vector<uint8_t>(start.begin(), start.end()));
         e->set_epoch_order(order);
     }
-    StepSettings s;
-    s.method = method;
-    s.k = k;
-    s.batch = batch;
-    s.chains = batch;
-    s.seed = 4;
+    const StepSettings s{.method = method, .k = k, .batch = batch, .chains = chains, .seed = 4};
     for (uint64_t step = 0; step < 3; ++step) {
-        StepSpec spec;
-        spec.step = step;
-        spec.pl_bit = std::size_t(step % shape.n_visible);
+        const StepSpec spec{.step = step, .pl_bit = std::size_t(step % shape.n_visible)};
         for (Engine* e : {kernel.get(), sweeps.get()}) e->compute_gradient(order.data() + step * batch, s, spec);
         const std::vector<uint8_t> a = kernel->get_chains(), b = sweeps->get_chains();
         EXPECT_EQ(mismatches(a, b), 0u) << "step " << step;
@@ -390,16 +399,24 @@ void chain_kernel_equals_sweeps(Method method, int k, std::size_t batch, RbmShap
         EXPECT_GT(on, a.size() / 20) << "step " << step;
         EXPECT_LT(on, a.size() - a.size() / 20) << "step " << step;
         EXPECT_EQ(gpu_gradient(*kernel), gpu_gradient(*sweeps)) << "step " << step;
+        const MetricSums mk = kernel->take_metric_sums(), ms = sweeps->take_metric_sums();
+        EXPECT_EQ(mk.examples, ms.examples);
+        EXPECT_NEAR(mk.pseudo_likelihood, ms.pseudo_likelihood, 1e-9 * std::abs(ms.pseudo_likelihood));
+        EXPECT_NEAR(mk.reconstruction_xent, ms.reconstruction_xent, 1e-6 * std::abs(ms.reconstruction_xent));
     }
 }
 
 TEST(CudaChainKernel, EqualsTheCublasSweepsBitForBit) {
     SKIP_WITHOUT_CLUSTERS();
-    chain_kernel_equals_sweeps(Method::pcd, 15, 20, {784, 500});
-    chain_kernel_equals_sweeps(Method::cd, 1, 33, {786, 102});
+    for (ChainKernel mode : {ChainKernel::sweeps, ChainKernel::step}) {
+        chain_kernel_equals_sweeps(mode, Method::pcd, 15, 20, 20, {784, 500});
+        chain_kernel_equals_sweeps(mode, Method::cd, 1, 33, 33, {786, 102});
+        chain_kernel_equals_sweeps(mode, Method::pcd, 2, 20, 7, {786, 102});
+    }
 }
 
 TEST(CudaChainKernel, ShortTrainingRunAgreesWithCpu) {
     SKIP_WITHOUT_CLUSTERS();
-    short_training_run_agrees(true);
+    short_training_run_agrees(ChainKernel::sweeps);
+    short_training_run_agrees(ChainKernel::step);
 }

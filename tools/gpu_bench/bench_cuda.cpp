@@ -57,7 +57,7 @@ Options parse(int argc, char** argv) {
 }
 
 // Seconds per step of the engine (gradient + update), measured over >= `seconds`.
-double time_engine_step(std::size_t batch, const Options& o, bool chain_kernel) {
+double time_engine_step(std::size_t batch, const Options& o, ChainKernel chain_kernel) {
     const RbmShape shape{784, 500};
     EngineOptions eo;
     eo.device = DeviceKind::cuda;
@@ -161,19 +161,21 @@ int main(int argc, char** argv) {
         }
         std::printf("# 784x500 RBM, PCD-%d, chains = batch, FP32%s\n", o.k, o.tf32 ? " (TF32 products)" : "");
         // step_us: the engine as a run gets it by default (a cuBLAS product and a sampling
-        // kernel per half-step); chain_us: the same step with the whole-chain cluster
-        // kernel (EngineOptions::chain_kernel), where it takes the batch.
-        std::printf("%8s %12s %14s %14s %12s %10s %12s\n", "batch", "step_us", "examples/s", "cublas_us",
-                    "step_TFLOPs", "of_cublas", "chain_us");
+        // kernel per half-step); chain_us and fused_us: the same step with the whole-chain
+        // cluster kernel running the sweeps, or the whole step but the gradient
+        // (EngineOptions::chain_kernel), where it takes the batch.
+        std::printf("%8s %12s %14s %14s %12s %10s %12s %12s\n", "batch", "step_us", "examples/s", "cublas_us",
+                    "step_TFLOPs", "of_cublas", "chain_us", "fused_us");
         for (std::size_t b : o.batches) {
             double flops = 0;
-            const double step = time_engine_step(b, o, false), blas = time_cublas_products(b, o, flops);
+            const double step = time_engine_step(b, o, ChainKernel::off), blas = time_cublas_products(b, o, flops);
             std::printf("%8zu %12.1f %14.0f %14.1f %12.2f %9.0f%%", b, step * 1e6, double(b) / step, blas * 1e6,
                         flops / step / 1e12, 100.0 * blas / step);
             if (kernels::plan_gibbs_chain(784, 500, b, 0).usable())
-                std::printf(" %12.1f\n", time_engine_step(b, o, true) * 1e6);
+                std::printf(" %12.1f %12.1f\n", time_engine_step(b, o, ChainKernel::sweeps) * 1e6,
+                            time_engine_step(b, o, ChainKernel::step) * 1e6);
             else
-                std::printf(" %12s\n", "-");
+                std::printf(" %12s %12s\n", "-", "-");
             std::fflush(stdout);
         }
         return 0;

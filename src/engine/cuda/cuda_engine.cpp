@@ -64,7 +64,7 @@ struct CaptureKey {
 class CudaEngine final : public Engine {
 public:
     // device_ is initialised (and made current) before any buffer is allocated.
-    CudaEngine(RbmShape shape, int device, bool tf32, bool chain_kernel)
+    CudaEngine(RbmShape shape, int device, bool tf32, ChainKernel chain_kernel)
         : shape_(shape), device_(make_current(device)), tf32_(tf32), chain_kernel_(chain_kernel),
           params_(shape.total()), velocity_(shape.total()), grad_(shape.total() + shape.n_hidden), counters_(3),
           metric_sums_(3), fe_sum_(1), flag_(1) {
@@ -80,7 +80,9 @@ public:
 
     std::string describe() const override {
         return "cuda " + device_description(device_) + ", cuBLAS " + (tf32_ ? "TF32" : "FP32") + ", CUDA graphs" +
-               (chain_kernel_ ? ", whole-chain cluster kernel for small batches" : "");
+               (chain_kernel_ == ChainKernel::sweeps  ? ", whole-chain cluster kernel for small batches"
+                : chain_kernel_ == ChainKernel::step ? ", whole-step cluster kernel for small batches"
+                                                     : "");
     }
     RbmShape shape() const override { return shape_; }
 
@@ -262,8 +264,8 @@ private:
     RbmShape shape_;
     int device_;
     bool tf32_;
-    bool chain_kernel_;                  // asked for: used where chain_plan_ says the shape fits
-    kernels::GibbsChainPlan chain_plan_;  // for reserved_.chains rows
+    ChainKernel chain_kernel_;            // asked for: used where chain_plan_ says the shape fits
+    kernels::GibbsChainPlan chain_plan_;  // for reserved_'s chains (and batch, for the whole step)
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
     DevF params_, velocity_, grad_;
@@ -317,7 +319,8 @@ void CudaEngine::reserve(const CaptureKey& key) {
     const std::vector<float> ones(b + c, 1.0f);
     ones_.resize(b + c);
     copy_to_device(ones.data(), ones_.data(), ones.size());
-    chain_plan_ = chain_kernel_ ? kernels::plan_gibbs_chain(nv, nh, c, device_) : kernels::GibbsChainPlan{};
+    chain_plan_ = chain_kernel_ == ChainKernel::off ? kernels::GibbsChainPlan{}
+                  : kernels::plan_gibbs_chain(nv, nh, chain_kernel_ == ChainKernel::step ? most : c, device_);
     reserved_ = key;
     drop_graphs();
 }
@@ -377,19 +380,28 @@ void CudaEngine::enqueue_step(const CaptureKey& key) {
     float* phk = ph0 + b * nh;
     const Stream stream = Stream::make(key.seed, key.rank, Purpose::gibbs);
 
-    kernels::gather_rows(shard_.data(), order_.data(), counters_.data() + 1, v0, b, nv, stream_);
-    gemm(false, false, b, nh, nv, v0, W, pre_h_.data());
-    kernels::bias_sigmoid_sample(pre_h_.data(), hbias, ph0, nullptr, b, nh, stream, step, 0, stream_);
-    if (key.measure) enqueue_measure(key);
-
     float* h = persistent ? chains_.data() : h_.data();
-    if (!persistent) kernels::sample_bernoulli(ph0, h, b * nh, stream, step, 0, stream_);
-    if (chain_plan_.usable() && key.k > 0)
-        kernels::gibbs_chain(chain_plan_, W, vbias, hbias, h, vk, phk, c, nv, nh, key.k, stream, step, stream_);
-    else
-        enqueue_sweeps(key, h, vk, phk, stream);
+    if (chain_plan_.usable() && key.k > 0 && chain_kernel_ == ChainKernel::step) {
+        // The batch's gather, positive phase and monitoring in the chain's kernel, which
+        // leaves stack_h_ scaled by the gradient's row weights.
+        const kernels::GibbsStepBatch batch{.shard = shard_.data(), .order = order_.data(),
+                                            .cursor = counters_.data() + 1, .batch = b, .v0 = v0, .ph0 = ph0,
+                                            .cd = !persistent, .measure = key.measure, .binary = key.binary,
+                                            .sums = metric_sums_.data()};
+        kernels::gibbs_chain(chain_plan_, W, vbias, hbias, h, vk, phk, c, nv, nh, key.k, stream, step, stream_, &batch);
+    } else {
+        kernels::gather_rows(shard_.data(), order_.data(), counters_.data() + 1, v0, b, nv, stream_);
+        gemm(false, false, b, nh, nv, v0, W, pre_h_.data());
+        kernels::bias_sigmoid_sample(pre_h_.data(), hbias, ph0, nullptr, b, nh, stream, step, 0, stream_);
+        if (key.measure) enqueue_measure(key);
+        if (!persistent) kernels::sample_bernoulli(ph0, h, b * nh, stream, step, 0, stream_);
+        if (chain_plan_.usable() && key.k > 0)
+            kernels::gibbs_chain(chain_plan_, W, vbias, hbias, h, vk, phk, c, nv, nh, key.k, stream, step, stream_);
+        else
+            enqueue_sweeps(key, h, vk, phk, stream);
+        kernels::scale_rows(stack_h_.data(), b, c, nh, stream_);
+    }
     // grad = [v0; vk]' [ph0 / B; -phk / C]; bias gradients as weighted column sums.
-    kernels::scale_rows(stack_h_.data(), b, c, nh, stream_);
     gemm(true, false, nv, nh, b + c, stack_v_.data(), stack_h_.data(), grad_.data());
     weighted_column_sums(stack_v_.data(), row_weights_.data(), b + c, nv, grad_.data() + shape_.vbias_offset());
     weighted_column_sums(stack_h_.data(), ones_.data(), b + c, nh, grad_.data() + shape_.hbias_offset());
@@ -504,7 +516,7 @@ void CudaEngine::chain_visibles(float* mean, float* sample, const Stream& stream
 
 }  // namespace
 
-std::unique_ptr<Engine> make_cuda_engine(RbmShape shape, int device, bool tf32, bool chain_kernel) {
+std::unique_ptr<Engine> make_cuda_engine(RbmShape shape, int device, bool tf32, ChainKernel chain_kernel) {
     return std::make_unique<CudaEngine>(shape, device, tf32, chain_kernel);
 }
 

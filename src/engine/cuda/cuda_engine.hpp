@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/engine.hpp"
+#include "engine/engine_factory.hpp"
 
 namespace rbm::cuda {
 
@@ -13,6 +14,6 @@ int visible_device_count();
 std::string device_description(int device);
 std::string device_uuid(int device);
 
-std::unique_ptr<Engine> make_cuda_engine(RbmShape shape, int device, bool tf32, bool chain_kernel);
+std::unique_ptr<Engine> make_cuda_engine(RbmShape shape, int device, bool tf32, ChainKernel chain_kernel);
 
 }  // namespace rbm::cuda
