@@ -151,21 +151,21 @@ RBM_HOST_DEVICE const float* batch_row(const Args& a, const Block& b, int r) {
 // Phase 0: this block's columns of W (zero beyond nh and nv); its hidden sample (zero
 // for CD, whose chain starts from the batch); the cluster's batch rows in vfull for the
 // fused step (this block writing its visible units of them to v0), else zeros; zeros in
-// every row or unit a smaller cluster or block does not use.
+// every row or unit a smaller cluster or block does not use. W is read a warp per row,
+// its lanes along the row: coalesced, and no division by the runtime stride.
 template <int R>
 RBM_HOST_DEVICE void load(const Args& a, const Block& b, int t) {
-    for (int e = t; e < a.nvp * a.hsp; e += kThreads) {
-        const int i = e / a.hsp, jj = e % a.hsp;
-        b.ws[e] = i < a.nv && jj < b.h_count ? a.W[std::size_t(i) * a.nh + b.h_first + jj] : 0.0f;
-    }
-    for (int e = t; e < R * a.nvp; e += kThreads) {
-        const int r = e / a.nvp, i = e % a.nvp;
-        float x = 0.0f;
-        if (a.shard && r < b.d_rows && i < a.nv) {
-            x = batch_row(a, b, r)[i];
-            if (i >= b.v_first && i < b.v_first + b.v_count) a.v0[std::size_t(b.d_row0 + r) * a.nv + i] = x;
+    const int lane = t & 31, warp = t >> 5;
+    for (int i = warp; i < a.nvp; i += kWarps)
+        for (int jj = lane; jj < a.hsp; jj += 32)
+            b.ws[i * a.hsp + jj] = i < a.nv && jj < b.h_count ? a.W[std::size_t(i) * a.nh + b.h_first + jj] : 0.0f;
+    for (int r = 0; r < R; ++r) {
+        const float* row = a.shard && r < b.d_rows ? batch_row(a, b, r) : nullptr;
+        for (int i = t; i < a.nvp; i += kThreads) {
+            const float x = row && i < a.nv ? row[i] : 0.0f;
+            if (row && i >= b.v_first && i < b.v_first + b.v_count) a.v0[std::size_t(b.d_row0 + r) * a.nv + i] = x;
+            b.vfull[r * a.nvp + i] = x;
         }
-        b.vfull[e] = x;
     }
     for (int e = t; e < R * a.hsp; e += kThreads) {
         const int r = e / a.hsp, jj = e % a.hsp;
