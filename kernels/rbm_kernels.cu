@@ -104,13 +104,15 @@ __global__ void free_energy_kernel(const float* pre, const float* x, const float
 }
 
 __global__ void sgd_kernel(float* p, float* v, const float* g, std::size_t total, std::size_t n_weights, float lr,
-                           float momentum, float decay, float scale) {
+                           float momentum, float decay, float scale, int* nonfinite) {
     const std::size_t e = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (e >= total) return;
     const float d = e < n_weights ? decay * p[e] : 0.0f;
     const float vel = momentum * v[e] + lr * (scale * g[e] - d);
     v[e] = vel;
-    p[e] += vel;
+    const float updated = p[e] + vel;
+    p[e] = updated;
+    if (nonfinite && !isfinite(updated)) *nonfinite = 1;
 }
 
 __global__ void moving_average_kernel(float* avg, const float* x, float rate, float scale, std::size_t n) {
@@ -126,6 +128,15 @@ __global__ void advance_kernel(uint64_t* step, uint64_t* cursor, std::size_t bat
 __global__ void nonfinite_kernel(const float* values, std::size_t n, int* flag) {
     const std::size_t e = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (e < n && !isfinite(values[e])) *flag = 1;
+}
+
+__global__ void step_report_kernel(double* sums, int* flag, StepReportCopy* out) {
+    for (int s = 0; s < 3; ++s) {
+        out->sums[s] = sums[s];
+        sums[s] = 0.0;
+    }
+    out->nonfinite = *flag;
+    *flag = 0;
 }
 
 __global__ void bytes_to_floats_kernel(const uint8_t* in, float* out, std::size_t n) {
@@ -196,9 +207,9 @@ void moving_average(float* avg, const float* x, float rate, float scale, std::si
 }
 
 void sgd_update(float* params, float* velocity, const float* grad, std::size_t total, std::size_t n_weights, float lr,
-                float momentum, float decay, float scale, cudaStream_t stream) {
+                float momentum, float decay, float scale, int* nonfinite, cudaStream_t stream) {
     sgd_kernel<<<blocks_for(total), kThreads, 0, stream>>>(params, velocity, grad, total, n_weights, lr, momentum,
-                                                           decay, scale);
+                                                           decay, scale, nonfinite);
     RBM_CUDA_LAUNCHED();
 }
 
@@ -209,6 +220,11 @@ void advance_step(uint64_t* step, uint64_t* cursor, std::size_t batch, cudaStrea
 
 void find_nonfinite(const float* values, std::size_t n, int* flag, cudaStream_t stream) {
     nonfinite_kernel<<<blocks_for(n), kThreads, 0, stream>>>(values, n, flag);
+    RBM_CUDA_LAUNCHED();
+}
+
+void copy_step_report(double* sums, int* flag, StepReportCopy* out, cudaStream_t stream) {
+    step_report_kernel<<<1, 1, 0, stream>>>(sums, flag, out);
     RBM_CUDA_LAUNCHED();
 }
 

@@ -49,9 +49,10 @@ void reconstruction_xent(const float* pre_v, const float* vbias, const float* v,
 void free_energy(const float* pre, const float* x, const float* vbias, const float* hbias, std::size_t rows,
                  std::size_t n_visible, std::size_t n_hidden, double* sum, cudaStream_t stream);
 
-// v = momentum v + lr (scale g - decay p [weights only]); p += v
+// v = momentum v + lr (scale g - decay p [weights only]); p += v. With `nonfinite`, also
+// *nonfinite = 1 where a new parameter is not finite: the step report's check, fused.
 void sgd_update(float* params, float* velocity, const float* grad, std::size_t total, std::size_t n_weights,
-                float lr, float momentum, float decay, float scale, cudaStream_t stream);
+                float lr, float momentum, float decay, float scale, int* nonfinite, cudaStream_t stream);
 
 // avg += rate (scale x - avg): centering's moving hidden offset
 void moving_average(float* avg, const float* x, float rate, float scale, std::size_t n, cudaStream_t stream);
@@ -61,6 +62,16 @@ void advance_step(uint64_t* step, uint64_t* cursor, std::size_t batch, cudaStrea
 
 // *flag = 1 if any of the n values is not finite (flag must be zeroed first)
 void find_nonfinite(const float* values, std::size_t n, int* flag, cudaStream_t stream);
+
+// A step's report as the host reads it: the monitoring sums and the non-finite flag.
+struct StepReportCopy {
+    double sums[3];
+    int nonfinite;
+};
+
+// The step report in one kernel: sums and flag copied to `out` (mapped host memory),
+// then both reset for the next step.
+void copy_step_report(double* sums, int* flag, StepReportCopy* out, cudaStream_t stream);
 
 // Converts between the chains' uint8 host form and the device's float 0/1.
 void bytes_to_floats(const uint8_t* in, float* out, std::size_t n, cudaStream_t stream);

@@ -46,7 +46,7 @@ check gpu_suite rbm_gpu_tests --gtest_output=xml:"$out/gpu_tests.xml"
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 if [ -n "$sanitizer" ]; then
   check memcheck_engine_steps "$sanitizer" --tool memcheck --error-exitcode 1 rbm_gpu_tests \
-    --gtest_filter='CudaEngine.StepsAtTutorialScaleMatchCpu:CudaEngine.PcdStepMatchesCpu:CudaEngine.CdStepMatchesCpu:CudaChainKernel.StepsMatchCpu:CudaChainKernel.EqualsTheCublasSweepsBitForBit'
+    --gtest_filter='CudaEngine.StepsAtTutorialScaleMatchCpu:CudaEngine.PcdStepMatchesCpu:CudaEngine.CdStepMatchesCpu:CudaEngine.StepReportCarriesTheSumsAndCatchesDivergence:CudaChainKernel.StepsMatchCpu:CudaChainKernel.EqualsTheCublasSweepsBitForBit'
   # The whole-chain kernel's barriers: shared-memory hazards and barrier misuse.
   check racecheck_chain_kernel "$sanitizer" --tool racecheck --error-exitcode 1 rbm_gpu_tests \
     --gtest_filter='CudaChainKernel.StepsMatchCpu'
@@ -67,6 +67,18 @@ check cpu_and_gpu_agree bash -c "
   rbm train ${small[*]} --epochs 2 --device cpu --out $work/c > $work/c.log
   rbm train ${small[*]} --epochs 2 --device cuda --out $work/g > $work/g.log
   grep '^epoch' $work/c.log $work/g.log"
+# A run that diverges (weight decay 1000 at lr 1: W overflows within ~15 steps) is caught
+# on the GPU (the update kernel's own non-finite flag, read a step later) at the same
+# step as on the CPU, with the same message.
+check divergence_caught_like_cpu bash -c "
+  for d in cpu cuda; do
+    if rbm train --data $mnist --limit 400 --hidden 16 --batch-size 10 --k 1 --lr 1 --seed 5 --filters false \
+         --epochs 2 --weight-decay 1000 --device \$d --out $work/div_\$d > $work/div_\$d.log 2>&1; then
+      echo \"no divergence on \$d\"; exit 1
+    fi
+    grep -m1 -oE 'training diverged at step [0-9]+: [^;]*' $work/div_\$d.log || { cat $work/div_\$d.log; exit 1; }
+  done
+  [ \"\$(grep -m1 -oE 'diverged at step [0-9]+' $work/div_cpu.log)\" = \"\$(grep -m1 -oE 'diverged at step [0-9]+' $work/div_cuda.log)\" ]"
 # The same run with the whole-chain cluster kernel (MODE 1: the sweeps, 2: the fused
 # step): its last reconstruction cost within 1% of the cuBLAS sweeps' (they differ only
 # by near-tie draws and rounding).

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numeric>
 
 #include "engine/engine.hpp"
@@ -258,6 +259,52 @@ TEST(CudaEngine, DetectsNonFiniteParameters) {
     p.values[17] = std::nanf("");
     gpu->set_params(p);
     EXPECT_FALSE(gpu->params_finite());
+}
+
+// The step report (the update's own non-finite check, one copy kernel into mapped host
+// memory) carries the step's sums, catches an update that diverged, and starts afresh:
+// after finite parameters are restored the next report is finite again. Centered, the
+// biases move after the update kernel, so the report scans instead.
+TEST(CudaEngine, StepReportCarriesTheSumsAndCatchesDivergence) {
+    SKIP_WITHOUT_GPU();
+    const RbmShape shape{96, 40};
+    const ParamBuffer p = test::random_params(shape, 0.3, 41);
+    const Dataset shard = test::dataset_of(grey_rows(48, 96, 42), 96);
+    std::vector<uint32_t> order(48);
+    std::iota(order.begin(), order.end(), 0u);
+    const StepSettings s{.k = 2, .batch = 16, .chains = 16, .seed = 3};
+    for (bool centered : {false, true}) {
+        SCOPED_TRACE(centered ? "centered" : "plain");
+        Pair pair = make_pair_with(p, shard, 16);
+        for (Engine* e : {pair.cpu.get(), pair.gpu.get()}) {
+            if (centered) e->set_offsets(Offsets{std::vector<float>(96, 0.25f), std::vector<float>(40, 0.5f)});
+            e->set_epoch_order(order);
+        }
+        auto step = [&](uint64_t n, const UpdateRule& rule) {
+            for (Engine* e : {pair.cpu.get(), pair.gpu.get()}) {
+                e->compute_gradient(order.data() + (n % 3) * 16, s, StepSpec{.step = n, .pl_bit = n % 96});
+                e->apply_update(rule, 1.0f);
+            }
+            pair.gpu->start_step_report();
+            return pair.gpu->finish_step_report();
+        };
+        const Engine::StepReport first = step(0, UpdateRule{});
+        const MetricSums cpu_sums = pair.cpu->take_metric_sums();
+        EXPECT_TRUE(first.params_finite);
+        EXPECT_EQ(first.sums.examples, 16.0);
+        EXPECT_NEAR(first.sums.pseudo_likelihood, cpu_sums.pseudo_likelihood,
+                    1e-4 * std::abs(cpu_sums.pseudo_likelihood) + 1e-3);
+        EXPECT_NEAR(first.sums.reconstruction_xent, cpu_sums.reconstruction_xent,
+                    1e-5 * std::abs(cpu_sums.reconstruction_xent));
+        EXPECT_FALSE(step(1, UpdateRule{.learning_rate = std::numeric_limits<float>::infinity()}).params_finite);
+        for (Engine* e : {pair.cpu.get(), pair.gpu.get()}) {
+            e->set_params(p);
+            e->set_velocity(ParamBuffer(shape));
+        }
+        const Engine::StepReport after = step(2, UpdateRule{});
+        EXPECT_TRUE(after.params_finite);
+        EXPECT_EQ(after.sums.examples, 16.0);  // the sums were reset by each report
+    }
 }
 
 // A short training run on the GPU and on the CPU from the same start agrees: the

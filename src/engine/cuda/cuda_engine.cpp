@@ -67,7 +67,7 @@ public:
     CudaEngine(RbmShape shape, int device, bool tf32, ChainKernel chain_kernel)
         : shape_(shape), device_(make_current(device)), tf32_(tf32), chain_kernel_(chain_kernel),
           params_(shape.total()), velocity_(shape.total()), grad_(shape.total() + shape.n_hidden), counters_(3),
-          metric_sums_(3), fe_sum_(1), flag_(1) {
+          metric_sums_(3), fe_sum_(1), flag_(1), scan_flag_(1) {
         try {
             create_handles();
         } catch (...) {
@@ -155,24 +155,25 @@ public:
         return {host[0], host[1], host[2]};
     }
 
+    // Its own flag: the step report's (flag_) gathers what the updates since the last
+    // report saw, and a query in between must not clear it.
     bool params_finite() const override {
         int flag = 0;
-        RBM_CUDA(cudaMemsetAsync(flag_.data(), 0, sizeof(int), stream_));
-        kernels::find_nonfinite(params_.data(), params_.size(), flag_.data(), stream_);
-        RBM_CUDA(cudaMemcpyAsync(&flag, flag_.data(), sizeof flag, cudaMemcpyDeviceToHost, stream_));
+        RBM_CUDA(cudaMemsetAsync(scan_flag_.data(), 0, sizeof(int), stream_));
+        kernels::find_nonfinite(params_.data(), params_.size(), scan_flag_.data(), stream_);
+        RBM_CUDA(cudaMemcpyAsync(&flag, scan_flag_.data(), sizeof flag, cudaMemcpyDeviceToHost, stream_));
         RBM_CUDA(cudaStreamSynchronize(stream_));
         return flag == 0;
     }
 
-    // Enqueued after the step's update: the non-finite scan, both copies to pinned host
-    // memory and the reset of the sums, then an event that finish_step_report() waits on.
+    // Enqueued after the step's update, whose kernel already flagged a non-finite new
+    // parameter (unless the centered update moved the biases after it: then a scan): one
+    // kernel copies the flag and the sums to mapped host memory and resets both, then an
+    // event that finish_step_report() waits on. Two stream operations per step.
     void start_step_report() override {
-        RBM_CUDA(cudaMemsetAsync(flag_.data(), 0, sizeof(int), stream_));
-        kernels::find_nonfinite(params_.data(), params_.size(), flag_.data(), stream_);
-        RBM_CUDA(cudaMemcpyAsync(&report_host_->nonfinite, flag_.data(), sizeof(int), cudaMemcpyDeviceToHost, stream_));
-        RBM_CUDA(cudaMemcpyAsync(report_host_->sums, metric_sums_.data(), sizeof report_host_->sums,
-                                 cudaMemcpyDeviceToHost, stream_));
-        RBM_CUDA(cudaMemsetAsync(metric_sums_.data(), 0, metric_sums_.bytes(), stream_));
+        if (!update_checked_) kernels::find_nonfinite(params_.data(), params_.size(), flag_.data(), stream_);
+        update_checked_ = false;
+        kernels::copy_step_report(metric_sums_.data(), flag_.data(), report_device_, stream_);
         RBM_CUDA(cudaEventRecord(report_done_, stream_));
     }
     StepReport finish_step_report() override {
@@ -201,7 +202,10 @@ private:
         RBM_CUDA(cudaMemsetAsync(velocity_.data(), 0, velocity_.bytes(), stream_));
         RBM_CUDA(cudaMemsetAsync(counters_.data(), 0, counters_.bytes(), stream_));
         RBM_CUDA(cudaMemsetAsync(metric_sums_.data(), 0, metric_sums_.bytes(), stream_));
-        RBM_CUDA(cudaMallocHost(reinterpret_cast<void**>(&report_host_), sizeof(ReportHost)));
+        RBM_CUDA(cudaMemsetAsync(flag_.data(), 0, flag_.bytes(), stream_));
+        RBM_CUDA(cudaHostAlloc(reinterpret_cast<void**>(&report_host_), sizeof(kernels::StepReportCopy),
+                               cudaHostAllocMapped));
+        RBM_CUDA(cudaHostGetDevicePointer(reinterpret_cast<void**>(&report_device_), report_host_, 0));
         RBM_CUDA(cudaEventCreateWithFlags(&report_done_, cudaEventDisableTiming));
         RBM_CUDA(cudaStreamSynchronize(stream_));
     }
@@ -272,12 +276,11 @@ private:
     DeviceBuffer<uint64_t> counters_;  // [step, batch cursor, scratch step for sampling]
     mutable DeviceBuffer<double> metric_sums_;
     DeviceBuffer<double> fe_sum_;
-    mutable DeviceBuffer<int> flag_;
-    struct ReportHost {  // pinned: the step report's copies land here
-        double sums[3];
-        int nonfinite;
-    };
-    ReportHost* report_host_ = nullptr;
+    DeviceBuffer<int> flag_;                // set by the updates since the last step report
+    mutable DeviceBuffer<int> scan_flag_;   // params_finite()'s
+    bool update_checked_ = false;           // the last update flagged its own non-finite values
+    kernels::StepReportCopy* report_host_ = nullptr;    // mapped pinned memory: the step report lands here
+    kernels::StepReportCopy* report_device_ = nullptr;  // the same, as the device addresses it
     cudaEvent_t report_done_ = nullptr;
     DeviceBuffer<unsigned char> workspace_;
     DevF shard_;
@@ -435,8 +438,11 @@ void CudaEngine::apply_update(const UpdateRule& rule, float scale) {
         RBM_CUBLAS(cublasSger(cublas_, nh, nv, &minus_one, g + shape_.hbias_offset(), 1, mu_.data(), 1, g, nh));
         RBM_CUBLAS(cublasSger(cublas_, nh, nv, &minus_one, lambda_.data(), 1, g + shape_.vbias_offset(), 1, g, nh));
     }
+    // The centered update moves the biases again below: the report scans after it instead.
+    update_checked_ = !centered_;
     kernels::sgd_update(params_.data(), velocity_.data(), g, shape_.total(), shape_.weight_count(),
-                        rule.learning_rate, rule.momentum, rule.weight_decay, scale, stream_);
+                        rule.learning_rate, rule.momentum, rule.weight_decay, scale,
+                        update_checked_ ? flag_.data() : nullptr, stream_);
     if (!centered_) return;
     // b -= W_step lambda, c -= W_step' mu (W_step: the velocity just applied), then lambda moves.
     const float* v = velocity_.data();
