@@ -2,6 +2,7 @@
 # Runs on a GPU machine, from the unpacked bundle of tools/gpu_bundle.sh: the GPU test
 # suite, end-to-end GPU checks through the real binary (CPU<->GPU checkpoints, AIS on the
 # GPU against the CPU, NCCL, two ranks on one GPU), then the GPU benchmark, and prints a short table last.
+# Sanitizers come last, skipped past a time budget (RBM_GPU_CHECKS_BUDGET_S, default 420 s).
 # Results go to $OUT (default /tmp/rbm-gpu-out): summary.txt, bench_table.txt, device.txt,
 # gpu_tests.xml, and every log in logs.tar.gz.
 #
@@ -37,22 +38,18 @@ check() {  # check NAME COMMAND... : runs it (at most 150 s, so a hang costs no 
   if timeout 150 "$@" > "$logs/$name.log" 2>&1; then results+=("PASS  $name"); else results+=("FAIL  $name (see logs/$name.log)"); fi
   tail -n 3 "$logs/$name.log"
 }
+# check_in_budget NAME COMMAND...: check, unless the run is past RBM_GPU_CHECKS_BUDGET_S
+# seconds (default 420), so the whole run fits a device call.
+budget=${RBM_GPU_CHECKS_BUDGET_S:-420}
+check_in_budget() {
+  if [ "$SECONDS" -ge "$budget" ]; then results+=("SKIP  $1 (past the ${budget} s budget at ${SECONDS} s)"); return; fi
+  check "$@"
+}
 
 nvidia-smi -L | tee "$out/device.txt"
 rbm --version | tee -a "$out/device.txt"
 
 check gpu_suite rbm_gpu_tests --gtest_output=xml:"$out/gpu_tests.xml"
-# The engine's steps under compute-sanitizer's memcheck, where the toolkit has it.
-sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
-if [ -n "$sanitizer" ]; then
-  check memcheck_engine_steps "$sanitizer" --tool memcheck --error-exitcode 1 rbm_gpu_tests \
-    --gtest_filter='CudaEngine.StepsAtTutorialScaleMatchCpu:CudaEngine.PcdStepMatchesCpu:CudaEngine.CdStepMatchesCpu:CudaEngine.StepReportCarriesTheSumsAndCatchesDivergence:CudaChainKernel.StepsMatchCpu:CudaChainKernel.EqualsTheCublasSweepsBitForBit'
-  # The whole-chain kernel's barriers: shared-memory hazards and barrier misuse.
-  check racecheck_chain_kernel "$sanitizer" --tool racecheck --error-exitcode 1 rbm_gpu_tests \
-    --gtest_filter='CudaChainKernel.StepsMatchCpu'
-  check synccheck_chain_kernel "$sanitizer" --tool synccheck --error-exitcode 1 rbm_gpu_tests \
-    --gtest_filter='CudaChainKernel.StepsMatchCpu'
-fi
 check unit_suite rbm_unit_tests
 
 small=(--data "$mnist" --test-data "$mnist_test" --limit 2000 --hidden 64 --batch-size 20 --k 5 --monitor-examples 200)
@@ -122,6 +119,19 @@ check two_ranks_one_gpu_nccl_refused bash -c "
   cat $work/n2.log; grep 'NCCL 2.28 refuses' $work/n2.log"
 if [ $bench = 1 ]; then
   bash "$here/gpu_bench/run_gpu_bench.sh" "$here" "$out" "$logs" 2>&1 | tee "$logs/bench.log"
+fi
+
+# Last, as time allows (a lent GPU's minutes are few): the engine's steps under
+# compute-sanitizer's memcheck, and the cluster kernel's barriers (shared-memory hazards,
+# barrier misuse) under racecheck and synccheck.
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+if [ -n "$sanitizer" ]; then
+  check_in_budget memcheck_engine_steps "$sanitizer" --tool memcheck --error-exitcode 1 rbm_gpu_tests \
+    --gtest_filter='CudaEngine.StepsAtTutorialScaleMatchCpu:CudaEngine.PcdStepMatchesCpu:CudaEngine.CdStepMatchesCpu:CudaEngine.StepReportCarriesTheSumsAndCatchesDivergence:CudaChainKernel.StepsMatchCpu:CudaChainKernel.EqualsTheCublasSweepsBitForBit'
+  check_in_budget racecheck_chain_kernel "$sanitizer" --tool racecheck --error-exitcode 1 rbm_gpu_tests \
+    --gtest_filter='CudaChainKernel.StepsMatchCpu'
+  check_in_budget synccheck_chain_kernel "$sanitizer" --tool synccheck --error-exitcode 1 rbm_gpu_tests \
+    --gtest_filter='CudaChainKernel.StepsMatchCpu'
 fi
 
 echo
