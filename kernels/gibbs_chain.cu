@@ -36,7 +36,8 @@ __global__ void __launch_bounds__(chain::kThreads, 1) gibbs_chain_kernel(chain::
     const chain::Block b = chain::block_at<R>(a, reinterpret_cast<float*>(shared_quads), int(blockIdx.x) / CS,
                                               int(peer.cluster.block_rank()));
     const int t = int(threadIdx.x);
-    chain::step_program<R, CS>(a, *a.step_ptr, [&](chain::Barrier after, auto&& work) {
+    const uint64_t step = *a.step_ptr;  // once: the phases take it by reference
+    chain::step_program<R, CS>(a, step, [&](chain::Barrier after, auto&& work) {
         work(b, t, peer);
         if (after == chain::Barrier::cluster)
             peer.cluster.sync();

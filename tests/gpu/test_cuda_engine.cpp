@@ -265,8 +265,7 @@ TEST(CudaEngine, DetectsNonFiniteParameters) {
 // memory) carries the step's sums, catches an update that diverged, and starts afresh:
 // after finite parameters are restored the next report is finite again. Centered, the
 // biases move after the update kernel, so the report scans instead.
-TEST(CudaEngine, StepReportCarriesTheSumsAndCatchesDivergence) {
-    SKIP_WITHOUT_GPU();
+void step_report_carries_the_sums(ChainKernel mode) {
     const RbmShape shape{96, 40};
     const ParamBuffer p = test::random_params(shape, 0.3, 41);
     const Dataset shard = test::dataset_of(grey_rows(48, 96, 42), 96);
@@ -275,7 +274,7 @@ TEST(CudaEngine, StepReportCarriesTheSumsAndCatchesDivergence) {
     const StepSettings s{.k = 2, .batch = 16, .chains = 16, .seed = 3};
     for (bool centered : {false, true}) {
         SCOPED_TRACE(centered ? "centered" : "plain");
-        Pair pair = make_pair_with(p, shard, 16);
+        Pair pair = make_pair_with(p, shard, 16, mode);
         for (Engine* e : {pair.cpu.get(), pair.gpu.get()}) {
             if (centered) e->set_offsets(Offsets{std::vector<float>(96, 0.25f), std::vector<float>(40, 0.5f)});
             e->set_epoch_order(order);
@@ -305,6 +304,12 @@ TEST(CudaEngine, StepReportCarriesTheSumsAndCatchesDivergence) {
         EXPECT_TRUE(after.params_finite);
         EXPECT_EQ(after.sums.examples, 16.0);  // the sums were reset by each report
     }
+}
+
+TEST(CudaEngine, StepReportCarriesTheSumsAndCatchesDivergence) {
+    SKIP_WITHOUT_GPU();
+    step_report_carries_the_sums(ChainKernel::off);
+    if (clusters_available()) step_report_carries_the_sums(ChainKernel::step);  // sums added by the fused kernel
 }
 
 // A short training run on the GPU and on the CPU from the same start agrees: the
@@ -415,16 +420,21 @@ std::vector<float> quarter_rows(std::size_t n, std::size_t cols, unsigned seed) 
 
 // Weights that are multiples of 1/64 make every pre-activation exact, so the kernel's
 // chains, samples and gradient must equal the cuBLAS sweeps' bit for bit: PCD-15 at the
-// tutorial's shape and batch, CD-1 on a shape that cuts unevenly, and PCD with fewer
-// chains than rows. The fused step's monitoring sums agree to rounding (another order).
+// tutorial's shape and batch, CD-1 on a shape that cuts unevenly, PCD with fewer chains
+// than rows, binary data (the pseudo-likelihood then reuses the positive phase's sums).
+// The fused step's monitoring sums agree to rounding (another order); the middle step
+// is not monitored.
 void chain_kernel_equals_sweeps(ChainKernel mode, Method method, int k, std::size_t batch, std::size_t chains,
-                                RbmShape shape) {
+                                RbmShape shape, bool binary = false) {
     SCOPED_TRACE(testing::Message() << shape.n_visible << "x" << shape.n_hidden << " batch " << batch << " chains "
-                                    << chains << " k " << k << (mode == ChainKernel::step ? " fused step" : ""));
+                                    << chains << " k " << k << (mode == ChainKernel::step ? " fused step" : "")
+                                    << (binary ? " binary" : ""));
     ASSERT_TRUE(kernels::plan_gibbs_chain(shape.n_visible, shape.n_hidden, std::max(batch, chains), 0).usable());
     const ParamBuffer p = test::dyadic_params(shape, test::dyadic_spread(shape), 21);
     const std::size_t rows = 3 * batch;
-    const Dataset shard = test::dataset_of(quarter_rows(rows, shape.n_visible, 22), shape.n_visible);
+    const Dataset shard = test::dataset_of(
+        binary ? test::random_binary_rows(rows, shape.n_visible, 22) : quarter_rows(rows, shape.n_visible, 22),
+        shape.n_visible);
     const std::vector<float> start = test::random_binary_rows(chains, shape.n_hidden, 23);
     auto kernel = cuda_engine(shape, mode), sweeps = cuda_engine(shape, ChainKernel::off);
     std::vector<uint32_t> order(rows);
@@ -438,7 +448,7 @@ void chain_kernel_equals_sweeps(ChainKernel mode, Method method, int k, std::siz
     }
     const StepSettings s{.method = method, .k = k, .batch = batch, .chains = chains, .seed = 4};
     for (uint64_t step = 0; step < 3; ++step) {
-        const StepSpec spec{.step = step, .pl_bit = std::size_t(step % shape.n_visible)};
+        const StepSpec spec{.step = step, .pl_bit = std::size_t(step % shape.n_visible), .measure = step != 1};
         for (Engine* e : {kernel.get(), sweeps.get()}) e->compute_gradient(order.data() + step * batch, s, spec);
         const std::vector<uint8_t> a = kernel->get_chains(), b = sweeps->get_chains();
         EXPECT_EQ(mismatches(a, b), 0u) << "step " << step;
@@ -447,6 +457,7 @@ void chain_kernel_equals_sweeps(ChainKernel mode, Method method, int k, std::siz
         EXPECT_LT(on, a.size() - a.size() / 20) << "step " << step;
         EXPECT_EQ(gpu_gradient(*kernel), gpu_gradient(*sweeps)) << "step " << step;
         const MetricSums mk = kernel->take_metric_sums(), ms = sweeps->take_metric_sums();
+        EXPECT_EQ(mk.examples, spec.measure ? double(batch) : 0.0);
         EXPECT_EQ(mk.examples, ms.examples);
         EXPECT_NEAR(mk.pseudo_likelihood, ms.pseudo_likelihood, 1e-9 * std::abs(ms.pseudo_likelihood));
         EXPECT_NEAR(mk.reconstruction_xent, ms.reconstruction_xent, 1e-6 * std::abs(ms.reconstruction_xent));
@@ -459,6 +470,7 @@ TEST(CudaChainKernel, EqualsTheCublasSweepsBitForBit) {
         chain_kernel_equals_sweeps(mode, Method::pcd, 15, 20, 20, {784, 500});
         chain_kernel_equals_sweeps(mode, Method::cd, 1, 33, 33, {786, 102});
         chain_kernel_equals_sweeps(mode, Method::pcd, 2, 20, 7, {786, 102});
+        chain_kernel_equals_sweeps(mode, Method::pcd, 3, 20, 20, {784, 500}, true);
     }
 }
 

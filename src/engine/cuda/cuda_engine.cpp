@@ -86,7 +86,12 @@ public:
     }
     RbmShape shape() const override { return shape_; }
 
-    void set_params(const ParamBuffer& p) override { upload(p, params_); }
+    // New parameters: an update's flag no longer describes them, the report scans them.
+    void set_params(const ParamBuffer& p) override {
+        upload(p, params_);
+        RBM_CUDA(cudaMemsetAsync(flag_.data(), 0, flag_.bytes(), stream_));
+        update_checked_ = false;
+    }
     void get_params(ParamBuffer& p) const override { download(params_, p); }
     void set_velocity(const ParamBuffer& v) override { upload(v, velocity_); }
     void get_velocity(ParamBuffer& v) const override { download(velocity_, v); }
@@ -206,6 +211,7 @@ private:
         RBM_CUDA(cudaHostAlloc(reinterpret_cast<void**>(&report_host_), sizeof(kernels::StepReportCopy),
                                cudaHostAllocMapped));
         RBM_CUDA(cudaHostGetDevicePointer(reinterpret_cast<void**>(&report_device_), report_host_, 0));
+        *report_host_ = kernels::StepReportCopy{};
         RBM_CUDA(cudaEventCreateWithFlags(&report_done_, cudaEventDisableTiming));
         RBM_CUDA(cudaStreamSynchronize(stream_));
     }
@@ -269,7 +275,8 @@ private:
     int device_;
     bool tf32_;
     ChainKernel chain_kernel_;            // asked for: used where chain_plan_ says the shape fits
-    kernels::GibbsChainPlan chain_plan_;  // for reserved_'s chains (and batch, for the whole step)
+    kernels::GibbsChainPlan chain_plan_;  // for reserved_'s chains, and batch when fused_step_
+    bool fused_step_ = false;             // the step asked for, and the plan holds the batch too
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
     DevF params_, velocity_, grad_;
@@ -322,8 +329,15 @@ void CudaEngine::reserve(const CaptureKey& key) {
     const std::vector<float> ones(b + c, 1.0f);
     ones_.resize(b + c);
     copy_to_device(ones.data(), ones_.data(), ones.size());
-    chain_plan_ = chain_kernel_ == ChainKernel::off ? kernels::GibbsChainPlan{}
-                  : kernels::plan_gibbs_chain(nv, nh, chain_kernel_ == ChainKernel::step ? most : c, device_);
+    // The fused step holds the batch's rows as well; where they do not fit, the chain
+    // kernel alone may still take the chains.
+    fused_step_ = false;
+    chain_plan_ = {};
+    if (chain_kernel_ == ChainKernel::step) {
+        chain_plan_ = kernels::plan_gibbs_chain(nv, nh, most, device_);
+        fused_step_ = chain_plan_.usable();
+    }
+    if (chain_kernel_ != ChainKernel::off && !fused_step_) chain_plan_ = kernels::plan_gibbs_chain(nv, nh, c, device_);
     reserved_ = key;
     drop_graphs();
 }
@@ -384,7 +398,7 @@ void CudaEngine::enqueue_step(const CaptureKey& key) {
     const Stream stream = Stream::make(key.seed, key.rank, Purpose::gibbs);
 
     float* h = persistent ? chains_.data() : h_.data();
-    if (chain_plan_.usable() && key.k > 0 && chain_kernel_ == ChainKernel::step) {
+    if (fused_step_ && key.k > 0) {
         // The batch's gather, positive phase and monitoring in the chain's kernel, which
         // leaves stack_h_ scaled by the gradient's row weights.
         const kernels::GibbsStepBatch batch{.shard = shard_.data(), .order = order_.data(),
