@@ -110,6 +110,14 @@ assert g['annealing_device'].startswith('cuda '), g['annealing_device']
 print('log Z cpu %.4f gpu %.4f; RAISE cpu %.4f gpu %.4f' % (c['ais']['log_z'], g['ais']['log_z'], c['reverse']['log_z'], g['reverse']['log_z']))
 assert abs(c['ais']['log_z'] - g['ais']['log_z']) < 0.2 and abs(c['reverse']['log_z'] - g['reverse']['log_z']) < 0.5
 PY"
+# rbm sample on the GPU (the CUDA engine's Gibbs chains, against the CPU's in the suite).
+check sample_on_gpu bash -c "
+  set -e
+  ck=\$(ls $work/g/checkpoints/step-*.h5 | sort | tail -n 1)
+  rbm sample --checkpoint \$ck --data $mnist_test --chains 20 --samples 10 --plot-every 1000 --device cuda \
+    --out $work/sg.h5 | tee $work/sg.log
+  grep -q '^sampling on cuda' $work/sg.log
+  [ -s $work/sg.png ]"
 check nccl_one_rank bash -c "mpirun -np 1 rbm train ${small[*]} --epochs 1 --device cuda --comm nccl --out $work/n1 | grep -E 'NCCL|replicas'"
 check two_ranks_one_gpu_mpi bash -c "mpirun -np 2 rbm train ${small[*]} --epochs 1 --device cuda --comm mpi --out $work/m2 | grep 'replicas bitwise identical on 2'"
 check two_ranks_one_gpu_nccl_refused bash -c "

@@ -1,5 +1,6 @@
 // `rbm sample`: Gibbs chains from a checkpoint, started from random examples of a data
-// file (or from noise), recorded every --plot-every steps, as the tutorial's sampling.
+// file (or from noise), recorded every --plot-every steps, as the tutorial's sampling;
+// on the CPU engine or the CUDA engine (--device), which draw the same Philox numbers.
 #include <filesystem>
 #include <iostream>
 #include <numeric>
@@ -7,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "engine/engine.hpp"
+#include "engine/engine_factory.hpp"
 #include "io/checkpoint.hpp"
 #include "io/data_rows.hpp"
 #include "io/dataset.hpp"
@@ -25,13 +27,16 @@ const char* kSampleUsage =
     "examples of --data (or from uniform noise without it), and records --samples states\n"
     "per chain, --plot-every Gibbs steps apart. Writes --out (HDF5: /mean_field and\n"
     "/samples, [samples, chains, visible]) and a PNG beside it (rows: samples, columns:\n"
-    "chains, mean-field images as the tutorial draws them).\n";
+    "chains, mean-field images as the tutorial draws them). The chains run on the CPU or\n"
+    "a GPU (--device); both draw the same random numbers, so their samples differ only\n"
+    "where a chain met a probability within rounding of its draw.\n";
 
 struct SampleRequest {
     std::string checkpoint, data, out = "samples.h5";
     std::size_t chains = 20, samples = 10, plot_every = 1000;
     uint32_t seed = 123;
     int threads = 0;
+    DeviceKind device = DeviceKind::auto_select;
 };
 
 SampleRequest parse_request(const po::variables_map& vm) {
@@ -47,6 +52,7 @@ SampleRequest parse_request(const po::variables_map& vm) {
     if (vm.count("plot-every")) r.plot_every = parse_count("--plot-every", text("plot-every"), origin, 1, 1u << 30);
     if (vm.count("seed")) r.seed = uint32_t(parse_count("--seed", text("seed"), origin, 0, UINT32_MAX));
     if (vm.count("threads")) r.threads = int(parse_count("--threads", text("threads"), origin, 0, 1024));
+    if (vm.count("device")) r.device = parse_device(text("device"), origin + ": --device");
     return r;
 }
 
@@ -92,6 +98,7 @@ int run_sample(const std::vector<std::string>& args) {
         ("seed", text(), "seed of the sampling streams (default 123)")
         ("out", text(), "output HDF5 file; the PNG goes beside it (default samples.h5)")
         ("threads", text(), "CPU threads (default 0: every core)")
+        ("device", text(), "auto | cpu | cuda: where the chains run (default auto: a GPU when one is visible)")
         ("help,h", "this help");
     po::variables_map vm;
     parse_flags(args, options, vm);
@@ -100,6 +107,7 @@ int run_sample(const std::vector<std::string>& args) {
         return 0;
     }
     const SampleRequest r = parse_request(vm);
+    if (r.device == DeviceKind::cuda) require_cuda_device();  // before any work
     set_blas_threads(r.threads);
     const Checkpoint ckpt = read_checkpoint(r.checkpoint);
     const RbmShape shape = ckpt.params.shape;
@@ -108,8 +116,11 @@ int run_sample(const std::vector<std::string>& args) {
     if (need > double(data::physical_memory()))
         fail("--samples ", r.samples, " x --chains ", r.chains, " of ", shape.n_visible, " visible units need ",
              need / double(1ull << 30), " GiB, more than this machine's memory");
-    std::unique_ptr<Engine> engine = make_cpu_engine(shape);
+    EngineOptions engine_options;
+    engine_options.device = r.device;
+    std::unique_ptr<Engine> engine = make_engine(shape, engine_options);
     engine->set_params(ckpt.params);
+    std::cout << "sampling on " << engine->describe() << std::endl;
 
     SampleSet set;
     set.n_samples = r.samples;
@@ -128,6 +139,7 @@ int run_sample(const std::vector<std::string>& args) {
     }
     set.text_attrs["checkpoint"] = r.checkpoint;
     set.text_attrs["start"] = r.data.empty() ? "noise" : "data";
+    set.text_attrs["device"] = engine->describe();
     if (!r.data.empty()) set.text_attrs["start_data"] = r.data;
     set.number_attrs["plot_every"] = double(r.plot_every);
     set.number_attrs["seed"] = double(r.seed);

@@ -51,4 +51,17 @@ m = f["mean_field"][:]
 assert (m >= 0).all() and (m <= 1).all()
 PYEOF
 "$RBM" info "$WORK/s.h5" | grep -qi "samples" || fail "info on samples"
+
+echo "== sample --device: the engine is named in the log and the file"
+"$RBM" sample --checkpoint "$final" --chains 2 --samples 1 --plot-every 5 --device cpu \
+  --out "$WORK/cpu.h5" > "$WORK/cpu.log" || fail "sample --device cpu"
+grep -q "^sampling on cpu" "$WORK/cpu.log" || fail "sample does not say where it runs"
+$PY -c "import h5py,sys; d = h5py.File(sys.argv[1]).attrs['device']; d = d.decode() if isinstance(d, bytes) else d; assert d.startswith('cpu'), d" \
+  "$WORK/cpu.h5" || fail "the samples file does not record its device"
+expect_error "sample --device tpu" "--device must be auto, cpu or cuda" "$RBM" sample --checkpoint "$final" --device tpu
+if ! nvidia-smi -L > /dev/null 2>&1; then
+  expect_error "sample --device cuda without a GPU" "device cuda: (no CUDA GPU is visible|this rbm was built without CUDA)" \
+    "$RBM" sample --checkpoint "$final" --device cuda --out "$WORK/none.h5"
+  [ ! -e "$WORK/none.h5" ] || fail "a failed sample left its output"
+fi
 echo "PASS"
