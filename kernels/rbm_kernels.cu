@@ -115,6 +115,11 @@ __global__ void sgd_kernel(float* p, float* v, const float* g, std::size_t total
     if (nonfinite && !isfinite(updated)) *nonfinite = 1;
 }
 
+__global__ void gradient_update_kernel(fused::GradientUpdateArgs a, std::size_t threads) {
+    const std::size_t index = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (index < threads) fused::gradient_update_at(a, index);
+}
+
 __global__ void moving_average_kernel(float* avg, const float* x, float rate, float scale, std::size_t n) {
     const std::size_t e = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (e < n) avg[e] += rate * (scale * x[e] - avg[e]);
@@ -198,6 +203,12 @@ void free_energy(const float* pre, const float* x, const float* vbias, const flo
                  std::size_t n_visible, std::size_t n_hidden, double* sum, cudaStream_t stream) {
     if (rows == 0) return;
     free_energy_kernel<<<unsigned(rows), kThreads, 0, stream>>>(pre, x, vbias, hbias, n_visible, n_hidden, sum);
+    RBM_CUDA_LAUNCHED();
+}
+
+void gradient_update(const fused::GradientUpdateArgs& args, cudaStream_t stream) {
+    const std::size_t threads = fused::gradient_update_threads(args);
+    gradient_update_kernel<<<blocks_for(threads), kThreads, 0, stream>>>(args, threads);
     RBM_CUDA_LAUNCHED();
 }
 

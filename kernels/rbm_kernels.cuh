@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/gradient_update.hpp"
 #include "random/streams.hpp"
 
 namespace rbm::kernels {
@@ -53,6 +54,9 @@ void free_energy(const float* pre, const float* x, const float* vbias, const flo
 // *nonfinite = 1 where a new parameter is not finite: the step report's check, fused.
 void sgd_update(float* params, float* velocity, const float* grad, std::size_t total, std::size_t n_weights,
                 float lr, float momentum, float decay, float scale, int* nonfinite, cudaStream_t stream);
+
+// The step's gradient formed and applied in one kernel (kernels/gradient_update.hpp).
+void gradient_update(const fused::GradientUpdateArgs& args, cudaStream_t stream);
 
 // avg += rate (scale x - avg): centering's moving hidden offset
 void moving_average(float* avg, const float* x, float rate, float scale, std::size_t n, cudaStream_t stream);

@@ -135,7 +135,7 @@ fi
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 if [ -n "$sanitizer" ]; then
   check_in_budget memcheck_engine_steps "$sanitizer" --tool memcheck --error-exitcode 1 rbm_gpu_tests \
-    --gtest_filter='CudaEngine.StepsAtTutorialScaleMatchCpu:CudaEngine.PcdStepMatchesCpu:CudaEngine.CdStepMatchesCpu:CudaEngine.StepReportCarriesTheSumsAndCatchesDivergence:CudaChainKernel.StepsMatchCpu:CudaChainKernel.EqualsTheCublasSweepsBitForBit'
+    --gtest_filter='CudaEngine.StepsAtTutorialScaleMatchCpu:CudaEngine.PcdStepMatchesCpu:CudaEngine.CdStepMatchesCpu:CudaEngine.StepReportCarriesTheSumsAndCatchesDivergence:CudaChainKernel.StepsMatchCpu:CudaChainKernel.EqualsTheCublasSweepsBitForBit:CudaChainKernel.FusedUpdateEqualsFormingTheGradient'
   check_in_budget racecheck_chain_kernel "$sanitizer" --tool racecheck --error-exitcode 1 rbm_gpu_tests \
     --gtest_filter='CudaChainKernel.StepsMatchCpu'
   check_in_budget synccheck_chain_kernel "$sanitizer" --tool synccheck --error-exitcode 1 rbm_gpu_tests \

@@ -56,8 +56,8 @@ po::options_description train_config_options() {
                                    "(a batch log); on a terminal a bar is redrawn instead (default 30; 0: none)")
         ("threads", text(), "CPU threads per rank (default 0: every core for a single rank, one per rank under MPI)")
         ("device", text(), "auto | cpu | cuda (default auto: a GPU when one is visible, the log says which)")
-        ("comm", text(), "gradient allreduce: auto | nccl | mpi (default auto: NCCL on GPUs; mpi stages GPU "
-                         "gradients through the host so several ranks can share a GPU)")
+        ("comm", text(), "gradient allreduce: auto | nccl | mpi (default auto: NCCL on GPUs, none on one rank; "
+                         "mpi stages GPU gradients through the host so several ranks can share a GPU)")
         ("tf32", text(), "cuBLAS TF32 tensor-core products on the GPU: true | false (default false: FP32)");
     return d;
 }

@@ -101,7 +101,9 @@ public:
         RBM_CHECK(!g.on_device, "the MPI reducer needs a host gradient buffer");
         comm_.allreduce_sum(g.data, g.count);
     }
-    std::string describe() const override { return "MPI_Allreduce (host buffers)"; }
+    std::string describe() const override {
+        return comm_.size() > 1 ? "MPI_Allreduce (host buffers)" : "none (one rank)";
+    }
     bool sums_anything() const override { return comm_.size() > 1; }
 
 private:

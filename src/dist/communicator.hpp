@@ -52,9 +52,10 @@ public:
     virtual ~GradientReducer() = default;
     virtual void sum_in_place(const GradientView& gradient) = 0;
     virtual std::string describe() const = 0;
-    // False when a step has nothing to sum (one rank, host buffers): the trainer then does
-    // not ask the engine for its gradient, which the CPU engine may apply unstored. The
-    // device reducers always sum, so one rank still runs their path (NCCL included).
+    // False when a step has nothing to sum (one rank, unless --comm named a device
+    // reducer): the trainer then does not ask the engine for its gradient, which an engine
+    // may apply unstored. The device reducers always sum, so `--comm nccl` on one rank
+    // still runs NCCL's path.
     virtual bool sums_anything() const { return true; }
 };
 

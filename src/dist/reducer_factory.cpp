@@ -16,6 +16,7 @@ std::unique_ptr<GradientReducer> make_reducer(const Communicator& comm, CommKind
         return make_mpi_reducer(comm);
     }
 #ifdef RBM_HAVE_CUDA
+    if (kind == CommKind::auto_select && comm.size() == 1) return make_mpi_reducer(comm);  // sums nothing
     if (kind == CommKind::auto_select) kind = shares_gpu ? CommKind::mpi : CommKind::nccl;
     if (kind == CommKind::nccl && shares_gpu)
         fail("--comm nccl: two ranks of this node use the same GPU, which NCCL 2.28 refuses; launch at most one "

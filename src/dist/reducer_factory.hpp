@@ -1,6 +1,8 @@
 // Picks how gradients are summed across ranks (--comm auto|nccl|mpi): NCCL on device
 // buffers for the CUDA engine, MPI on host buffers for the CPU engine, and MPI staged
 // through the host for device buffers when several ranks share a GPU (NCCL cannot).
+// On one rank `auto` sums nothing, so an engine may apply its gradient unstored; an
+// explicit --comm nccl or mpi still runs that path (as the GPU checks do).
 #pragma once
 
 #include <memory>
@@ -10,7 +12,6 @@
 #include "dist/communicator.hpp"
 
 namespace rbm {
-
 
 // `device_gradients`: the engine keeps its gradient on a GPU. `shares_gpu`: another
 // rank of this node uses the same GPU (then NCCL is refused with an explanation).

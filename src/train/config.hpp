@@ -48,7 +48,7 @@ struct TrainConfig {
     int threads = 0;                  // CPU threads per rank (0: all cores alone, one per rank under MPI)
     // where it runs
     DeviceKind device = DeviceKind::auto_select;  // auto: a GPU when one is visible
-    CommKind comm = CommKind::auto_select;        // auto: NCCL on GPUs, MPI on CPUs
+    CommKind comm = CommKind::auto_select;        // auto: NCCL on GPUs, MPI on CPUs, none on one rank
     bool tf32 = false;                            // cuBLAS TF32 products
 
     std::size_t chains_per_rank() const { return chains ? chains : batch_size; }

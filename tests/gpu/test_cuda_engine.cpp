@@ -84,6 +84,15 @@ std::vector<float> gpu_gradient(Engine& gpu) {
     return grad;
 }
 
+// The gradient as the engine forms it for a reducer (gradient()), copied to the host.
+std::vector<float> formed_gradient(Engine& gpu) {
+    const GradientView g = gpu.gradient();
+    std::vector<float> host(g.count);
+    EXPECT_EQ(cudaStreamSynchronize(static_cast<cudaStream_t>(g.stream)), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(host.data(), g.data, g.count * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+    return host;
+}
+
 bool clusters_available() {
     int major = 0;
     return cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess && major >= 9;
@@ -455,7 +464,7 @@ void chain_kernel_equals_sweeps(ChainKernel mode, Method method, int k, std::siz
         const std::size_t on = std::size_t(std::count(a.begin(), a.end(), uint8_t(1)));
         EXPECT_GT(on, a.size() / 20) << "step " << step;
         EXPECT_LT(on, a.size() - a.size() / 20) << "step " << step;
-        EXPECT_EQ(gpu_gradient(*kernel), gpu_gradient(*sweeps)) << "step " << step;
+        EXPECT_EQ(formed_gradient(*kernel), formed_gradient(*sweeps)) << "step " << step;
         const MetricSums mk = kernel->take_metric_sums(), ms = sweeps->take_metric_sums();
         EXPECT_EQ(mk.examples, spec.measure ? double(batch) : 0.0);
         EXPECT_EQ(mk.examples, ms.examples);
@@ -472,6 +481,41 @@ TEST(CudaChainKernel, EqualsTheCublasSweepsBitForBit) {
         chain_kernel_equals_sweeps(mode, Method::pcd, 2, 20, 7, {786, 102});
         chain_kernel_equals_sweeps(mode, Method::pcd, 3, 20, 20, {784, 500}, true);
     }
+}
+
+// The fused step forms and applies its gradient in one kernel where no reducer asks for
+// it; that must leave the parameters and velocity of forming it (gradient(), cuBLAS)
+// and then updating, to the rounding of the gradient's sums, with momentum and decay.
+TEST(CudaChainKernel, FusedUpdateEqualsFormingTheGradient) {
+    SKIP_WITHOUT_CLUSTERS();
+    const RbmShape shape{784, 500};
+    const ParamBuffer p = initial_params(shape, 3);
+    const Dataset shard = test::dataset_of(grey_rows(60, 784, 31), 784);
+    std::vector<uint32_t> order(60);
+    std::iota(order.begin(), order.end(), 0u);
+    auto fused = cuda_engine(shape, ChainKernel::step), formed = cuda_engine(shape, ChainKernel::step);
+    ParamBuffer velocity(shape);
+    for (std::size_t e = 0; e < velocity.values.size(); ++e) velocity.values[e] = 0.01f * float(e % 7) - 0.03f;
+    for (Engine* e : {fused.get(), formed.get()}) {
+        e->set_params(p);
+        e->set_velocity(velocity);
+        e->set_training_shard(shard);
+        e->set_chains(std::vector<uint8_t>(20 * 500, 0));
+        e->set_epoch_order(order);
+    }
+    const StepSettings s{.k = 3, .batch = 20, .chains = 20, .seed = 8};
+    const UpdateRule rule{.learning_rate = 0.1f, .momentum = 0.5f, .weight_decay = 0.001f};
+    for (Engine* e : {fused.get(), formed.get()}) e->compute_gradient(order.data(), s, StepSpec{});
+    formed->gradient();
+    for (Engine* e : {fused.get(), formed.get()}) e->apply_update(rule, 1.0f);
+    ParamBuffer a(shape), b(shape), va(shape), vb(shape);
+    fused->get_params(a);
+    formed->get_params(b);
+    fused->get_velocity(va);
+    formed->get_velocity(vb);
+    EXPECT_LT(max_abs_diff(a.values, b.values), 1e-6);
+    EXPECT_LT(max_abs_diff(va.values, vb.values), 1e-6);
+    EXPECT_GT(max_abs_diff(a.values, p.values), 1e-3);  // the update did something
 }
 
 TEST(CudaChainKernel, ShortTrainingRunAgreesWithCpu) {

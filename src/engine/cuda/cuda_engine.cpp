@@ -147,7 +147,12 @@ public:
         return o;
     }
 
+    // A deferred gradient is formed now, by the products the step's graph left out.
     GradientView gradient() override {
+        if (gradient_deferred_) {
+            enqueue_gradient_products(reserved_.batch, reserved_.chains, false);
+            gradient_deferred_ = false;
+        }
         return {grad_.data(), shape_.total() + (centered_ ? shape_.n_hidden : 0), true, stream_};
     }
     void apply_update(const UpdateRule& rule, float scale) override;
@@ -263,6 +268,10 @@ private:
     }
     void reserve(const CaptureKey& key);
     void enqueue_step(const CaptureKey& key);
+    void enqueue_gradient_products(std::size_t batch, std::size_t chains, bool centered);
+    // The fused step's graph leaves the gradient out: apply_update forms and applies it in
+    // one kernel, or gradient() forms it when a reducer asks (centered steps always form it).
+    bool defers_gradient(const CaptureKey& key) const { return fused_step_ && key.k > 0 && !key.centered; }
     void enqueue_sweeps(const CaptureKey& key, float* h, float* vk, float* phk, const Stream& stream);
     void enqueue_measure(const CaptureKey& key);
     void drop_graphs() {
@@ -277,6 +286,7 @@ private:
     ChainKernel chain_kernel_;            // asked for: used where chain_plan_ says the shape fits
     kernels::GibbsChainPlan chain_plan_;  // for reserved_'s chains, and batch when fused_step_
     bool fused_step_ = false;             // the step asked for, and the plan holds the batch too
+    bool gradient_deferred_ = false;      // the last step's gradient is not formed yet
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
     DevF params_, velocity_, grad_;
@@ -379,6 +389,7 @@ void CudaEngine::compute_gradient(const uint32_t* rows, const StepSettings& s, c
         found = graphs_.end() - 1;
     }
     RBM_CUDA(cudaGraphLaunch(found->exec, stream_));
+    gradient_deferred_ = defers_gradient(key);
     next_step_ = spec.step + 1;
     next_cursor_ = cursor + s.batch;
 }
@@ -418,13 +429,18 @@ void CudaEngine::enqueue_step(const CaptureKey& key) {
             enqueue_sweeps(key, h, vk, phk, stream);
         kernels::scale_rows(stack_h_.data(), b, c, nh, stream_);
     }
-    // grad = [v0; vk]' [ph0 / B; -phk / C]; bias gradients as weighted column sums.
+    if (!defers_gradient(key)) enqueue_gradient_products(b, c, key.centered);
+    kernels::advance_step(counters_.data(), counters_.data() + 1, b, stream_);
+}
+
+// grad = [v0; vk]' [ph0 / B; -phk / C]; bias gradients as weighted column sums.
+void CudaEngine::enqueue_gradient_products(std::size_t b, std::size_t c, bool centered) {
+    const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden;
     gemm(true, false, nv, nh, b + c, stack_v_.data(), stack_h_.data(), grad_.data());
     weighted_column_sums(stack_v_.data(), row_weights_.data(), b + c, nv, grad_.data() + shape_.vbias_offset());
     weighted_column_sums(stack_h_.data(), ones_.data(), b + c, nh, grad_.data() + shape_.hbias_offset());
-    if (key.centered)  // <h>_data: the data rows of stack_h_ are already scaled by 1/B
+    if (centered)  // <h>_data: the data rows of stack_h_ are already scaled by 1/B
         weighted_column_sums(stack_h_.data(), ones_.data(), b, nh, grad_.data() + shape_.total());
-    kernels::advance_step(counters_.data(), counters_.data() + 1, b, stream_);
 }
 
 // The k Gibbs sweeps as cuBLAS products and sampling kernels, 4k graph nodes.
@@ -446,6 +462,18 @@ void CudaEngine::enqueue_sweeps(const CaptureKey& key, float* h, float* vk, floa
 // Row-major W [nv, nh] is column-major [nh, nv] to cuBLAS: W[i, j] is A(j, i), lda nh.
 void CudaEngine::apply_update(const UpdateRule& rule, float scale) {
     const int nv = int(shape_.n_visible), nh = int(shape_.n_hidden);
+    if (gradient_deferred_ && !centered_) {  // formed and applied in one kernel
+        const kernels::fused::GradientUpdateArgs args{
+            .v = stack_v_.data(), .h = stack_h_.data(), .row_weights = row_weights_.data(),
+            .params = params_.data(), .velocity = velocity_.data(), .nonfinite = flag_.data(),
+            .rows = int(reserved_.batch + reserved_.chains), .nv = nv, .nh = nh, .lr = rule.learning_rate,
+            .momentum = rule.momentum, .decay = rule.weight_decay, .scale = scale};
+        kernels::gradient_update(args, stream_);
+        gradient_deferred_ = false;
+        update_checked_ = true;
+        return;
+    }
+    gradient();  // formed, where it was deferred and offsets were set since
     float* g = grad_.data();
     const float minus_one = -1.0f, one = 1.0f;
     if (centered_) {  // dW -= mu dc' + db lambda'
