@@ -489,7 +489,7 @@ void Trainer::write_checkpoint() {
 // GPU the call only enqueues, so this is the host's share).
 void Trainer::report_allreduce_time() {
     const uint64_t steps = step_ - loop_start_step_;
-    if (steps == 0 || !reducer_->sums_anything()) return;  // one rank, host buffers: no allreduce
+    if (steps == 0 || !reducer_->sums_anything()) return;  // one rank: no allreduce
     const double per_step = allreduce_seconds_ / double(steps);
     const double share = allreduce_seconds_ / std::max(seconds_since(loop_start_), 1e-9);
     log_ << "gradient allreduce: " << std::fixed << std::setprecision(1) << per_step * 1e6 << " us per step, "

@@ -485,13 +485,15 @@ TEST(CudaChainKernel, EqualsTheCublasSweepsBitForBit) {
 
 // The fused step forms and applies its gradient in one kernel where no reducer asks for
 // it; that must leave the parameters and velocity of forming it (gradient(), cuBLAS)
-// and then updating, to the rounding of the gradient's sums, with momentum and decay.
-TEST(CudaChainKernel, FusedUpdateEqualsFormingTheGradient) {
-    SKIP_WITHOUT_CLUSTERS();
-    const RbmShape shape{784, 500};
+// and then updating, to the rounding of the gradient's sums, with momentum and decay:
+// at the tutorial's shape, on rows that are not whole Quads, for CD and fewer chains.
+void fused_update_equals_forming(Method method, std::size_t batch, std::size_t chains, RbmShape shape) {
+    SCOPED_TRACE(testing::Message() << shape.n_visible << "x" << shape.n_hidden << " batch " << batch << " chains "
+                                    << chains);
+    ASSERT_TRUE(kernels::plan_gibbs_chain(shape.n_visible, shape.n_hidden, std::max(batch, chains), 0).usable());
     const ParamBuffer p = initial_params(shape, 3);
-    const Dataset shard = test::dataset_of(grey_rows(60, 784, 31), 784);
-    std::vector<uint32_t> order(60);
+    const Dataset shard = test::dataset_of(grey_rows(3 * batch, shape.n_visible, 31), shape.n_visible);
+    std::vector<uint32_t> order(3 * batch);
     std::iota(order.begin(), order.end(), 0u);
     auto fused = cuda_engine(shape, ChainKernel::step), formed = cuda_engine(shape, ChainKernel::step);
     ParamBuffer velocity(shape);
@@ -500,10 +502,10 @@ TEST(CudaChainKernel, FusedUpdateEqualsFormingTheGradient) {
         e->set_params(p);
         e->set_velocity(velocity);
         e->set_training_shard(shard);
-        e->set_chains(std::vector<uint8_t>(20 * 500, 0));
+        e->set_chains(std::vector<uint8_t>(chains * shape.n_hidden, 0));
         e->set_epoch_order(order);
     }
-    const StepSettings s{.k = 3, .batch = 20, .chains = 20, .seed = 8};
+    const StepSettings s{.method = method, .k = 3, .batch = batch, .chains = chains, .seed = 8};
     const UpdateRule rule{.learning_rate = 0.1f, .momentum = 0.5f, .weight_decay = 0.001f};
     for (Engine* e : {fused.get(), formed.get()}) e->compute_gradient(order.data(), s, StepSpec{});
     formed->gradient();
@@ -516,6 +518,15 @@ TEST(CudaChainKernel, FusedUpdateEqualsFormingTheGradient) {
     EXPECT_LT(max_abs_diff(a.values, b.values), 1e-6);
     EXPECT_LT(max_abs_diff(va.values, vb.values), 1e-6);
     EXPECT_GT(max_abs_diff(a.values, p.values), 1e-3);  // the update did something
+    // The step's gradient can still be formed after the fused update, and is the same.
+    EXPECT_EQ(formed_gradient(*fused), formed_gradient(*formed));
+}
+
+TEST(CudaChainKernel, FusedUpdateEqualsFormingTheGradient) {
+    SKIP_WITHOUT_CLUSTERS();
+    fused_update_equals_forming(Method::pcd, 20, 20, {784, 500});
+    fused_update_equals_forming(Method::cd, 33, 33, {786, 102});
+    fused_update_equals_forming(Method::pcd, 20, 7, {786, 102});
 }
 
 TEST(CudaChainKernel, ShortTrainingRunAgreesWithCpu) {

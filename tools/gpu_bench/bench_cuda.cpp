@@ -162,8 +162,8 @@ int main(int argc, char** argv) {
         std::printf("# 784x500 RBM, PCD-%d, chains = batch, FP32%s\n", o.k, o.tf32 ? " (TF32 products)" : "");
         // step_us: the engine as a run gets it by default (a cuBLAS product and a sampling
         // kernel per half-step); chain_us and fused_us: the same step with the whole-chain
-        // cluster kernel running the sweeps, or the whole step but the gradient
-        // (EngineOptions::chain_kernel), where it takes the batch.
+        // cluster kernel running the sweeps, or the whole step with the gradient formed in
+        // the update (EngineOptions::chain_kernel), where it takes the batch.
         std::printf("%8s %12s %14s %14s %12s %10s %12s %12s\n", "batch", "step_us", "examples/s", "cublas_us",
                     "step_TFLOPs", "of_cublas", "chain_us", "fused_us");
         for (std::size_t b : o.batches) {

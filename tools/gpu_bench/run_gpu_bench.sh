@@ -79,7 +79,8 @@ fi
   echo "the same with RBM_CUDA_CHAIN_KERNEL=2: ${fused_train_s} s of training, ${fused_tutorial_s} s wall; last epoch's cost ${fused_last_cost}"
   echo
   # chain_*: the step with the whole-chain cluster kernel (RBM_CUDA_CHAIN_KERNEL=1), fused_*: that
-  # kernel running the whole step but the gradient (=2), where they take the batch.
+  # kernel running the whole step, the gradient formed in the update kernel (=2), where they
+  # take the batch; of_cuBLAS is the default step's.
   printf '%7s %12s %14s %14s %10s %10s %10s %12s %12s %12s %12s %14s\n' batch rbm_ex/s torch_eager torch_graph \
     vs_eager vs_graph of_cuBLAS chain_ex/s chain_gain fused_ex/s fused_gain fused_vs_graph
   awk 'function rate(b, us) {return us == "-" ? 0 : b / (us * 1e-6)}

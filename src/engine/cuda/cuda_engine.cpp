@@ -147,11 +147,17 @@ public:
         return o;
     }
 
-    // A deferred gradient is formed now, by the products the step's graph left out.
+    // A deferred gradient is formed now, by the products the step's graph left out (also
+    // after the fused update, which leaves the step's rows as they were). A reducer that
+    // asks once asks every step: from then on the graphs form the gradient themselves.
     GradientView gradient() override {
         if (gradient_deferred_) {
-            enqueue_gradient_products(reserved_.batch, reserved_.chains, false);
+            enqueue_gradient_products(reserved_.batch, reserved_.chains, centered_);
             gradient_deferred_ = false;
+            if (!gradient_wanted_) {
+                gradient_wanted_ = true;
+                drop_graphs();  // an exec still running is freed when it completes
+            }
         }
         return {grad_.data(), shape_.total() + (centered_ ? shape_.n_hidden : 0), true, stream_};
     }
@@ -271,7 +277,9 @@ private:
     void enqueue_gradient_products(std::size_t batch, std::size_t chains, bool centered);
     // The fused step's graph leaves the gradient out: apply_update forms and applies it in
     // one kernel, or gradient() forms it when a reducer asks (centered steps always form it).
-    bool defers_gradient(const CaptureKey& key) const { return fused_step_ && key.k > 0 && !key.centered; }
+    bool defers_gradient(const CaptureKey& key) const {
+        return fused_step_ && key.k > 0 && !key.centered && !gradient_wanted_;
+    }
     void enqueue_sweeps(const CaptureKey& key, float* h, float* vk, float* phk, const Stream& stream);
     void enqueue_measure(const CaptureKey& key);
     void drop_graphs() {
@@ -287,6 +295,7 @@ private:
     kernels::GibbsChainPlan chain_plan_;  // for reserved_'s chains, and batch when fused_step_
     bool fused_step_ = false;             // the step asked for, and the plan holds the batch too
     bool gradient_deferred_ = false;      // the last step's gradient is not formed yet
+    bool gradient_wanted_ = false;        // gradient() formed a deferred one: stop deferring
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
     DevF params_, velocity_, grad_;
@@ -469,8 +478,7 @@ void CudaEngine::apply_update(const UpdateRule& rule, float scale) {
             .rows = int(reserved_.batch + reserved_.chains), .nv = nv, .nh = nh, .lr = rule.learning_rate,
             .momentum = rule.momentum, .decay = rule.weight_decay, .scale = scale};
         kernels::gradient_update(args, stream_);
-        gradient_deferred_ = false;
-        update_checked_ = true;
+        update_checked_ = true;  // gradient() may still form the step's gradient
         return;
     }
     gradient();  // formed, where it was deferred and offsets were set since
