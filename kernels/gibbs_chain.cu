@@ -18,6 +18,16 @@ namespace {
 
 namespace cg = cooperative_groups;
 
+// Thread-block clusters exist from sm_90 on. A build that also targets older GPUs
+// (-DCMAKE_CUDA_ARCHITECTURES="80;90") compiles the kernel there as a trap, which
+// plan_gibbs_chain never launches (it asks for compute capability 9 first).
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+#define RBM_CLUSTERS 1
+#else
+#define RBM_CLUSTERS 0
+#endif
+
+#if RBM_CLUSTERS
 // A peer block's copy of a shared-memory address (distributed shared memory).
 struct ClusterPeer {
     cg::cluster_group cluster;
@@ -26,11 +36,16 @@ struct ClusterPeer {
         return cluster.map_shared_rank(p, rank);
     }
 };
+#endif
 
 // R: the most rows (chain or batch) of any cluster; CS: blocks per cluster. The phases
 // and their barriers are chain::step_program's.
 template <int R, int CS>
 __global__ void __launch_bounds__(chain::kThreads, 1) gibbs_chain_kernel(chain::Args a) {
+#if !RBM_CLUSTERS
+    (void)a;
+    __trap();
+#else
     const ClusterPeer peer{cg::this_cluster()};
     extern __shared__ chain::Quad shared_quads[];
     const chain::Block b = chain::block_at<R>(a, reinterpret_cast<float*>(shared_quads), int(blockIdx.x) / CS,
@@ -44,6 +59,7 @@ __global__ void __launch_bounds__(chain::kThreads, 1) gibbs_chain_kernel(chain::
         else
             __syncthreads();
     });
+#endif
 }
 
 using ChainKernel = void (*)(chain::Args);
