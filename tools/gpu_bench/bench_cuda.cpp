@@ -161,21 +161,35 @@ int main(int argc, char** argv) {
         }
         std::printf("# 784x500 RBM, PCD-%d, chains = batch, FP32%s\n", o.k, o.tf32 ? " (TF32 products)" : "");
         // step_us: the engine as a run gets it by default (a cuBLAS product and a sampling
-        // kernel per half-step); chain_us and fused_us: the same step with the whole-chain
-        // cluster kernel running the sweeps, or the whole step with the gradient formed in
-        // the update (EngineOptions::chain_kernel), where it takes the batch.
-        std::printf("%8s %12s %14s %14s %12s %10s %12s %12s\n", "batch", "step_us", "examples/s", "cublas_us",
-                    "step_TFLOPs", "of_cublas", "chain_us", "fused_us");
+        // kernel per half-step), beside cuBLAS alone on the same products.
+        std::printf("%8s %12s %14s %14s %12s %10s\n", "batch", "step_us", "examples/s", "cublas_us", "step_TFLOPs",
+                    "of_cublas");
         for (std::size_t b : o.batches) {
             double flops = 0;
             const double step = time_engine_step(b, o, ChainKernel::off), blas = time_cublas_products(b, o, flops);
-            std::printf("%8zu %12.1f %14.0f %14.1f %12.2f %9.0f%%", b, step * 1e6, double(b) / step, blas * 1e6,
+            std::printf("%8zu %12.1f %14.0f %14.1f %12.2f %9.0f%%\n", b, step * 1e6, double(b) / step, blas * 1e6,
                         flops / step / 1e12, 100.0 * blas / step);
-            if (kernels::plan_gibbs_chain(784, 500, b, 0).usable())
-                std::printf(" %12.1f %12.1f\n", time_engine_step(b, o, ChainKernel::sweeps) * 1e6,
-                            time_engine_step(b, o, ChainKernel::step) * 1e6);
-            else
-                std::printf(" %12s %12s\n", "-", "-");
+            std::fflush(stdout);
+        }
+        // Then, where it takes the batch, the same step with the whole-chain cluster kernel
+        // running the sweeps (chain_us) or the whole step with the gradient formed in the
+        // update (fused_us), EngineOptions::chain_kernel. Last, and each caught, so a
+        // failing kernel costs only its own column.
+        std::printf("# the cluster kernel: RBM_CUDA_CHAIN_KERNEL=1 (chain_us), =2 (fused_us)\n");
+        std::printf("%8s %8s %12s %12s\n", "kernel", "batch", "chain_us", "fused_us");
+        for (std::size_t b : o.batches) {
+            if (!kernels::plan_gibbs_chain(784, 500, b, 0).usable()) continue;
+            std::printf("%8s %8zu", "kernel", b);
+            for (ChainKernel mode : {ChainKernel::sweeps, ChainKernel::step}) {
+                try {
+                    std::printf(" %12.1f", time_engine_step(b, o, mode) * 1e6);
+                } catch (const std::exception& e) {
+                    std::fprintf(stderr, "rbm_bench_cuda: batch %zu, chain kernel mode %d: %s\n", b, int(mode),
+                                 e.what());
+                    std::printf(" %12s", "fail");
+                }
+            }
+            std::printf("\n");
             std::fflush(stdout);
         }
         return 0;

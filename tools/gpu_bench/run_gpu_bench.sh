@@ -83,10 +83,11 @@ fi
   # take the batch; of_cuBLAS is the default step's.
   printf '%7s %12s %14s %14s %10s %10s %10s %12s %12s %12s %12s %14s\n' batch rbm_ex/s torch_eager torch_graph \
     vs_eager vs_graph of_cuBLAS chain_ex/s chain_gain fused_ex/s fused_gain fused_vs_graph
-  awk 'function rate(b, us) {return us == "-" ? 0 : b / (us * 1e-6)}
+  awk 'function rate(b, us) {return us ~ /^[0-9.]+$/ ? b / (us * 1e-6) : 0}
        function ex(x) {return x ? sprintf("%.0f", x) : "-"}
        function times(x, y) {return x && y ? sprintf("%.2fx", x / y) : "-"}
-       FNR == NR && $1 ~ /^[0-9]+$/ {rbm[$1] = $3; frac[$1] = $6; chain[$1] = rate($1, $7); fused[$1] = rate($1, $8); next}
+       FNR == NR && $1 ~ /^[0-9]+$/ {rbm[$1] = $3; frac[$1] = $6; next}
+       FNR == NR && $1 == "kernel" && $2 ~ /^[0-9]+$/ {chain[$2] = rate($2, $3); fused[$2] = rate($2, $4); next}
        $1 == "eager" {eager[$2] = $4} $1 == "graph" {graph[$2] = $4}
        END {for (b in rbm) printf "%7d %12.0f %14.0f %14.0f %10s %10s %10s %12s %12s %12s %12s %14s\n", b, rbm[b],
             eager[b], graph[b], times(rbm[b], eager[b]), times(rbm[b], graph[b]), frac[b], ex(chain[b]),
