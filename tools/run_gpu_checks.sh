@@ -49,7 +49,26 @@ check_in_budget() {
 nvidia-smi -L | tee "$out/device.txt"
 rbm --version | tee -a "$out/device.txt"
 
-check gpu_suite rbm_gpu_tests --gtest_output=xml:"$out/gpu_tests.xml"
+# A cluster kernel that hangs would cost every later check its whole time limit: it runs
+# alone first, briefly. If it does not finish, the suite, the checks and the benchmark
+# leave it out (and say so); if it fails, everything runs, for the failures' details.
+chain_filter=
+export RBM_GPU_NO_CHAIN_KERNEL=0
+rc=0
+timeout 90 rbm_gpu_tests --gtest_filter='CudaChainKernel.PlansTheTutorialShape:CudaChainKernel.StepsMatchCpu' \
+  > "$logs/chain_kernel_first.log" 2>&1 || rc=$?
+if [ "$rc" = 124 ]; then
+  results+=("FAIL  chain_kernel_first (did not finish in 90 s: the cluster kernel is left out of every later check)")
+  chain_filter=--gtest_filter=-CudaChainKernel.*
+  RBM_GPU_NO_CHAIN_KERNEL=1
+fi
+tail -n 3 "$logs/chain_kernel_first.log"
+# chain_check CHECKER NAME COMMAND...: a check of the cluster kernel, left out if it hung.
+chain_check() {
+  if [ "$RBM_GPU_NO_CHAIN_KERNEL" = 1 ]; then results+=("SKIP  $2 (the cluster kernel hung)"); return; fi
+  "$@"
+}
+check gpu_suite rbm_gpu_tests --gtest_output=xml:"$out/gpu_tests.xml" $chain_filter
 check unit_suite rbm_unit_tests
 
 small=(--data "$mnist" --test-data "$mnist_test" --limit 2000 --hidden 64 --batch-size 20 --k 5 --monitor-examples 200)
@@ -93,8 +112,8 @@ chain_kernel_run_agrees() {
 export -f chain_kernel_run_agrees
 export work
 export small_args="${small[*]}"
-check chain_kernel_run_agrees bash -c 'small=($small_args); chain_kernel_run_agrees 1'
-check fused_step_run_agrees bash -c 'small=($small_args); chain_kernel_run_agrees 2'
+chain_check check chain_kernel_run_agrees bash -c 'small=($small_args); chain_kernel_run_agrees 1'
+chain_check check fused_step_run_agrees bash -c 'small=($small_args); chain_kernel_run_agrees 2'
 check eval_gpu_matches_cpu bash -c "
   set -e
   ck=\$(ls $work/g/checkpoints/step-*.h5 | sort | tail -n 1)
@@ -134,11 +153,14 @@ fi
 # barrier misuse) under racecheck and synccheck.
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 if [ -n "$sanitizer" ]; then
+  engine_steps='CudaEngine.StepsAtTutorialScaleMatchCpu:CudaEngine.PcdStepMatchesCpu:CudaEngine.CdStepMatchesCpu:CudaEngine.StepReportCarriesTheSumsAndCatchesDivergence'
+  [ "$RBM_GPU_NO_CHAIN_KERNEL" = 1 ] ||
+    engine_steps="$engine_steps:CudaChainKernel.StepsMatchCpu:CudaChainKernel.EqualsTheCublasSweepsBitForBit:CudaChainKernel.FusedUpdateEqualsFormingTheGradient"
   check_in_budget memcheck_engine_steps "$sanitizer" --tool memcheck --error-exitcode 1 rbm_gpu_tests \
-    --gtest_filter='CudaEngine.StepsAtTutorialScaleMatchCpu:CudaEngine.PcdStepMatchesCpu:CudaEngine.CdStepMatchesCpu:CudaEngine.StepReportCarriesTheSumsAndCatchesDivergence:CudaChainKernel.StepsMatchCpu:CudaChainKernel.EqualsTheCublasSweepsBitForBit:CudaChainKernel.FusedUpdateEqualsFormingTheGradient'
-  check_in_budget racecheck_chain_kernel "$sanitizer" --tool racecheck --error-exitcode 1 rbm_gpu_tests \
+    --gtest_filter="$engine_steps"
+  chain_check check_in_budget racecheck_chain_kernel "$sanitizer" --tool racecheck --error-exitcode 1 rbm_gpu_tests \
     --gtest_filter='CudaChainKernel.StepsMatchCpu'
-  check_in_budget synccheck_chain_kernel "$sanitizer" --tool synccheck --error-exitcode 1 rbm_gpu_tests \
+  chain_check check_in_budget synccheck_chain_kernel "$sanitizer" --tool synccheck --error-exitcode 1 rbm_gpu_tests \
     --gtest_filter='CudaChainKernel.StepsMatchCpu'
 fi
 

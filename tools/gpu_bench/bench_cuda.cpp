@@ -4,7 +4,7 @@
 // fraction of cuBLAS's own rate a whole step reaches; and the step again with the
 // whole-chain cluster kernel where it takes the batch.
 //
-//   rbm_bench_cuda [--k 15] [--batches 20,64,256,1024,4096] [--seconds 1] [--tf32]
+//   rbm_bench_cuda [--k 15] [--batches 20,64,256,1024,4096] [--seconds 1] [--tf32] [--no-chain-kernel]
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -35,6 +35,7 @@ struct Options {
     std::vector<std::size_t> batches = {20, 64, 256, 1024, 4096};
     double seconds = 1.0;
     bool tf32 = false;
+    bool chain_kernel = true;  // also time the cluster kernel's modes
 };
 
 Options parse(int argc, char** argv) {
@@ -44,12 +45,14 @@ Options parse(int argc, char** argv) {
         if (a == "--k" && i + 1 < argc) o.k = std::atoi(argv[++i]);
         else if (a == "--seconds" && i + 1 < argc) o.seconds = std::atof(argv[++i]);
         else if (a == "--tf32") o.tf32 = true;
+        else if (a == "--no-chain-kernel") o.chain_kernel = false;
         else if (a == "--batches" && i + 1 < argc) {
             o.batches.clear();
             std::stringstream list(argv[++i]);
             for (std::string item; std::getline(list, item, ',');) o.batches.push_back(std::stoul(item));
         } else {
-            std::fprintf(stderr, "usage: rbm_bench_cuda [--k K] [--batches B1,B2,...] [--seconds S] [--tf32]\n");
+            std::fprintf(stderr, "usage: rbm_bench_cuda [--k K] [--batches B1,B2,...] [--seconds S] [--tf32] "
+                                 "[--no-chain-kernel]\n");
             std::exit(2);
         }
     }
@@ -177,7 +180,7 @@ int main(int argc, char** argv) {
         // failing kernel costs only its own column.
         std::printf("# the cluster kernel: RBM_CUDA_CHAIN_KERNEL=1 (chain_us), =2 (fused_us)\n");
         std::printf("%8s %8s %12s %12s\n", "kernel", "batch", "chain_us", "fused_us");
-        for (std::size_t b : o.batches) {
+        for (std::size_t b : o.chain_kernel ? o.batches : std::vector<std::size_t>{}) {
             if (!kernels::plan_gibbs_chain(784, 500, b, 0).usable()) continue;
             std::printf("%8s %8zu", "kernel", b);
             for (ChainKernel mode : {ChainKernel::sweeps, ChainKernel::step}) {
