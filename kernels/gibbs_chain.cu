@@ -1,6 +1,6 @@
 // The whole-chain Gibbs kernel (see gibbs_chain.cuh): one thread-block cluster per
 // group of chain rows, W's columns split over the cluster's blocks and kept in shared
-// memory for all k sweeps. The phases and their order are in gibbs_chain_phases.hpp; this
+// memory for all k sweeps. The phases and their order are in gibbs_step_phases.hpp; this
 // file runs that program with real barriers, maps the cluster's shared memory, plans and
 // launches.
 #include "kernels/gibbs_chain.cuh"
@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "engine/cuda/cuda_check.hpp"
-#include "kernels/gibbs_chain_phases.hpp"
+#include "kernels/gibbs_step_phases.hpp"
 
 namespace rbm::kernels {
 namespace {

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "engine/engine.hpp"
-#include "kernels/gibbs_chain_phases.hpp"
+#include "kernels/gibbs_step_phases.hpp"
 #include "model/exact.hpp"
 #include "test_models.hpp"
 
