@@ -3,7 +3,7 @@
 // phases and the barrier after each, are in gibbs_step_phases.hpp. Within a phase every
 // thread's work is independent. Written for host and device alike: the CUDA kernel runs
 // the program with real barriers, and a unit test runs the very same program on the CPU,
-// each phase block by block and thread by thread (tests/unit/test_gibbs_chain_phases.cpp),
+// each phase block by block and thread by thread (tests/unit/chain_emulation.hpp),
 // so the layout, indexing, draw numbering and barrier placement are checked where there
 // is no GPU.
 #pragma once
