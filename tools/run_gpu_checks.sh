@@ -129,9 +129,10 @@ assert g['annealing_device'].startswith('cuda '), g['annealing_device']
 print('log Z cpu %.4f gpu %.4f; RAISE cpu %.4f gpu %.4f' % (c['ais']['log_z'], g['ais']['log_z'], c['reverse']['log_z'], g['reverse']['log_z']))
 assert abs(c['ais']['log_z'] - g['ais']['log_z']) < 0.2 and abs(c['reverse']['log_z'] - g['reverse']['log_z']) < 0.5
 PY"
-# rbm sample on the GPU (the CUDA engine's Gibbs chains, against the CPU's in the suite).
+# rbm sample on the GPU (the CUDA engine's Gibbs chains; GibbsSamplesMatchCpu in the suite
+# compares them with the CPU's).
 check sample_on_gpu bash -c "
-  set -e
+  set -eo pipefail
   ck=\$(ls $work/g/checkpoints/step-*.h5 | sort | tail -n 1)
   rbm sample --checkpoint \$ck --data $mnist_test --chains 20 --samples 10 --plot-every 1000 --device cuda \
     --out $work/sg.h5 | tee $work/sg.log

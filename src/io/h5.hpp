@@ -63,7 +63,8 @@ Handle create_group(hid_t parent, const std::string& name);
 Handle open_group(hid_t parent, const std::string& name, const std::string& file_for_messages);
 bool exists(hid_t parent, const std::string& path);
 
-// Whole-dataset writes, chunked and deflated when large. dims: row-major shape.
+// Whole-dataset writes, chunked with a checksum (integer and byte arrays over 64 KiB also
+// deflated). dims: row-major shape.
 void write_floats(hid_t parent, const std::string& name, const float* data,
                   const std::vector<hsize_t>& dims);
 void write_doubles(hid_t parent, const std::string& name, const double* data,
