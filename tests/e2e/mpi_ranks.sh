@@ -14,6 +14,9 @@ for np in 1 2 3 4; do
   grep -q "replicas bitwise identical on $np rank(s)" "$WORK/np$np.log" || fail "$np ranks: no replica check"
   grep -q "global batch $((np * 10))" "$WORK/np$np.log" || fail "$np ranks: global batch not reported"
   [ "$(grep -c '^epoch' "$WORK/np$np.log")" = 2 ] || fail "$np ranks: metrics printed more than once per epoch"
+  # One rank sums nothing; several sum their gradients with MPI (the CPU engine's buffers).
+  want=$([ $np = 1 ] && echo "allreduce none (one rank)" || echo "allreduce MPI_Allreduce (host buffers)")
+  grep -qF "$want" "$WORK/np$np.log" || { head -n 3 "$WORK/np$np.log"; fail "$np ranks: expected '$want'"; }
   echo "ok: $np rank(s), replicas identical"
 done
 
