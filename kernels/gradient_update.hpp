@@ -31,15 +31,20 @@ RBM_HOST_DEVICE std::size_t gradient_update_threads(const GradientUpdateArgs& a)
     return std::size_t(a.nv) * std::size_t((a.nh + 3) / 4) + std::size_t(a.nv) + std::size_t(a.nh);
 }
 
-// The update rule of the separate update kernel (kernels/rbm_kernels.cu's sgd_kernel):
-// v = momentum v + lr (scale g - decay p [weights only]); p += v.
+// The update rule, here and in the separate update kernel (kernels/rbm_kernels.cu):
+// v = momentum v + lr (scale g - decay p); p += v, with decay 0 for the biases. With
+// `nonfinite`, *nonfinite = 1 where the new parameter is not finite.
+RBM_HOST_DEVICE void apply_update_rule(float& p, float& v, float g, float lr, float momentum, float decay,
+                                       float scale, int* nonfinite) {
+    const float vel = momentum * v + lr * (scale * g - decay * p);
+    v = vel;
+    p += vel;
+    if (nonfinite && !isfinite(p)) *nonfinite = 1;
+}
+
 RBM_HOST_DEVICE void update_parameter(const GradientUpdateArgs& a, std::size_t e, float g, bool weight) {
-    const float d = weight ? a.decay * a.params[e] : 0.0f;
-    const float vel = a.momentum * a.velocity[e] + a.lr * (a.scale * g - d);
-    a.velocity[e] = vel;
-    const float updated = a.params[e] + vel;
-    a.params[e] = updated;
-    if (!isfinite(updated)) *a.nonfinite = 1;
+    apply_update_rule(a.params[e], a.velocity[e], g, a.lr, a.momentum, weight ? a.decay : 0.0f, a.scale,
+                      a.nonfinite);
 }
 
 // Thread `index`: its gradient summed over the rows in order, then its update.

@@ -106,13 +106,8 @@ __global__ void free_energy_kernel(const float* pre, const float* x, const float
 __global__ void sgd_kernel(float* p, float* v, const float* g, std::size_t total, std::size_t n_weights, float lr,
                            float momentum, float decay, float scale, int* nonfinite) {
     const std::size_t e = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (e >= total) return;
-    const float d = e < n_weights ? decay * p[e] : 0.0f;
-    const float vel = momentum * v[e] + lr * (scale * g[e] - d);
-    v[e] = vel;
-    const float updated = p[e] + vel;
-    p[e] = updated;
-    if (nonfinite && !isfinite(updated)) *nonfinite = 1;
+    if (e < total)
+        fused::apply_update_rule(p[e], v[e], g[e], lr, momentum, e < n_weights ? decay : 0.0f, scale, nonfinite);
 }
 
 __global__ void gradient_update_kernel(fused::GradientUpdateArgs a, std::size_t threads) {
