@@ -122,7 +122,7 @@ __global__ void moving_average_kernel(float* avg, const float* x, float rate, fl
 
 __global__ void advance_kernel(uint64_t* step, uint64_t* cursor, std::size_t batch) {
     *step += 1;
-    *cursor += batch;
+    if (cursor) *cursor += batch;
 }
 
 __global__ void nonfinite_kernel(const float* values, std::size_t n, int* flag) {

@@ -61,7 +61,8 @@ void gradient_update(const fused::GradientUpdateArgs& args, cudaStream_t stream)
 // avg += rate (scale x - avg): centering's moving hidden offset
 void moving_average(float* avg, const float* x, float rate, float scale, std::size_t n, cudaStream_t stream);
 
-// *step += 1; *cursor += batch  (the next step's counters, advanced on the device)
+// *step += 1; *cursor += batch  (the next step's counters, advanced on the device);
+// no cursor: the step alone (rbm sample's Gibbs steps)
 void advance_step(uint64_t* step, uint64_t* cursor, std::size_t batch, cudaStream_t stream);
 
 // *flag = 1 if any of the n values is not finite (flag must be zeroed first)

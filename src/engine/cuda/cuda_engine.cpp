@@ -545,15 +545,17 @@ void CudaEngine::gibbs_visible(float* v, float* mean, std::size_t n, int steps, 
     const float* W = params_.data();
     DevF dv(n * nv), dmean(n * nv), pre_h(n * nh), prob_h(n * nh), h(n * nh), pre_v(n * nv);
     copy_to_device(v, dv.data(), n * nv);
+    // The step counter lives on the device and advances there: no wait between Gibbs steps.
+    set_counter(2, first_step);
+    uint64_t* step = counters_.data() + 2;
     for (int s = 0; s < steps; ++s) {
-        set_counter(2, first_step + uint64_t(s));
-        const uint64_t* step = counters_.data() + 2;
         gemm(false, false, n, nh, nv, dv.data(), W, pre_h.data());
         kernels::bias_sigmoid_sample(pre_h.data(), params_.data() + shape_.hbias_offset(), prob_h.data(), h.data(), n,
                                      nh, stream, step, 0, stream_);
         gemm(false, true, n, nv, nh, h.data(), W, pre_v.data());
         kernels::bias_sigmoid_sample(pre_v.data(), params_.data() + shape_.vbias_offset(), dmean.data(), dv.data(), n,
                                      nv, stream, step, 1, stream_);
+        kernels::advance_step(step, nullptr, 0, stream_);
     }
     copy_to_host(dv.data(), v, n * nv);
     copy_to_host(dmean.data(), mean, n * nv);
