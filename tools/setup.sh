@@ -33,6 +33,7 @@ packages=(
   libopenblas-dev
   librandom123-dev
   zlib1g-dev libpng-dev
+  nlohmann-json3-dev
   googletest libgtest-dev
   munge slurm-wlm
   python3 python3-h5py python3-numpy python3-matplotlib python3-sklearn python3-torch

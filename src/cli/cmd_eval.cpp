@@ -7,14 +7,12 @@
 // Estimators and formulas: src/eval/ais.hpp, src/eval/metrics.hpp, docs/evaluation.md.
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <iomanip>
 #include <iostream>
 #include <limits>
-#include <sstream>
 
 #include "cli/commands.hpp"
 #include "cli/eval_device.hpp"
+#include "cli/eval_report.hpp"
 #include "cli/options.hpp"
 #include "dist/communicator.hpp"
 #include "engine/engine_factory.hpp"
@@ -44,24 +42,6 @@ const char* kEvalUsage =
     "the reconstruction cross-entropy and, with --train-data, the free-energy gap.\n"
     "Under mpirun every rank runs its share of the chains; results do not depend on the rank\n"
     "count. --json prints one JSON object on stdout (progress and warnings go to stderr).\n";
-
-// Evaluation binarises once: --binarize dynamic is a training option.
-constexpr Choice<Binarization> kEvalBinarizations[] = {
-    {"none", Binarization::none}, {"threshold", Binarization::threshold}, {"stochastic", Binarization::stochastic}};
-
-struct EvalRequest {
-    std::string checkpoint, data, train_data;
-    std::size_t limit = 0, train_limit = 0;
-    BinarizeSpec binarize{Binarization::stochastic, 0.5f, 0};
-    std::size_t runs = 100, seeds = 3, intervals = eval::kDefaultIntervals;
-    std::size_t raise_examples = 100, raise_chains = 1;
-    uint32_t seed = 123;
-    std::string exact = "auto";
-    double smoothing = 1.0;
-    bool json = false;
-    int threads = 0;
-    DeviceKind device = DeviceKind::auto_select;
-};
 
 EvalRequest parse_request(const po::variables_map& vm) {
     EvalRequest r;
@@ -128,38 +108,231 @@ Dataset read_binary(const std::string& spec, RowRange range, const EvalRequest& 
     return d;
 }
 
-// A JSON number; NaN and infinities (which JSON lacks) become null.
-std::string num(double x) {
-    if (!std::isfinite(x)) return "null";
-    std::ostringstream o;
-    o << std::setprecision(17) << x;
-    return o.str();
+
+double log_sum_exp(const std::vector<double>& x) {
+    double top = -std::numeric_limits<double>::infinity(), sum = 0;
+    for (double v : x) top = std::max(top, v);
+    for (double v : x) sum += std::exp(v - top);
+    return top + std::log(sum);
 }
-std::string str(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) {
-        if (c == '"' || c == '\\') out += '\\';
-        if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-            continue;
-        }
-        out += c;
+
+// Progress lines on stderr, from the root rank only.
+struct Progress {
+    bool root;
+    void operator()(const std::string& line) const {
+        if (root) std::cerr << "eval: " << line << std::endl;
     }
-    return out + "\"";
-}
-std::string fixed(double x, int digits = 3) {
-    if (std::isnan(x)) return "nan";
-    if (std::isinf(x)) return x > 0 ? "+inf" : "-inf";
-    std::ostringstream o;
-    o << std::fixed << std::setprecision(digits) << x;
-    return o.str();
+};
+
+// The evaluated examples (every rank holds them all: RAISE may start from any) are split
+// over ranks for the means; so are the training examples, which each rank reads its share of.
+DataMeasures measure_data(const EvalRequest& r, const ParamBuffer& params, const Dataset& data,
+                          const Communicator& comm, const Progress& progress) {
+    const auto t0 = Clock::now();
+    DataMeasures m;
+    m.examples = data.n_rows;
+    const auto [d0, d1] = share(data.n_rows, comm);
+    const eval::DataSums local = d1 > d0 ? eval::data_sums(params, data.row(d0), d1 - d0, true) : eval::DataSums{};
+    double sums[3] = {local.free_energy, local.pseudo_likelihood, local.reconstruction_xent};
+    comm.allreduce_sum(sums, 3);
+    m.free_energy = sums[0] / double(m.examples);
+    m.pseudo_likelihood = sums[1] / double(m.examples);
+    m.reconstruction_xent = sums[2] / double(m.examples);
+    if (!r.train_data.empty()) {
+        const SourceInfo info = probe_source(r.train_data);
+        if (info.n_cols != params.shape.n_visible)
+            fail(r.train_data, " has ", info.n_cols, " values per example, the model ", params.shape.n_visible);
+        m.train_examples = r.train_limit ? std::min(r.train_limit, info.n_rows) : info.n_rows;
+        if (m.train_examples == 0) fail(r.train_data, ": no examples");
+        const auto [t0_row, t1_row] = share(m.train_examples, comm);
+        double sum = 0;
+        if (t1_row > t0_row) {
+            const Dataset train = read_binary(r.train_data, {t0_row, t1_row}, r);
+            for (double f : eval::free_energies(params, train.values.data(), train.n_rows)) sum += f;
+        }
+        comm.allreduce_sum(&sum, 1);
+        m.train_free_energy = sum / double(m.train_examples);
+    }
+    m.wall_s = seconds_since(t0);
+    progress("data measures on " + std::to_string(m.examples) + " examples in " + fixed(m.wall_s, 1) + " s");
+    return m;
 }
 
-}  // namespace
+// --exact auto enumerates when the smaller layer has at most 25 units and 2^units x the
+// other layer stays within 2^32; --exact yes up to 26 units.
+bool wants_exact(const EvalRequest& r, const RbmShape& shape) {
+    const std::size_t units = eval::enumerated_units(shape), others = std::max(shape.n_visible, shape.n_hidden);
+    if (r.exact == "yes" && units > 26)
+        fail("--exact yes: the smaller layer has ", units, " units; enumeration stops at 26");
+    const bool fits = units <= 25 && std::ldexp(double(others), int(units)) <= std::ldexp(1.0, 32);
+    return r.exact == "yes" || (r.exact == "auto" && fits);
+}
 
-int run_eval(const std::vector<std::string>& args) {
+// The states are cut into blocks before the blocks are dealt to ranks (as the AIS batches
+// are) and each block's Gray walk starts afresh, so the sums round the same way, and log Z
+// is bitwise the same, for any rank count.
+ExactLogZ exact_log_z(const ParamBuffer& params, const Communicator& comm, const Progress& progress) {
+    const auto t0 = Clock::now();
+    ExactLogZ e;
+    e.done = true;
+    e.enumerated_units = eval::enumerated_units(params.shape);
+    const uint64_t states = uint64_t(1) << e.enumerated_units;
+    const std::size_t blocks = std::size_t(std::min<uint64_t>(kExactBlocks, states));
+    const auto [k0, k1] = share(blocks, comm);
+    std::vector<double> local;
+    for (std::size_t k = k0; k < k1; ++k)
+        local.push_back(eval::log_partition_partial(params, states * k / blocks, states * (k + 1) / blocks));
+    e.log_z = log_sum_exp(assemble(local, k0, blocks, comm));
+    e.wall_s = seconds_since(t0);
+    progress("exact log Z " + fixed(e.log_z, 4) + " (2^" + std::to_string(e.enumerated_units) + " states) in " +
+             fixed(e.wall_s, 1) + " s");
+    return e;
+}
+
+// The base-rate model (AIS's start) from the evaluated examples' marginals.
+eval::BaseModel base_rate_model(const Dataset& data, std::size_t n_hidden, double smoothing) {
+    std::vector<double> column_sums(data.n_cols, 0.0);
+    for (std::size_t k = 0; k < data.n_rows; ++k)
+        for (std::size_t i = 0; i < data.n_cols; ++i) column_sums[i] += data.row(k)[i];
+    return eval::base_rate_model(column_sums, data.n_rows, n_hidden, smoothing);
+}
+
+// What both annealing directions share.
+struct Annealing {
+    const ParamBuffer& params;
+    eval::BaseModel base;
+    std::vector<double> betas;
+    AnnealingDevice device;
+};
+
+// Batches of eval::kAisBatch chains of `total`, dealt to ranks batch by batch, so that every
+// batch (and so every weight, bitwise) is the same on any number of ranks: this rank's
+// chains [first, last).
+std::pair<std::size_t, std::size_t> chain_share(std::size_t total, const Communicator& comm) {
+    const auto [b0, b1] = share((total + eval::kAisBatch - 1) / eval::kAisBatch, comm);
+    return {std::min(total, b0 * eval::kAisBatch), std::min(total, b1 * eval::kAisBatch)};
+}
+
+// Forward AIS: all seeds' runs form one list of chains (seed s, run k at s * runs + k).
+AisLogZ forward_ais(const EvalRequest& r, const Annealing& a, const Communicator& comm, const Progress& progress) {
+    const auto t0 = Clock::now();
+    AisLogZ ais;
+    ais.log_z_base = a.base.log_z;
+    const std::size_t total = r.runs * r.seeds;
+    const auto [g0, g1] = chain_share(total, comm);
+    std::vector<eval::ChainId> ids;
+    for (std::size_t g = g0; g < g1; ++g) ids.push_back({uint32_t(g / r.runs), uint32_t(g % r.runs)});
+    std::vector<double> local;
+    if (!ids.empty())
+        local = eval::forward_ais_log_weights(a.params, a.base, a.betas, r.seed, ids, eval::kAisBatch, a.device.make);
+    ais.log_weights = assemble(local, g0, total, comm);
+    ais.wall_s = seconds_since(t0);
+    double lowest = INFINITY, highest = -INFINITY;
+    for (std::size_t s = 0; s < r.seeds; ++s) {
+        const auto first = ais.log_weights.begin() + std::ptrdiff_t(s * r.runs);
+        ais.per_seed.push_back(eval::summarize_log_weights(std::vector<double>(first, first + std::ptrdiff_t(r.runs))));
+        lowest = std::min(lowest, ais.per_seed.back().log_mean);
+        highest = std::max(highest, ais.per_seed.back().log_mean);
+    }
+    if (r.seeds > 1) ais.seed_spread = highest - lowest;
+    ais.pooled = eval::summarize_log_weights(ais.log_weights);
+    ais.log_z = a.base.log_z + ais.pooled.log_mean;
+    ais.lower = a.base.log_z + ais.pooled.log_lower;
+    ais.upper = a.base.log_z + ais.pooled.log_upper;
+    std::string line = "AIS, " + std::to_string(r.seeds) + " seed(s) x " + std::to_string(r.runs) + " runs x " +
+                       std::to_string(r.intervals) + " steps in " + fixed(ais.wall_s, 1) + " s; log Z per seed:";
+    for (const auto& ps : ais.per_seed)
+        line.append(" ").append(fixed(a.base.log_z + ps.log_mean, 3)).append(" (ESS ").append(fixed(ps.ess, 1)).append(")");
+    progress(line);
+    return ais;
+}
+
+// RAISE from evenly spaced examples, --raise-chains per example. Per example,
+// p̂(v) = f(v) mean_m exp(-log Ẑ_m), i.e. log Ẑ(v) = -log mean_m exp(-log Ẑ_m); the
+// estimate is their mean over examples, its bounds +-3 standard errors.
+RaiseLogZ reverse_ais(const EvalRequest& r, const Annealing& a, const Dataset& data, const Communicator& comm,
+                      const Progress& progress) {
+    const auto t0 = Clock::now();
+    const std::size_t nv = data.n_cols, n = data.n_rows;
+    RaiseLogZ v;
+    v.examples = std::min(r.raise_examples, n);
+    const std::size_t chains = v.examples * r.raise_chains;
+    auto example_of = [&](std::size_t chain) { return (chain / r.raise_chains) * n / v.examples; };
+    const auto [c0, c1] = chain_share(chains, comm);
+    std::vector<double> local;
+    if (c1 > c0) {
+        std::vector<float> starts((c1 - c0) * nv);
+        for (std::size_t c = c0; c < c1; ++c)
+            std::copy(data.row(example_of(c)), data.row(example_of(c)) + nv, starts.begin() + (c - c0) * nv);
+        local = eval::reverse_ais_log_z(a.params, a.base, a.betas, r.seed, eval::chain_ids(0, c0, c1 - c0),
+                                        starts.data(), eval::kAisBatch, a.device.make);
+    }
+    const std::vector<double> chain_log_z = assemble(local, c0, chains, comm);
+    std::vector<double> per_example(v.examples);
+    std::vector<float> started_from(v.examples * nv);
+    for (std::size_t e = 0; e < v.examples; ++e) {
+        std::vector<double> neg(r.raise_chains);
+        for (std::size_t m = 0; m < r.raise_chains; ++m) neg[m] = -chain_log_z[e * r.raise_chains + m];
+        per_example[e] = -eval::log_mean_exp(neg);
+        const float* row = data.row(example_of(e * r.raise_chains));
+        std::copy(row, row + nv, started_from.begin() + e * nv);
+    }
+    double mean = 0, free_energy = 0;
+    for (double x : per_example) mean += x;
+    for (double f : eval::free_energies(a.params, started_from.data(), v.examples)) free_energy += f;
+    mean /= double(v.examples);
+    v.subset_free_energy = free_energy / double(v.examples);
+    double ss = 0;
+    for (double x : per_example) ss += (x - mean) * (x - mean);
+    v.sd_across_examples = v.examples > 1 ? std::sqrt(ss / double(v.examples - 1)) : kNone;
+    const double se = v.examples > 1 ? v.sd_across_examples / std::sqrt(double(v.examples)) : INFINITY;
+    v.log_z = mean;
+    v.lower = mean - 3 * se;
+    v.upper = mean + 3 * se;
+    v.wall_s = seconds_since(t0);
+    progress("RAISE from " + std::to_string(v.examples) + " examples: log Z " + fixed(v.log_z, 4) + ", " +
+             fixed(v.wall_s, 1) + " s");
+    return v;
+}
+
+// The headline's log Z: exact when enumerated, else AIS's (RAISE is the conservative side).
+void choose_log_z(EvalReport& report) {
+    if (report.exact.done) {
+        report.method = "exact";
+        report.log_z = report.log_z_lower = report.log_z_upper = report.exact.log_z;
+    } else if (report.ais.done()) {
+        report.method = "ais";
+        report.log_z = report.ais.log_z;
+        report.log_z_lower = report.ais.lower;
+        report.log_z_upper = report.ais.upper;
+    }
+}
+
+// Signs that AIS's estimate cannot be trusted.
+std::vector<std::string> reliability_warnings(const EvalReport& report) {
+    std::vector<std::string> warnings;
+    const AisLogZ& ais = report.ais;
+    if (!ais.done()) return warnings;
+    const std::size_t runs = ais.log_weights.size();
+    if (ais.pooled.ess < 0.1 * double(runs))
+        warnings.push_back("AIS importance weights are degenerate: effective sample size " + fixed(ais.pooled.ess, 1) +
+                           " of " + std::to_string(runs) +
+                           " runs (< 10%); log Z is likely underestimated (the log-likelihood overestimated) — use "
+                           "more runs (--runs, --seeds, ranks) or more --betas");
+    if (!std::isnan(ais.seed_spread) && ais.seed_spread > 1.0)
+        warnings.push_back("AIS estimates of independent seeds spread over " + fixed(ais.seed_spread, 2) +
+                           " nats (> 1); the estimate is unreliable");
+    if (report.exact.done && (report.exact.log_z < ais.lower || report.exact.log_z > ais.upper))
+        warnings.push_back("the exact log Z " + fixed(report.exact.log_z, 4) + " lies outside AIS's +-3 sigma bounds [" +
+                           fixed(ais.lower, 4) + ", " + fixed(ais.upper, 4) + "]");
+    if (!std::isnan(report.raise.log_z) && report.raise.log_z - ais.log_z > 1.0)
+        warnings.push_back("AIS and RAISE differ by " + fixed(report.raise.log_z - ais.log_z, 2) +
+                           " nats of log Z: the log-likelihood most likely lies between AIS's (optimistic) and "
+                           "RAISE's (conservative) values");
+    return warnings;
+}
+
+po::options_description eval_options() {
     po::options_description options("rbm eval options");
     auto text = [] { return po::value<std::string>(); };
     options.add_options()
@@ -188,346 +361,62 @@ int run_eval(const std::vector<std::string>& args) {
         ("device", text(), "auto | cpu | cuda: where AIS and RAISE anneal (default auto: a GPU when one is "
                            "visible; the other measures run on the CPU)")
         ("help,h", "this help");
+    return options;
+}
+
+}  // namespace
+
+int run_eval(const std::vector<std::string>& args) {
+    const po::options_description options = eval_options();
     po::variables_map vm;
     parse_flags(args, options, vm);
     if (vm.count("help")) {
         std::cout << kEvalUsage << "\n" << options << std::endl;
         return 0;
     }
-    const EvalRequest r = parse_request(vm);
+    EvalReport report;
+    report.request = parse_request(vm);
+    const EvalRequest& r = report.request;
     if (r.device == DeviceKind::cuda) require_cuda_device();  // before any work
     set_blas_threads(r.threads);
     const Communicator comm;
-    const bool root = comm.is_root();
+    const Progress progress{comm.is_root()};
     const auto t_start = Clock::now();
-    auto progress = [&](const std::string& line) {
-        if (root) std::cerr << "eval: " << line << std::endl;
-    };
-    std::vector<std::string> warnings;
-    auto warn = [&](const std::string& w) {
-        warnings.push_back(w);
-        if (root) std::cerr << "rbm eval: warning: " << w << std::endl;
-    };
 
     const Checkpoint ckpt = read_checkpoint(r.checkpoint);
     const ParamBuffer& params = ckpt.params;
-    const RbmShape shape = params.shape;
-    const std::size_t nv = shape.n_visible, nh = shape.n_hidden;
+    report.checkpoint_step = ckpt.step;
+    report.n_visible = params.shape.n_visible;
+    report.n_hidden = params.shape.n_hidden;
+    report.ranks = comm.size();
+    const bool exact = wants_exact(r, params.shape);
 
-    // --- the evaluated examples: every rank holds them all (RAISE starts from any of them).
     const SourceInfo info = probe_source(r.data);
     const std::size_t n = r.limit ? std::min(r.limit, info.n_rows) : info.n_rows;
     if (n == 0) fail(r.data, ": no examples to evaluate");
-    if (info.n_cols != nv) fail(r.data, " has ", info.n_cols, " values per example, the model ", nv);
+    if (info.n_cols != report.n_visible) fail(r.data, " has ", info.n_cols, " values per example, the model ", report.n_visible);
     const Dataset data = read_binary(r.data, {0, n}, r);
 
-    // --- data measures, examples split over ranks.
-    auto t0 = Clock::now();
-    const auto [d0, d1] = share(n, comm);
-    eval::DataSums local = d1 > d0 ? eval::data_sums(params, data.row(d0), d1 - d0, true) : eval::DataSums{};
-    double sums[4] = {local.free_energy, local.pseudo_likelihood, local.reconstruction_xent, local.examples};
-    comm.allreduce_sum(sums, 4);
-    const double mean_fe = sums[0] / double(n), mean_pl = sums[1] / double(n), mean_xent = sums[2] / double(n);
-    const double data_wall = seconds_since(t0);
-    progress("data measures on " + std::to_string(n) + " examples in " + fixed(data_wall, 1) + " s");
+    report.data = measure_data(r, params, data, comm, progress);
+    if (exact) report.exact = exact_log_z(params, comm, progress);
+    const bool anneal = r.runs > 0 || r.raise_examples > 0;
+    const eval::BaseModel base = base_rate_model(data, report.n_hidden, r.smoothing);
+    const Annealing annealing{params, base, eval::beta_schedule(r.intervals),
+                              anneal ? annealing_device(r.device, params, base, comm) : AnnealingDevice{{}, "cpu"}};
+    report.annealing_device = annealing.device.description;
+    progress("annealing on " + report.annealing_device);
+    if (r.runs > 0) report.ais = forward_ais(r, annealing, comm, progress);
+    if (r.raise_examples > 0) report.raise = reverse_ais(r, annealing, data, comm, progress);
 
-    double mean_fe_train = std::nan("");
-    std::size_t n_train = 0;
-    if (!r.train_data.empty()) {
-        const SourceInfo tinfo = probe_source(r.train_data);
-        if (tinfo.n_cols != nv) fail(r.train_data, " has ", tinfo.n_cols, " values per example, the model ", nv);
-        n_train = r.train_limit ? std::min(r.train_limit, tinfo.n_rows) : tinfo.n_rows;
-        if (n_train == 0) fail(r.train_data, ": no examples");
-        const auto [t_0, t_1] = share(n_train, comm);
-        double tsum[1] = {0};
-        if (t_1 > t_0) {
-            const Dataset train = read_binary(r.train_data, {t_0, t_1}, r);
-            for (double f : eval::free_energies(params, train.values.data(), train.n_rows)) tsum[0] += f;
-        }
-        comm.allreduce_sum(tsum, 1);
-        mean_fe_train = tsum[0] / double(n_train);
-    }
-
-    // --- exact log Z, states split over ranks.
-    const std::size_t units = eval::enumerated_units(shape), others = std::max(nv, nh);
-    const bool exact_fits = units <= 25 && std::ldexp(double(others), int(units)) <= std::ldexp(1.0, 32);
-    if (r.exact == "yes" && units > 26)
-        fail("--exact yes: the smaller layer has ", units, " units; enumeration stops at 26");
-    const bool do_exact = r.exact == "yes" || (r.exact == "auto" && exact_fits);
-    double log_z_exact = std::nan("");
-    double exact_wall = 0;
-    if (do_exact) {
-        t0 = Clock::now();
-        // The states are cut into blocks before the blocks are dealt to ranks (as the AIS
-        // batches are) and each block's Gray walk starts afresh, so the sums round the same
-        // way, and log Z is bitwise the same, for any rank count.
-        const uint64_t states = uint64_t(1) << units;
-        const std::size_t blocks = std::size_t(std::min<uint64_t>(kExactBlocks, states));
-        const auto [k0, k1] = share(blocks, comm);
-        std::vector<double> local;
-        for (std::size_t k = k0; k < k1; ++k)
-            local.push_back(eval::log_partition_partial(params, states * k / blocks, states * (k + 1) / blocks));
-        const std::vector<double> parts = assemble(local, k0, blocks, comm);
-        double top = -std::numeric_limits<double>::infinity(), s = 0;
-        for (double x : parts) top = std::max(top, x);
-        for (double x : parts) s += std::exp(x - top);
-        log_z_exact = top + std::log(s);
-        exact_wall = seconds_since(t0);
-        progress("exact log Z " + fixed(log_z_exact, 4) + " (2^" + std::to_string(units) + " states) in " +
-                 fixed(exact_wall, 1) + " s");
-    }
-
-    // --- the base-rate model from the evaluated examples.
-    std::vector<double> column_sums(nv, 0.0);
-    for (std::size_t k = 0; k < n; ++k)
-        for (std::size_t i = 0; i < nv; ++i) column_sums[i] += data.row(k)[i];
-    const eval::BaseModel base = eval::base_rate_model(column_sums, n, nh, r.smoothing);
-    const std::vector<double> betas = eval::beta_schedule(r.intervals);
-    const AnnealingDevice annealer =
-        r.runs > 0 || r.raise_examples > 0 ? annealing_device(r.device, params, base, comm) : AnnealingDevice{{}, "cpu"};
-    progress("annealing on " + annealer.description);
-
-    // --- forward AIS: all seeds' runs form one list of chains (seed s, run k at s * runs + k),
-    // cut into batches of eval::kAisBatch and dealt to ranks batch by batch, so that every
-    // batch (and so every weight, bitwise) is the same on any number of ranks.
-    std::vector<eval::WeightSummary> per_seed;
-    std::vector<double> pooled;
-    double ais_wall = 0;
-    if (r.runs > 0) {
-        t0 = Clock::now();
-        const std::size_t total = r.runs * r.seeds;
-        const auto [b0, b1] = share((total + eval::kAisBatch - 1) / eval::kAisBatch, comm);
-        const std::size_t g0 = std::min(total, b0 * eval::kAisBatch), g1 = std::min(total, b1 * eval::kAisBatch);
-        std::vector<eval::ChainId> ids;
-        for (std::size_t g = g0; g < g1; ++g) ids.push_back({uint32_t(g / r.runs), uint32_t(g % r.runs)});
-        std::vector<double> local_w;
-        if (!ids.empty())
-            local_w = eval::forward_ais_log_weights(params, base, betas, r.seed, ids, eval::kAisBatch, annealer.make);
-        pooled = assemble(local_w, g0, total, comm);
-        ais_wall = seconds_since(t0);
-        for (std::size_t s = 0; s < r.seeds; ++s)
-            per_seed.push_back(eval::summarize_log_weights(std::vector<double>(
-                pooled.begin() + std::ptrdiff_t(s * r.runs), pooled.begin() + std::ptrdiff_t((s + 1) * r.runs))));
-        std::string line = "AIS, " + std::to_string(r.seeds) + " seed(s) x " + std::to_string(r.runs) + " runs x " +
-                           std::to_string(r.intervals) + " steps in " + fixed(ais_wall, 1) + " s; log Z per seed:";
-        for (const auto& ps : per_seed) line += " " + fixed(base.log_z + ps.log_mean, 3) + " (ESS " + fixed(ps.ess, 1) + ")";
-        progress(line);
-    }
-    const bool have_ais = !pooled.empty();
-    eval::WeightSummary ais{};
-    double log_z_ais = std::nan(""), ais_lower = std::nan(""), ais_upper = std::nan(""), spread = std::nan("");
-    if (have_ais) {
-        ais = eval::summarize_log_weights(pooled);
-        log_z_ais = base.log_z + ais.log_mean;
-        ais_lower = base.log_z + ais.log_lower;
-        ais_upper = base.log_z + ais.log_upper;
-        if (per_seed.size() > 1) {
-            double lo = INFINITY, hi = -INFINITY;
-            for (const auto& ps : per_seed) {
-                lo = std::min(lo, ps.log_mean);
-                hi = std::max(hi, ps.log_mean);
-            }
-            spread = hi - lo;
-        }
-    }
-
-    // --- RAISE from evenly spaced examples, chains split over ranks.
-    const std::size_t n_raise = std::min(r.raise_examples, n);
-    double log_z_rev = std::nan(""), rev_lower = std::nan(""), rev_upper = std::nan(""), rev_sd = std::nan("");
-    double raise_wall = 0, raise_subset_fe = std::nan("");
-    if (n_raise > 0) {
-        t0 = Clock::now();
-        const std::size_t chains = n_raise * r.raise_chains;
-        auto example_of = [&](std::size_t c) { return (c / r.raise_chains) * n / n_raise; };
-        const auto [b0, b1] = share((chains + eval::kAisBatch - 1) / eval::kAisBatch, comm);
-        const std::size_t c0 = std::min(chains, b0 * eval::kAisBatch), c1 = std::min(chains, b1 * eval::kAisBatch);
-        std::vector<double> local_z;
-        if (c1 > c0) {
-            std::vector<float> starts((c1 - c0) * nv);
-            for (std::size_t c = c0; c < c1; ++c)
-                std::copy(data.row(example_of(c)), data.row(example_of(c)) + nv, starts.begin() + (c - c0) * nv);
-            local_z = eval::reverse_ais_log_z(params, base, betas, r.seed, eval::chain_ids(0, c0, c1 - c0),
-                                              starts.data(), eval::kAisBatch, annealer.make);
-        }
-        const std::vector<double> all_z = assemble(local_z, c0, chains, comm);
-        // Per example: p̂(v) = f(v) mean_m exp(-log Ẑ_m), i.e. log Ẑ(v) = -log mean_m exp(-log Ẑ_m).
-        std::vector<double> lz(n_raise), fe_subset(n_raise);
-        std::vector<float> subset_rows(n_raise * nv);
-        for (std::size_t e = 0; e < n_raise; ++e) {
-            std::vector<double> neg(r.raise_chains);
-            for (std::size_t m = 0; m < r.raise_chains; ++m) neg[m] = -all_z[e * r.raise_chains + m];
-            lz[e] = -eval::log_mean_exp(neg);
-            const float* row = data.row(example_of(e * r.raise_chains));
-            std::copy(row, row + nv, subset_rows.begin() + e * nv);
-        }
-        fe_subset = eval::free_energies(params, subset_rows.data(), n_raise);
-        double mean = 0, fe = 0;
-        for (std::size_t e = 0; e < n_raise; ++e) {
-            mean += lz[e];
-            fe += fe_subset[e];
-        }
-        mean /= double(n_raise);
-        raise_subset_fe = fe / double(n_raise);
-        double ss = 0;
-        for (double x : lz) ss += (x - mean) * (x - mean);
-        rev_sd = n_raise > 1 ? std::sqrt(ss / double(n_raise - 1)) : std::nan("");
-        const double se = n_raise > 1 ? rev_sd / std::sqrt(double(n_raise)) : INFINITY;
-        log_z_rev = mean;
-        rev_lower = mean - 3 * se;
-        rev_upper = mean + 3 * se;
-        raise_wall = seconds_since(t0);
-        progress("RAISE from " + std::to_string(n_raise) + " examples: log Z " + fixed(log_z_rev, 4) + ", " +
-                 fixed(raise_wall, 1) + " s");
-    }
-
-    // --- which log Z the headline uses.
-    std::string method = "none";
-    double log_z = std::nan(""), log_z_lower = std::nan(""), log_z_upper = std::nan("");
-    if (do_exact) {
-        method = "exact";
-        log_z = log_z_lower = log_z_upper = log_z_exact;
-    } else if (have_ais) {
-        method = "ais";
-        log_z = log_z_ais;
-        log_z_lower = ais_lower;
-        log_z_upper = ais_upper;
-    }
-    const double mean_ll = -mean_fe - log_z;
-
-    if (have_ais) {
-        const double runs_total = double(pooled.size());
-        if (ais.ess < 0.1 * runs_total)
-            warn("AIS importance weights are degenerate: effective sample size " + fixed(ais.ess, 1) + " of " +
-                 std::to_string(pooled.size()) + " runs (< 10%); log Z is likely underestimated (the "
-                 "log-likelihood overestimated) — use more runs (--runs, --seeds, ranks) or more --betas");
-        if (!std::isnan(spread) && spread > 1.0)
-            warn("AIS estimates of independent seeds spread over " + fixed(spread, 2) +
-                 " nats (> 1); the estimate is unreliable");
-        if (do_exact && (log_z_exact < ais_lower || log_z_exact > ais_upper))
-            warn("the exact log Z " + fixed(log_z_exact, 4) + " lies outside AIS's +-3 sigma bounds [" +
-                 fixed(ais_lower, 4) + ", " + fixed(ais_upper, 4) + "]");
-        if (!std::isnan(log_z_rev) && log_z_rev - log_z_ais > 1.0)
-            warn("AIS and RAISE differ by " + fixed(log_z_rev - log_z_ais, 2) +
-                 " nats of log Z: the log-likelihood most likely lies between AIS's (optimistic) and "
-                 "RAISE's (conservative) values");
-    }
-    const double total_wall = seconds_since(t_start);
-    if (!root) return 0;
-
-    const double ll_ais = -mean_fe - log_z_ais;
-    const double ll_rev = -mean_fe - log_z_rev;
-    if (r.json) {
-        std::ostringstream j;
-        j << "{\n";
-        j << "  \"checkpoint\": " << str(r.checkpoint) << ",\n";
-        j << "  \"checkpoint_step\": " << ckpt.step << ",\n";
-        j << "  \"data\": " << str(r.data) << ",\n";
-        j << "  \"n_visible\": " << nv << ",\n  \"n_hidden\": " << nh << ",\n";
-        j << "  \"n_examples\": " << n << ",\n";
-        j << "  \"binarize\": " << str(choice_name(r.binarize.mode, kEvalBinarizations)) << ",\n";
-        j << "  \"binarize_seed\": " << r.binarize.seed << ",\n";
-        j << "  \"ranks\": " << comm.size() << ",\n";
-        j << "  \"annealing_device\": " << str(annealer.description) << ",\n";
-        j << "  \"method\": " << str(method) << ",\n";
-        j << "  \"log_z\": " << num(log_z) << ",\n";
-        j << "  \"log_z_lower\": " << num(log_z_lower) << ",\n";
-        j << "  \"log_z_upper\": " << num(log_z_upper) << ",\n";
-        j << "  \"mean_log_likelihood\": " << num(mean_ll) << ",\n";
-        j << "  \"mean_log_likelihood_lower\": " << num(-mean_fe - log_z_upper) << ",\n";
-        j << "  \"mean_log_likelihood_upper\": " << num(-mean_fe - log_z_lower) << ",\n";
-        j << "  \"ess\": " << (have_ais ? num(ais.ess) : "null") << ",\n";
-        j << "  \"mean_free_energy\": " << num(mean_fe) << ",\n";
-        j << "  \"exact\": ";
-        if (do_exact)
-            j << "{\"log_z\": " << num(log_z_exact) << ", \"mean_log_likelihood\": " << num(-mean_fe - log_z_exact)
-              << ", \"enumerated_units\": " << units << ", \"wall_s\": " << num(exact_wall) << "},\n";
-        else
-            j << "null,\n";
-        j << "  \"ais\": ";
-        if (have_ais) {
-            j << "{\n    \"log_z\": " << num(log_z_ais) << ",\n    \"log_z_lower\": " << num(ais_lower)
-              << ",\n    \"log_z_upper\": " << num(ais_upper) << ",\n    \"mean_log_likelihood\": " << num(ll_ais)
-              << ",\n    \"ess\": " << num(ais.ess) << ",\n    \"ess_fraction\": " << num(ais.ess / double(pooled.size()))
-              << ",\n    \"runs_per_seed\": " << r.runs << ",\n    \"seeds\": " << r.seeds
-              << ",\n    \"runs_total\": " << pooled.size() << ",\n    \"seed\": " << r.seed
-              << ",\n    \"intervals\": " << r.intervals << ",\n    \"seed_spread\": " << num(spread)
-              << ",\n    \"log_z_base\": " << num(base.log_z) << ",\n    \"base_smoothing\": " << num(r.smoothing)
-              << ",\n    \"wall_s\": " << num(ais_wall) << ",\n    \"per_seed\": [";
-            for (std::size_t s = 0; s < per_seed.size(); ++s) {
-                const auto& ps = per_seed[s];
-                j << (s ? ", " : "") << "{\"seed_index\": " << s << ", \"log_z\": " << num(base.log_z + ps.log_mean)
-                  << ", \"log_z_lower\": " << num(base.log_z + ps.log_lower)
-                  << ", \"log_z_upper\": " << num(base.log_z + ps.log_upper) << ", \"ess\": " << num(ps.ess) << "}";
-            }
-            j << "]\n  },\n";
-        } else {
-            j << "null,\n";
-        }
-        j << "  \"reverse\": ";
-        if (n_raise > 0) {
-            j << "{\"method\": \"raise\", \"examples\": " << n_raise << ", \"chains_per_example\": " << r.raise_chains
-              << ", \"log_z\": " << num(log_z_rev) << ", \"log_z_lower\": " << num(rev_lower)
-              << ", \"log_z_upper\": " << num(rev_upper) << ", \"log_z_sd_across_examples\": " << num(rev_sd)
-              << ", \"mean_log_likelihood\": " << num(ll_rev)
-              << ", \"mean_log_likelihood_lower\": " << num(-mean_fe - rev_upper)
-              << ", \"mean_log_likelihood_upper\": " << num(-mean_fe - rev_lower)
-              << ", \"subset_mean_log_likelihood\": " << num(-raise_subset_fe - log_z_rev)
-              << ", \"subset_mean_log_likelihood_ais\": " << num(-raise_subset_fe - log_z_ais)
-              << ", \"wall_s\": " << num(raise_wall) << "},\n";
-        } else {
-            j << "null,\n";
-        }
-        j << "  \"pseudo_likelihood\": {\"per_example\": " << num(mean_pl) << ", \"per_pixel\": "
-          << num(mean_pl / double(nv)) << ", \"bits\": \"all\"},\n";
-        j << "  \"reconstruction_xent\": " << num(mean_xent) << ",\n";
-        j << "  \"free_energy\": {\"data\": " << num(mean_fe) << ", \"train\": " << num(mean_fe_train)
-          << ", \"gap\": " << num(mean_fe - mean_fe_train) << ", \"train_examples\": " << n_train << "},\n";
-        j << "  \"mean_log_likelihood_train\": " << num(-mean_fe_train - log_z) << ",\n";
-        j << "  \"warnings\": [";
-        for (std::size_t w = 0; w < warnings.size(); ++w) j << (w ? ", " : "") << str(warnings[w]);
-        j << "],\n";
-        j << "  \"wall_s\": " << num(total_wall) << "\n}\n";
-        std::cout << j.str() << std::flush;
-        return 0;
-    }
-
-    std::ostream& o = std::cout;
-    o << "rbm eval: " << r.checkpoint << " (" << nv << " x " << nh << ", step " << ckpt.step << ")\n";
-    o << "data: " << r.data << ", " << n << " examples, binarised " << choice_name(r.binarize.mode, kEvalBinarizations);
-    if (r.binarize.mode == Binarization::stochastic) o << " (seed " << r.binarize.seed << ")";
-    o << ", " << comm.size() << " rank(s)\n\n";
-    if (have_ais) {
-        o << "log Z, AIS        " << fixed(log_z_ais, 3) << "  [" << fixed(ais_lower, 3) << ", " << fixed(ais_upper, 3)
-          << "] (+-3 sigma)  ESS " << fixed(ais.ess, 1) << " of " << pooled.size() << " runs (" << r.seeds
-          << " seed(s) x " << r.runs << ", " << r.intervals << " steps)\n";
-        if (per_seed.size() > 1) {
-            o << "  per seed         ";
-            for (const auto& ps : per_seed) o << fixed(base.log_z + ps.log_mean, 3) << " (ESS " << fixed(ps.ess, 1) << ")  ";
-            o << "spread " << fixed(spread, 3) << "\n";
-        }
-    }
-    if (n_raise > 0)
-        o << "log Z, RAISE      " << fixed(log_z_rev, 3) << "  [" << fixed(rev_lower, 3) << ", " << fixed(rev_upper, 3)
-          << "] (+-3 s.e. over " << n_raise << " examples; conservative: an upper estimate)\n";
-    if (do_exact) o << "log Z, exact      " << fixed(log_z_exact, 3) << "  (2^" << units << " states enumerated)\n";
-    o << "\nmean log-likelihood per example (nats), method " << method << ": " << fixed(mean_ll, 3);
-    if (method == "ais") o << "  [" << fixed(-mean_fe - log_z_upper, 3) << ", " << fixed(-mean_fe - log_z_lower, 3) << "]";
-    o << "\n";
-    if (have_ais && method != "ais") o << "  with AIS's log Z   " << fixed(ll_ais, 3) << "\n";
-    if (n_raise > 0)
-        o << "  with RAISE's log Z " << fixed(ll_rev, 3) << "  (conservative)\n";
-    if (!std::isnan(mean_fe_train))
-        o << "  on the training data " << fixed(-mean_fe_train - log_z, 3) << " (" << n_train << " examples)\n";
-    o << "pseudo-likelihood (all " << nv << " bits): " << fixed(mean_pl, 3) << " per example, " << fixed(mean_pl / double(nv), 5)
-      << " per pixel\n";
-    o << "reconstruction cross-entropy: " << fixed(mean_xent, 3) << " per example\n";
-    o << "mean free energy: " << fixed(mean_fe, 3);
-    if (!std::isnan(mean_fe_train))
-        o << "; training " << fixed(mean_fe_train, 3) << "; gap (data - training) " << fixed(mean_fe - mean_fe_train, 3);
-    o << "\n";
-    for (const auto& w : warnings) o << "warning: " << w << "\n";
-    o << "wall time " << fixed(total_wall, 1) << " s (AIS " << fixed(ais_wall, 1) << " s, RAISE " << fixed(raise_wall, 1)
-      << " s, exact " << fixed(exact_wall, 1) << " s, data " << fixed(data_wall, 1) << " s)\n";
+    choose_log_z(report);
+    report.warnings = reliability_warnings(report);
+    report.wall_s = seconds_since(t_start);
+    if (!comm.is_root()) return 0;
+    for (const auto& w : report.warnings) std::cerr << "rbm eval: warning: " << w << std::endl;
+    if (r.json)
+        print_json(std::cout, report);
+    else
+        print_text(std::cout, report);
     return 0;
 }
 

@@ -79,6 +79,19 @@ grep -q "mean log-likelihood per example (nats), method ais" "$WORK/text.out" ||
 grep -q "log Z, RAISE" "$WORK/text.out" || fail "no RAISE line"
 grep -q "pseudo-likelihood (all 784 bits)" "$WORK/text.out" || fail "no pseudo-likelihood line"
 
+echo "== --json with a path JSON must escape (a quote, a backslash, a tab)"
+odd="$WORK/odd \"name\\"$'\t'"x.h5"
+cp "$ckpt" "$odd"
+"$RBM" eval --checkpoint "$odd" --data "$MNIST_TEST" --limit 20 --runs 2 --seeds 1 --betas 10 --raise-examples 0 \
+  --json > "$WORK/odd.json" 2>/dev/null || fail "eval of $odd"
+$PY - "$WORK/odd.json" "$odd" <<'PYEOF'
+import json, sys
+got = json.load(open(sys.argv[1]))
+assert got["checkpoint"] == sys.argv[2], (got["checkpoint"], sys.argv[2])
+assert got["reverse"] is None and got["ais"]["runs_total"] == 2
+print("escaped path ok")
+PYEOF
+
 echo "== errors"
 expect_error "no checkpoint" "--checkpoint is required" "$RBM" eval --data "$MNIST_TEST"
 expect_error "bad binarize" "binarize" "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --binarize maybe
