@@ -11,16 +11,12 @@
 #include <cblas.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
-#include <chrono>
 #include <cmath>
 #include <cstring>
-#include <memory>
 #include <cctype>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -40,7 +36,6 @@ namespace rbm::cpu {
 namespace {
 std::vector<GemmShape>* g_gemm_log = nullptr;
 std::mutex g_gemm_log_mutex;
-thread_local int t_thread_index = 0;  // this thread's index in the loop threads
 }  // namespace
 
 void record_gemms(std::vector<GemmShape>* log) { g_gemm_log = log; }
@@ -49,7 +44,7 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
           std::size_t lda, const float* b, std::size_t ldb, float* c, std::size_t ldc, float alpha, float beta) {
     if (g_gemm_log) {
         std::lock_guard<std::mutex> lock(g_gemm_log_mutex);
-        g_gemm_log->push_back({trans_a, trans_b, m, n, k, lda, ldb, ldc, a, b, c, t_thread_index});
+        g_gemm_log->push_back({trans_a, trans_b, m, n, k, lda, ldb, ldc, a, b, c, thread_index()});
     }
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
@@ -111,127 +106,6 @@ void gemm_at_rows(std::size_t n, std::size_t k, const float* a, std::size_t lda,
         const std::size_t y = std::min(r1, x + width);
         gemm(true, false, y - x, n, k, a + x, lda, b, ldb, c + x * ldc, ldc);
     }
-}
-
-// ---------------------------------------------------------------- loop threads
-
-namespace {
-
-// Waits until `a` differs from `old`: spins for up to about 200 microseconds (the other
-// threads are usually a few microseconds away), then sleeps in the kernel (futex), so an
-// idle team costs nothing. The spin is plain loads, without PAUSE: in a virtual machine
-// a loop of PAUSEs makes the hypervisor take the core away (pause-loop exiting), and the
-// thread then answers hundreds of microseconds late.
-template <typename T>
-void wait_change(const std::atomic<T>& a, T old) {
-    using Clock = std::chrono::steady_clock;
-    const auto until = Clock::now() + std::chrono::microseconds(200);
-    for (;;) {
-        for (int i = 0; i < 4096; ++i)
-            if (a.load(std::memory_order_acquire) != old) return;
-        if (Clock::now() > until) break;
-    }
-    while (a.load(std::memory_order_acquire) == old) a.wait(old, std::memory_order_acquire);
-}
-
-// n - 1 workers and the caller; run() starts a job on all, barrier() meets them.
-class Team {
-public:
-    explicit Team(int n) : n_(n) {
-        for (int t = 1; t < n; ++t) workers_.emplace_back([this, t] { work(t); });
-    }
-    ~Team() {
-        stop_.store(true, std::memory_order_relaxed);
-        start_.fetch_add(1, std::memory_order_release);
-        start_.notify_all();
-        for (auto& w : workers_) w.join();
-    }
-    int size() const { return n_; }
-
-    void run(void (*fn)(void*, int, int), void* ctx) {
-        fn_ = fn;
-        ctx_ = ctx;
-        pending_.store(n_ - 1, std::memory_order_relaxed);
-        start_.fetch_add(1, std::memory_order_release);
-        start_.notify_all();
-        fn(ctx, 0, n_);
-        for (uint32_t left; (left = pending_.load(std::memory_order_acquire)) != 0;) wait_change(pending_, left);
-    }
-
-    void barrier() {
-        const uint32_t generation = barrier_generation_.load(std::memory_order_acquire);
-        if (arrived_.fetch_add(1, std::memory_order_acq_rel) == uint32_t(n_ - 1)) {
-            arrived_.store(0, std::memory_order_relaxed);
-            barrier_generation_.fetch_add(1, std::memory_order_release);
-            barrier_generation_.notify_all();
-        } else {
-            wait_change(barrier_generation_, generation);
-        }
-    }
-
-private:
-    void work(int t) {
-        t_thread_index = t;
-        uint32_t seen = 0;
-        for (;;) {
-            wait_change(start_, seen);
-            seen = start_.load(std::memory_order_acquire);
-            if (stop_.load(std::memory_order_relaxed)) return;
-            fn_(ctx_, t, n_);
-            if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_all();
-        }
-    }
-
-    const int n_;
-    std::vector<std::thread> workers_;
-    void (*fn_)(void*, int, int) = nullptr;
-    void* ctx_ = nullptr;
-    alignas(64) std::atomic<uint32_t> start_{0};
-    alignas(64) std::atomic<uint32_t> pending_{0};
-    alignas(64) std::atomic<uint32_t> arrived_{0};
-    alignas(64) std::atomic<uint32_t> barrier_generation_{0};
-    std::atomic<bool> stop_{false};
-};
-
-std::unique_ptr<Team> g_team;  // null: one thread
-int g_threads = 1;
-
-}  // namespace
-
-void set_threads(int n) {
-    n = std::max(1, n);
-    if (n == g_threads) return;
-    g_team.reset();
-    if (n > 1) g_team = std::make_unique<Team>(n);
-    g_threads = n;
-}
-
-int threads() { return g_threads; }
-
-void adopt_blas_threads() {
-    const int n = openblas_get_num_threads();
-    if (n > 1) {
-        openblas_set_num_threads(1);
-        set_threads(n);
-    }
-}
-
-void parallel_raw(void (*fn)(void* ctx, int t, int n), void* ctx) {
-    if (g_team) g_team->run(fn, ctx);
-    else fn(ctx, 0, 1);
-}
-
-void barrier() {
-    if (g_team) g_team->barrier();
-}
-
-std::pair<std::size_t, std::size_t> share(std::size_t n, int t, int parts) {
-    auto edge = [&](int i) {
-        if (i >= parts) return n;
-        const std::size_t at = (n * std::size_t(i) / std::size_t(parts) + 8) / 16 * 16;
-        return std::min(at, n);
-    };
-    return {edge(t), edge(t + 1)};
 }
 
 // ---------------------------------------------------------------- Philox4x32-10
