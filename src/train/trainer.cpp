@@ -113,6 +113,7 @@ private:
     void create_engine();
     void start_fresh();
     void resume(Checkpoint& ckpt);
+    void receive_checkpoint(Checkpoint& ckpt);
     void train_step(const uint32_t* rows);
     void check_step_report();
     void check_step_finite(const Engine::StepReport& report, uint64_t step);
@@ -244,10 +245,15 @@ void Trainer::start_fresh() {
     outputs_.open_metrics(UINT64_MAX, /*fresh=*/true);
 }
 
-void Trainer::resume(Checkpoint& ckpt) {
-    // Rank 0 read the checkpoint; everyone receives what they need of it.
+// Rank 0 read the checkpoint; every other rank receives what it needs of it.
+void Trainer::receive_checkpoint(Checkpoint& ckpt) {
     uint64_t header[5] = {ckpt.step, ckpt.epoch, ckpt.step_in_epoch, ckpt.steps_per_epoch, ckpt.world_size};
     comm_.broadcast(header, sizeof header);
+    ckpt.step = header[0];
+    ckpt.epoch = header[1];
+    ckpt.step_in_epoch = header[2];
+    ckpt.steps_per_epoch = header[3];
+    ckpt.world_size = uint32_t(header[4]);
     if (!comm_.is_root()) {
         ckpt.params = ParamBuffer(shape_);
         ckpt.velocity = ParamBuffer(shape_);
@@ -270,11 +276,15 @@ void Trainer::resume(Checkpoint& ckpt) {
         comm_.broadcast(ckpt.visible_offset.data(), shape_.n_visible * sizeof(float));
         comm_.broadcast(ckpt.hidden_offset.data(), shape_.n_hidden * sizeof(float));
     }
+}
 
-    step_ = header[0];
-    epoch_ = header[1];
-    step_in_epoch_ = header[2];
-    const uint64_t old_world = header[4];
+void Trainer::resume(Checkpoint& ckpt) {
+    receive_checkpoint(ckpt);
+    const bool has_offsets = !ckpt.visible_offset.empty();
+    step_ = ckpt.step;
+    epoch_ = ckpt.epoch;
+    step_in_epoch_ = ckpt.step_in_epoch;
+    const uint64_t old_world = ckpt.world_size;
     engine_->set_params(ckpt.params);
     engine_->set_velocity(ckpt.velocity);
     // --centering cannot change on resume, so offsets and configuration must agree.
@@ -294,7 +304,7 @@ void Trainer::resume(Checkpoint& ckpt) {
     if (old_world != uint64_t(comm_.size())) {
         // Another rank count: new shards and epoch length; keep the fraction of the epoch done.
         step_in_epoch_ = std::min<uint64_t>(data_.steps_per_epoch,
-                                            step_in_epoch_ * data_.steps_per_epoch / std::max<uint64_t>(1, header[3]));
+                                            step_in_epoch_ * data_.steps_per_epoch / std::max<uint64_t>(1, ckpt.steps_per_epoch));
         if (comm_.is_root())
             log_ << "resuming a run of " << old_world << " rank(s) on " << comm_.size()
                  << ": persistent chains re-sliced (" << ckpt.n_chains_total() << " stored, "
