@@ -59,24 +59,63 @@ std::vector<double> free_energies(const ParamBuffer& p, const float* rows, std::
     return out;
 }
 
+namespace {
+
+// expm1(+W) and expm1(-W), once per call in double: the flip of bit i adds s_i W[i, :].
+struct FlipFactors {
+    std::vector<double> plus, minus;
+    FlipFactors() = default;
+    explicit FlipFactors(const ParamBuffer& p) : plus(p.shape.n_visible * p.shape.n_hidden), minus(plus.size()) {
+        for (std::size_t e = 0; e < plus.size(); ++e) {
+            plus[e] = std::expm1(double(p.W()[e]));
+            minus[e] = std::expm1(-double(p.W()[e]));
+        }
+    }
+};
+
+struct PseudoLikelihoodScratch {
+    std::vector<double> pre, sig, sp;  // a_j, σ(a_j), softplus(a_j) of one row
+    explicit PseudoLikelihoodScratch(std::size_t nh) : pre(nh), sig(nh), sp(nh) {}
+};
+
+// sum_i log p(x_i | x_-i) of one row x, whose hidden pre-activations are a (with c).
+double pseudo_likelihood_of(const ParamBuffer& p, const float* x, const float* a, const FlipFactors& flips,
+                            PseudoLikelihoodScratch& t) {
+    const std::size_t nv = p.shape.n_visible, nh = p.shape.n_hidden;
+    for (std::size_t j = 0; j < nh; ++j) {
+        t.pre[j] = a[j];
+        t.sig[j] = sigmoid(t.pre[j]);
+        t.sp[j] = softplus(t.pre[j]);
+    }
+    double pl = 0;
+    for (std::size_t i = 0; i < nv; ++i) {
+        const bool on = x[i] != 0.0f;
+        const double s = on ? -1.0 : 1.0;
+        const double* em = (on ? flips.minus.data() : flips.plus.data()) + i * nh;
+        const float* w = p.W() + i * nh;
+        double d = 0;  // sum_j softplus(a_j + s W_ij) - softplus(a_j)
+        for (std::size_t j = 0; j < nh; ++j) {
+            const double y = t.sig[j] * em[j];
+            // log1p(σ(a) expm1(δ)) is exact unless 1 + y cancels; then take the difference.
+            d += y > -0.5 ? log1p_series(y) : softplus(t.pre[j] + s * double(w[j])) - t.sp[j];
+        }
+        // log p(x_i | x_-i) = log σ(F(x') - F(x)) = -softplus(s_i b_i + d)
+        pl -= softplus(s * double(p.vbias()[i]) + d);
+    }
+    return pl;
+}
+
+}  // namespace
+
 DataSums data_sums(const ParamBuffer& p, const float* rows, std::size_t n, bool with_pseudo_likelihood) {
     const std::size_t nv = p.shape.n_visible, nh = p.shape.n_hidden;
     DataSums sums;
     sums.examples = double(n);
     for (double f : free_energies(p, rows, n)) sums.free_energy += f;
 
-    // expm1(+W) and expm1(-W) once, in double: the flip of bit i adds s_i W[i, :].
-    std::vector<double> em_plus, em_minus;
-    if (with_pseudo_likelihood) {
-        em_plus.resize(nv * nh);
-        em_minus.resize(nv * nh);
-        for (std::size_t e = 0; e < nv * nh; ++e) {
-            em_plus[e] = std::expm1(double(p.W()[e]));
-            em_minus[e] = std::expm1(-double(p.W()[e]));
-        }
-    }
+    const FlipFactors flips = with_pseudo_likelihood ? FlipFactors(p) : FlipFactors();
+    PseudoLikelihoodScratch scratch(nh);
     std::vector<float> a(kChunk * nh), mean_h(kChunk * nh), pre_v(kChunk * nv);
-    std::vector<double> ad(nh), sig(nh), sp(nh);
     for (std::size_t r0 = 0; r0 < n; r0 += kChunk) {
         const std::size_t m = std::min(kChunk, n - r0);
         const float* x0 = rows + r0 * nv;
@@ -97,30 +136,8 @@ DataSums data_sums(const ParamBuffer& p, const float* rows, std::size_t n, bool 
             sums.reconstruction_xent += xent;
         }
         if (!with_pseudo_likelihood) continue;
-        for (std::size_t r = 0; r < m; ++r) {
-            const float* x = x0 + r * nv;
-            for (std::size_t j = 0; j < nh; ++j) {
-                ad[j] = a[r * nh + j];
-                sig[j] = sigmoid(ad[j]);
-                sp[j] = softplus(ad[j]);
-            }
-            double pl = 0;
-            for (std::size_t i = 0; i < nv; ++i) {
-                const bool on = x[i] != 0.0f;
-                const double s = on ? -1.0 : 1.0;
-                const double* em = (on ? em_minus.data() : em_plus.data()) + i * nh;
-                const float* w = p.W() + i * nh;
-                double d = 0;  // sum_j softplus(a_j + s W_ij) - softplus(a_j)
-                for (std::size_t j = 0; j < nh; ++j) {
-                    const double y = sig[j] * em[j];
-                    // log1p(σ(a) expm1(δ)) is exact unless 1 + y cancels; then take the difference.
-                    d += y > -0.5 ? log1p_series(y) : softplus(ad[j] + s * double(w[j])) - sp[j];
-                }
-                // log p(x_i | x_-i) = log σ(F(x') - F(x)) = -softplus(s_i b_i + d)
-                pl -= softplus(s * double(p.vbias()[i]) + d);
-            }
-            sums.pseudo_likelihood += pl;
-        }
+        for (std::size_t r = 0; r < m; ++r)
+            sums.pseudo_likelihood += pseudo_likelihood_of(p, x0 + r * nv, a.data() + r * nh, flips, scratch);
     }
     return sums;
 }
