@@ -84,6 +84,35 @@ std::vector<float> start_states(const SampleRequest& r, std::size_t nv, std::vec
     return v;
 }
 
+// Runs the chains and records --samples states, --plot-every Gibbs steps apart, with how
+// they were drawn as the file's attributes.
+SampleSet draw_samples(const SampleRequest& r, Engine& engine, const Checkpoint& ckpt) {
+    const RbmShape shape = ckpt.params.shape;
+    SampleSet set;
+    set.n_samples = r.samples;
+    set.n_chains = r.chains;
+    set.n_visible = shape.n_visible;
+    std::vector<float> v = start_states(r, shape.n_visible, set.start_index, set.image_height, set.image_width);
+    image_shape(shape.n_visible, set.image_height, set.image_width, set.image_height, set.image_width);
+    const std::size_t block = r.chains * shape.n_visible;
+    set.mean_field.resize(r.samples * block);
+    set.binary.resize(r.samples * block);
+    const Stream stream = Stream::make(r.seed, 0, Purpose::sample);
+    for (std::size_t m = 0; m < r.samples; ++m) {
+        engine.gibbs_visible(v.data(), set.mean_field.data() + m * block, r.chains, int(r.plot_every), stream,
+                             m * r.plot_every);
+        for (std::size_t e = 0; e < block; ++e) set.binary[m * block + e] = uint8_t(v[e]);
+    }
+    set.text_attrs["checkpoint"] = r.checkpoint;
+    set.text_attrs["start"] = r.data.empty() ? "noise" : "data";
+    set.text_attrs["device"] = engine.describe();
+    if (!r.data.empty()) set.text_attrs["start_data"] = r.data;
+    set.number_attrs["plot_every"] = double(r.plot_every);
+    set.number_attrs["seed"] = double(r.seed);
+    set.number_attrs["checkpoint_step"] = double(ckpt.step);
+    return set;
+}
+
 }  // namespace
 
 int run_sample(const std::vector<std::string>& args) {
@@ -122,28 +151,7 @@ int run_sample(const std::vector<std::string>& args) {
     engine->set_params(ckpt.params);
     std::cout << "sampling on " << engine->describe() << std::endl;
 
-    SampleSet set;
-    set.n_samples = r.samples;
-    set.n_chains = r.chains;
-    set.n_visible = shape.n_visible;
-    std::vector<float> v = start_states(r, shape.n_visible, set.start_index, set.image_height, set.image_width);
-    image_shape(shape.n_visible, set.image_height, set.image_width, set.image_height, set.image_width);
-    const std::size_t block = r.chains * shape.n_visible;
-    set.mean_field.resize(r.samples * block);
-    set.binary.resize(r.samples * block);
-    const Stream stream = Stream::make(r.seed, 0, Purpose::sample);
-    for (std::size_t m = 0; m < r.samples; ++m) {
-        engine->gibbs_visible(v.data(), set.mean_field.data() + m * block, r.chains, int(r.plot_every), stream,
-                              m * r.plot_every);
-        for (std::size_t e = 0; e < block; ++e) set.binary[m * block + e] = uint8_t(v[e]);
-    }
-    set.text_attrs["checkpoint"] = r.checkpoint;
-    set.text_attrs["start"] = r.data.empty() ? "noise" : "data";
-    set.text_attrs["device"] = engine->describe();
-    if (!r.data.empty()) set.text_attrs["start_data"] = r.data;
-    set.number_attrs["plot_every"] = double(r.plot_every);
-    set.number_attrs["seed"] = double(r.seed);
-    set.number_attrs["checkpoint_step"] = double(ckpt.step);
+    const SampleSet set = draw_samples(r, *engine, ckpt);
     write_samples(r.out, set);
     std::cout << "wrote " << r.samples << " samples of " << r.chains << " chains, " << r.plot_every
               << " Gibbs steps apart, to " << r.out;
