@@ -196,12 +196,12 @@ std::vector<MetricsRow> read_existing(const std::string& path, const char* purpo
 
 }  // namespace
 
-MetricsFile::MetricsFile(const std::string& path, uint64_t keep_until_step)
+MetricsFile::MetricsFile(const std::string& path, std::optional<uint64_t> keep_until_step)
     : path_(path), type_(make_row_type(false)) {
     std::vector<MetricsRow> rows;
     if (fs::exists(path)) {
-        rows = read_existing(path, "writing");
-        std::erase_if(rows, [&](const MetricsRow& r) { return r.step > keep_until_step; });
+        rows = read_existing(path, "writing");  // also when none are kept: a file of another kind is refused
+        std::erase_if(rows, [&](const MetricsRow& r) { return !keep_until_step || r.step > *keep_until_step; });
     }
     // From here on this process is the file's single SWMR writer: it holds no lock, and
     // readers that open the file with SWMR see every flushed row.
@@ -211,8 +211,22 @@ MetricsFile::MetricsFile(const std::string& path, uint64_t keep_until_step)
 }
 
 void MetricsFile::append(const MetricsRow& row) {
-    hsize_t n = rows_ + 1, first = rows_, one = 1;
+    hsize_t n = rows_ + 1;
     RBM_H5(H5Dset_extent(dataset_, &n), "extending /metrics in '" << path_ << "'");
+    try {
+        write_last_row(row);
+    } catch (...) {
+        // The row could not be written (a full disk): take the extent back, or closing the
+        // file would store it and leave a row of zeros. Best effort: the first error goes on.
+        hsize_t back = rows_;
+        if (H5Dset_extent(dataset_, &back) >= 0) H5Fflush(file_, H5F_SCOPE_LOCAL);
+        throw;
+    }
+    rows_ = n;
+}
+
+void MetricsFile::write_last_row(const MetricsRow& row) {
+    hsize_t first = rows_, one = 1;
     Handle file_space(RBM_H5(H5Dget_space(dataset_), "dataspace of /metrics in '" << path_ << "'"));
     RBM_H5(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, &first, nullptr, &one, nullptr),
            "selecting a row of /metrics in '" << path_ << "'");
@@ -221,7 +235,6 @@ void MetricsFile::append(const MetricsRow& row) {
            "writing /metrics in '" << path_ << "'");
     // Flushed per row: a crash loses at most the row being written, and SWMR readers see it now.
     RBM_H5(H5Fflush(file_, H5F_SCOPE_LOCAL), "flushing '" << path_ << "'");
-    rows_ = n;
 }
 
 std::vector<MetricsRow> read_metrics(const std::string& path) { return read_existing(path, "reading"); }

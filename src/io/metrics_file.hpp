@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "io/h5.hpp"
@@ -26,13 +27,15 @@ struct MetricsRow {
 class MetricsFile {
 public:
     // Opens path for appending, creating it if absent. Rows with step > keep_until_step
-    // are dropped (they were written after the checkpoint a resumed run starts from).
-    MetricsFile(const std::string& path, uint64_t keep_until_step = UINT64_MAX);
+    // are dropped (they were written after the checkpoint a resumed run starts from);
+    // without keep_until_step (a fresh run) every old row is.
+    MetricsFile(const std::string& path, std::optional<uint64_t> keep_until_step = UINT64_MAX);
     void append(const MetricsRow& row);
     uint64_t rows() const { return rows_; }
     const std::string& path() const { return path_; }
 
 private:
+    void write_last_row(const MetricsRow& row);  // row number rows_, of an extent already rows_ + 1
     std::string path_;
     h5::Handle file_, dataset_, type_;
     uint64_t rows_ = 0;

@@ -59,10 +59,10 @@ void RunOutputs::prepare() {
     fs::rename(ini + ".tmp", ini);
 }
 
-void RunOutputs::open_metrics(uint64_t keep_until_step, bool fresh) {
+void RunOutputs::open_metrics(std::optional<uint64_t> keep_until_step) {
     if (!comm_.is_root()) return;
     const std::string path = (fs::path(config_.out) / "metrics.h5").string();
-    metrics_ = std::make_unique<MetricsFile>(path, fresh ? 0 : keep_until_step);
+    metrics_ = std::make_unique<MetricsFile>(path, keep_until_step);
 }
 
 void RunOutputs::append_metrics(const MetricsRow& row, bool epoch_row) {

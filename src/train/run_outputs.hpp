@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -26,8 +27,9 @@ public:
     // Creates the run directory and writes config.ini (rank 0), once the run can start.
     void prepare();
 
-    // Rows after keep_until_step are dropped (a resumed run rewrites them).
-    void open_metrics(uint64_t keep_until_step, bool fresh);
+    // Rows after keep_until_step are dropped (a resumed run rewrites them); a fresh run
+    // (no step to keep) starts an empty table.
+    void open_metrics(std::optional<uint64_t> keep_until_step);
     void append_metrics(const MetricsRow& row, bool epoch_row);
     void write_checkpoint(const Checkpoint& ckpt);                  // rank 0
     void write_filters(const Engine& engine, uint64_t epoch);       // every rank

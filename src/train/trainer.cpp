@@ -242,7 +242,7 @@ void Trainer::start_fresh() {
     // The tutorial starts its persistent chains at h = 0.
     if (config_.method == Method::pcd)
         engine_->set_chains(std::vector<uint8_t>(settings_.chains * shape_.n_hidden, 0));
-    outputs_.open_metrics(UINT64_MAX, /*fresh=*/true);
+    outputs_.open_metrics(std::nullopt);  // a fresh run: no old row is kept
 }
 
 // Rank 0 read the checkpoint; every other rank receives what it needs of it.
@@ -315,7 +315,7 @@ void Trainer::resume(Checkpoint& ckpt) {
         epoch_window_ = {ckpt.epoch_metric_sums[0], ckpt.epoch_metric_sums[1], ckpt.epoch_metric_sums[2]};
         row_window_ = {ckpt.epoch_metric_sums[3], ckpt.epoch_metric_sums[4], ckpt.epoch_metric_sums[5]};
     }
-    outputs_.open_metrics(step_, /*fresh=*/false);
+    outputs_.open_metrics(step_);
     if (comm_.is_root())
         log_ << "resumed from step " << step_ << " (epoch " << epoch_ << ", step " << step_in_epoch_
              << " of " << data_.steps_per_epoch << ")" << std::endl;

@@ -451,7 +451,9 @@ trap 'umount "$mnt" 2> /dev/null || true; rm -rf "$WORK"' EXIT   # a failure mus
 if mount -t tmpfs -o size=4k tmpfs "$mnt" 2> /dev/null; then
   umount "$mnt"
   "$RBM" train "${full_cfg[@]}" --out "$WORK/full_ref" > /dev/null
-  for size in 4k 12k 28k 60k 160k 300k 420k; do
+  metric_steps() { $PY -c "import h5py, sys; print(list(h5py.File(sys.argv[1], 'r')['metrics']['step']))" "$1"; }
+  ref_steps=$(metric_steps "$WORK/full_ref/metrics.h5")
+  for size in 4k 16k 28k 60k 160k 300k 420k; do
     mount -t tmpfs -o size=$size tmpfs "$mnt"
     refused "disk full at $size" "No space left on device" "$RBM" train "${full_cfg[@]}" --out "$mnt/run"
     wait
@@ -460,6 +462,9 @@ if mount -t tmpfs -o size=4k tmpfs "$mnt" 2> /dev/null; then
     "$RBM" train "${full_cfg[@]}" --resume --out "$mnt/run" > "$WORK/full.log" 2>&1 \
       || { cat "$WORK/full.log"; fail "disk full at $size: no resume after space was freed"; }
     same_datasets "$(newest_checkpoint "$WORK/full_ref")" "$(newest_checkpoint "$mnt/run")" /model/W /chains/hidden
+    # A metrics row the disk refused is not left behind as a row of zeros.
+    [ "$(metric_steps "$mnt/run/metrics.h5")" = "$ref_steps" ] \
+      || fail "disk full at $size: metrics steps $(metric_steps "$mnt/run/metrics.h5"), uninterrupted $ref_steps"
     umount "$mnt"
   done
   echo "ok: after each full disk, the run resumed and ended bitwise equal to an uninterrupted one"
