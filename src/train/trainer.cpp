@@ -125,8 +125,11 @@ private:
     void check_replicas_equal(const Checkpoint& ckpt);
     double mean_free_energy(const Dataset& rows, std::size_t n);
     std::vector<float> training_means();
+    // Steps into the run in this run's steps per epoch: step_ itself, unless a resume changed
+    // the rank count (and with it the epoch's length), when step_ counts the old steps too.
+    uint64_t run_position() const { return epoch_ * data_.steps_per_epoch + step_in_epoch_; }
     UpdateRule update_now() const {
-        return config_.update_at(step_, epoch_, uint64_t(config_.epochs) * data_.steps_per_epoch);
+        return config_.update_at(run_position(), epoch_, uint64_t(config_.epochs) * data_.steps_per_epoch);
     }
     double epochs_done() const {
         return double(epoch_) + double(step_in_epoch_) / double(data_.steps_per_epoch);
@@ -204,7 +207,7 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
         engine_->set_epoch_order(order);
         while (step_in_epoch_ < data_.steps_per_epoch) {
             train_step(order.data() + step_in_epoch_ * config_.batch_size);
-            if (progress_) progress_->tick(step_);
+            if (progress_) progress_->tick(run_position());
             const bool mid_epoch = step_in_epoch_ < data_.steps_per_epoch;
             if (mid_epoch && config_.monitor_every && step_ % config_.monitor_every == 0)
                 write_metrics_row(false);

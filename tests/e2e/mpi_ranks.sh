@@ -36,6 +36,27 @@ grep -q "replicas bitwise identical on 4 rank(s)" "$WORK/grow.log" || fail "grow
 $PY -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert f['chains/hidden'].shape[0]==40, f['chains/hidden'].shape" \
   "$(newest_checkpoint "$WORK/grow")" || fail "4 x 10 chains expected"
 
+echo "== --lr-final's schedule across a resume on another rank count"
+# 4 epochs on 2 ranks; the first 2 of them on 1 rank, then resumed on 2: the later epochs'
+# learning rates are the straight run's (the schedule is the fraction of the epochs done).
+sched=("${small[@]}" --lr-final 0 --epochs 4)
+"${MPIRUN[@]}" -np 2 "$RBM" train "${sched[@]}" --out "$WORK/sched2" > /dev/null 2>&1 || fail "lr-final run"
+"$RBM" train "${sched[@]}" --keep-checkpoints 0 --out "$WORK/sched1" > /dev/null 2>&1 || fail "lr-final on 1 rank"
+find "$WORK/sched1/checkpoints" -name 'step-*.h5' ! -name step-0000000096.h5 -delete   # 48 steps per epoch
+"${MPIRUN[@]}" -np 2 "$RBM" train --resume --out "$WORK/sched1" > "$WORK/sched1.log" 2>&1 \
+  || { cat "$WORK/sched1.log"; fail "lr-final resumed on 2 ranks"; }
+$PY - "$WORK/sched2/metrics.h5" "$WORK/sched1/metrics.h5" <<'PYEOF' || fail "learning rates differ"
+import sys, h5py
+def by_epoch(path):
+    m = h5py.File(path, "r")["metrics"][:]
+    return {round(r["epoch"]): r["learning_rate"] for r in m if abs(r["epoch"] - round(r["epoch"])) < 1e-9}
+straight, resumed = by_epoch(sys.argv[1]), by_epoch(sys.argv[2])
+print("straight", straight, "resumed", resumed)
+for e in (3, 4):
+    assert abs(straight[e] - resumed[e]) < 1e-7, (e, straight[e], resumed[e])
+assert resumed[4] < resumed[3] < resumed[2], resumed
+PYEOF
+
 echo "== a file that only rank 1 finds bad ends the job, quickly"
 $PY - "$WORK/bad.h5" <<'PYEOF'
 import sys, h5py, numpy as np
