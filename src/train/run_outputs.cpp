@@ -1,6 +1,7 @@
 // Rank 0's files of a training run (see run_outputs.hpp).
 #include "train/run_outputs.hpp"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "io/h5.hpp"
 #include "io/png_tiles.hpp"
 #include "io/samples_file.hpp"
 #include "util/check.hpp"
@@ -48,15 +50,18 @@ RunOutputs::RunOutputs(const TrainConfig& config, const Communicator& comm, cons
 }
 
 void RunOutputs::prepare() {
+    if (comm_.is_root()) make_dir(fs::path(config_.out) / "checkpoints");
+}
+
+void RunOutputs::write_config() {
     if (!comm_.is_root()) return;
-    make_dir(fs::path(config_.out) / "checkpoints");
     const std::string ini = (fs::path(config_.out) / "config.ini").string();
-    {
-        std::ofstream out(ini + ".tmp");
+    h5::write_atomically(ini, [&](const std::string& tmp) {
+        std::ofstream out(tmp);
         out << to_ini(config_);
-        if (!out.flush()) fail("cannot write '", ini, ".tmp'");
-    }
-    fs::rename(ini + ".tmp", ini);
+        out.close();
+        if (!out) fail("cannot write '", tmp, "'", errno ? std::string(": ") + std::strerror(errno) : "");
+    });
 }
 
 void RunOutputs::open_metrics(std::optional<uint64_t> keep_until_step) {

@@ -24,8 +24,10 @@ namespace rbm {
 class RunOutputs {
 public:
     RunOutputs(const TrainConfig& config, const Communicator& comm, const RunData& data);
-    // Creates the run directory and writes config.ini (rank 0), once the run can start.
+    // Creates the run directory (rank 0), before anything is read or written in it.
     void prepare();
+    // Writes config.ini atomically (rank 0), once the run has started or resumed.
+    void write_config();
 
     // Rows after keep_until_step are dropped (a resumed run rewrites them); a fresh run
     // (no step to keep) starts an empty table.

@@ -182,6 +182,7 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
     outputs_.prepare();
     if (resume_from) resume(*resume_from);
     else start_fresh();
+    outputs_.write_config();  // only now: a refused resume leaves the run's config.ini as it was
     if (comm_.is_root())
         log_ << "training " << shape_.n_visible << "x" << shape_.n_hidden << " RBM, "
              << method_name(config_.method) << "-" << config_.k << ", " << comm_.size() << " rank(s) x batch "

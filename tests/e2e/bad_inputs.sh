@@ -302,6 +302,7 @@ refused "a checkpoint of another shape" "holds a 64x8 model.*784 values per exam
              --filters false --out '$WORK/r64' > /dev/null && '$RBM' train --resume --out '$WORK/r64' --data '$MNIST'"
 
 finish_cases
+grep -q "^data = $C/data.h5:/cols64$" "$WORK/r64/config.ini" || fail "a refused resume rewrote the run's config.ini"
 
 echo "== flags and configuration files"
 flag() { refused "$1" "$2" "$RBM" train --data "$MNIST" --limit 200 "${@:3}"; }
