@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 
+#include "io/data_rows.hpp"
 #include "io/h5.hpp"
 
 namespace rbm {
@@ -118,6 +119,16 @@ RbmShape read_shape(hid_t model, const std::string& path) {
     s.n_hidden = h5::get_attr_uint(model, "n_hidden", path);
     RBM_CHECK(s.n_visible > 0 && s.n_hidden > 0,
               "'" << path << "': model has " << s.n_visible << " visible and " << s.n_hidden << " hidden units");
+    // The attributes are checked against W's stored shape before anything is allocated by
+    // them, and the model against this machine's memory (parameters and optimizer state).
+    const std::vector<hsize_t> w = h5::dataset_dims(model, "W", path);
+    RBM_CHECK(w.size() == 2 && w[0] == s.n_visible && w[1] == s.n_hidden,
+              "'" << path << "': model/W has shape " << h5::shape_text(w) << ", but the model's attributes say "
+                  << s.n_visible << " x " << s.n_hidden);
+    const double bytes = 2.0 * 4.0 * (double(s.n_visible) + 1) * (double(s.n_hidden) + 1);
+    RBM_CHECK(bytes <= double(data::physical_memory()),
+              "'" << path << "': a " << s.n_visible << " x " << s.n_hidden << " model needs "
+                  << bytes / double(1ull << 30) << " GiB, more than this machine's memory");
     return s;
 }
 

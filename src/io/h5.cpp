@@ -210,14 +210,6 @@ void write_dataset(hid_t parent, const std::string& name, hid_t mem_type, hid_t 
     RBM_H5(H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "writing dataset '" << name << "'");
 }
 
-std::string shape_text(const std::vector<hsize_t>& dims) {
-    std::ostringstream out;
-    out << "[";
-    for (size_t i = 0; i < dims.size(); ++i) out << (i ? ", " : "") << dims[i];
-    out << "]";
-    return out.str();
-}
-
 Handle open_dataset(hid_t parent, const std::string& name, const std::string& file) {
     RBM_CHECK(exists(parent, name), "'" << file << "' has no dataset '" << name << "'");
     return Handle(RBM_H5(H5Dopen2(parent, name.c_str(), H5P_DEFAULT),
@@ -408,6 +400,14 @@ uint64_t get_attr_uint(hid_t obj, const std::string& name, const std::string& fi
 
 double get_attr_double(hid_t obj, const std::string& name, const std::string& file) {
     return read_number_attr<double>(obj, name, file, H5T_NATIVE_DOUBLE, true);
+}
+
+std::string shape_text(const std::vector<hsize_t>& dims) {
+    std::ostringstream out;
+    out << "[";
+    for (std::size_t i = 0; i < dims.size(); ++i) out << (i ? ", " : "") << dims[i];
+    out << "]";
+    return out.str();
 }
 
 // ---- atomic publication ----

@@ -78,6 +78,8 @@ void write_int64s(hid_t parent, const std::string& name, const int64_t* data,
 
 // Shape of a dataset (empty for a scalar).
 std::vector<hsize_t> dataset_dims(hid_t parent, const std::string& name, const std::string& file);
+// "[60000, 784]": dims as messages name them.
+std::string shape_text(const std::vector<hsize_t>& dims);
 
 // Whole-dataset reads converting to the requested type; `file` names the file in errors.
 // expected_dims, when non-empty, must match exactly.

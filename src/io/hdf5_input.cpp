@@ -25,14 +25,6 @@ struct Source {
     SourceInfo info;
 };
 
-std::string shape_text(const std::vector<hsize_t>& dims) {
-    std::ostringstream out;
-    out << "[";
-    for (std::size_t i = 0; i < dims.size(); ++i) out << (i ? ", " : "") << dims[i];
-    out << "]";
-    return out.str();
-}
-
 // Plain words for an HDF5 type, for the "unsupported type" message.
 std::string type_words(hid_t type, H5T_class_t cls, std::size_t size) {
     std::ostringstream out;
@@ -80,7 +72,7 @@ std::vector<hsize_t> dims_of(hid_t dset, const std::string& spec) {
     std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
     if (rank > 0) RBM_H5(H5Sget_simple_extent_dims(space, dims.data(), nullptr), "shape of " << spec);
     if (rank != 2 && rank != 3)
-        fail("'", spec, "': wrong rank: the dataset has shape ", shape_text(dims), " (", rank,
+        fail("'", spec, "': wrong rank: the dataset has shape ", h5::shape_text(dims), " (", rank,
              " dimensions), expected 2-D [N, n_visible] or 3-D [N, height, width]");
     return dims;
 }
@@ -89,14 +81,14 @@ SourceInfo info_of(const std::vector<hsize_t>& dims, const std::string& spec) {
     SourceInfo info;
     info.n_rows = dims[0];
     if (dims.size() == 3) {
-        info.n_cols = data::checked_mul(spec, dims[1], dims[2], shape_text(dims));
+        info.n_cols = data::checked_mul(spec, dims[1], dims[2], h5::shape_text(dims));
         info.image_height = dims[1];
         info.image_width = dims[2];
     } else {
         info.n_cols = dims[1];
         info.image_height = info.image_width = data::square_side(info.n_cols);
     }
-    data::checked_mul(spec, info.n_rows, info.n_cols, shape_text(dims));
+    data::checked_mul(spec, info.n_rows, info.n_cols, h5::shape_text(dims));
     data::check_not_empty(spec, info.n_rows, info.n_cols);
     return info;
 }

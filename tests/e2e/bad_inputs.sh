@@ -196,6 +196,15 @@ variant("step_string", lambda f: f["state"].attrs.__setitem__("step", "ten"))
 variant("step_negative", lambda f: f["state"].attrs.__setitem__("step", np.int64(-5)))
 variant("world_zero", lambda f: f["state"].attrs.__setitem__("world_size", np.uint64(0)))
 variant("n_visible_zero", lambda f: f["model"].attrs.__setitem__("n_visible", np.uint64(0)))
+def attrs_say(f, nv, nh):
+    f["model"].attrs["n_visible"] = np.uint64(nv)
+    f["model"].attrs["n_hidden"] = np.uint64(nh)
+variant("attrs_huge", lambda f: attrs_say(f, 50000, 50000))   # W is still 784 x 8: nothing allocated by them
+def huge_model(f):   # a W of 10^12 floats that was never written (a few KiB of file)
+    del f["model/W"]
+    f["model"].create_dataset("W", shape=(1000000, 1000000), dtype="f4", chunks=(1000, 1000))
+    attrs_say(f, 1000000, 1000000)
+variant("W_huge", huge_model)
 variant("no_config", lambda f: f.__delitem__("config"))
 def ini_set(f, text):
     f["config"].attrs["ini"] = np.bytes_(text)
@@ -360,7 +369,9 @@ finish_cases
 
 echo "== checkpoints"
 for v in version2:"format version 2, this rbm reads 1" kind_metrics:"(is an rbm metrics file, not a checkpoint|has no /metrics dataset)" \
-         no_kind:"not an rbm (checkpoint )?file" W_shape:"'W' has shape \[784, 9\], expected \[784, 8\]" \
+         no_kind:"not an rbm (checkpoint )?file" W_shape:"model/W has shape \[784, 9\], but the model's attributes say 784 x 8" \
+         attrs_huge:"model/W has shape \[784, 8\], but the model's attributes say 50000 x 50000" \
+         W_huge:"a 1000000 x 1000000 model needs [0-9.e+]+ GiB, more than this machine's memory" \
          W_strings:"'W' is not numeric" W_nan:"model/W holds -?nan at element" \
          velocity_inf:"optimizer/velocity_hbias holds inf at element 0" \
          chains_rank:"chains/rank holds rank 5 but world_size is 1" chains_value:"chains/hidden holds 7" \

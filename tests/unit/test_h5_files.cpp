@@ -204,7 +204,7 @@ TEST(Checkpoint, ErrorsNameTheFileAndTheProblem) {
         h5::set_attr(model, "n_hidden", uint64_t{4});
     });
     std::string msg = error_of([&] { read_checkpoint(shape); });
-    EXPECT_THAT_STR(msg, "'W' has shape [7, 5], expected [7, 4]");
+    EXPECT_THAT_STR(msg, "model/W has shape [7, 5], but the model's attributes say 7 x 4");
     EXPECT_THAT_STR(msg, shape);
 
     std::string ranks = damaged_checkpoint(dir, [](hid_t f) {
