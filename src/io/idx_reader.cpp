@@ -58,6 +58,8 @@ public:
     void close();  // checked, so a gzip stream cut short is reported
 
 private:
+    void open(const std::string& path);
+    void release() noexcept;
     std::size_t read_gz(unsigned char* p, std::size_t n);
     void open_gzip();
 
@@ -68,6 +70,15 @@ private:
 };
 
 ByteReader::ByteReader(const std::string& path) : path_(path) {
+    try {
+        open(path);
+    } catch (...) {
+        release();  // no destructor runs for an object whose constructor threw
+        throw;
+    }
+}
+
+void ByteReader::open(const std::string& path) {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) fail("cannot read '", path, "': no such file");
     if (std::filesystem::is_directory(path, ec)) fail("cannot read '", path, "': it is a directory");
@@ -88,11 +99,13 @@ ByteReader::ByteReader(const std::string& path) : path_(path) {
     seek(0);
 }
 
-ByteReader::~ByteReader() {
-    // Error paths only: close() already ran (and was checked) on the normal path.
-    if (raw_) std::fclose(raw_);
-    if (gz_) gzclose(gz_);
+// Error paths only: close() already ran (and was checked) on the normal path.
+void ByteReader::release() noexcept {
+    if (raw_) std::fclose(std::exchange(raw_, nullptr));
+    if (gz_) gzclose(std::exchange(gz_, nullptr));
 }
+
+ByteReader::~ByteReader() { release(); }
 
 void ByteReader::open_gzip() {
     errno = 0;
