@@ -7,6 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "dist/communicator.hpp"
 #include "engine/engine.hpp"
 #include "engine/engine_factory.hpp"
 #include "io/checkpoint.hpp"
@@ -136,6 +137,12 @@ int run_sample(const std::vector<std::string>& args) {
         return 0;
     }
     const SampleRequest r = parse_request(vm);
+    if (Communicator().size() > 1)
+        fail("rbm sample runs as one process (its chains are independent already): launch it without "
+             "mpirun or srun, or with one task");
+    check_samples_destination(r.out);
+    const std::string png = std::filesystem::path(r.out).replace_extension(".png").string();
+    if (png == r.out) fail("--out ", r.out, ": the sample grid is written beside it as .png; name the samples file .h5");
     if (r.device == DeviceKind::cuda) require_cuda_device();  // before any work
     set_blas_threads(r.threads);
     const Checkpoint ckpt = read_checkpoint(r.checkpoint);
@@ -156,7 +163,6 @@ int run_sample(const std::vector<std::string>& args) {
     std::cout << "wrote " << r.samples << " samples of " << r.chains << " chains, " << r.plot_every
               << " Gibbs steps apart, to " << r.out;
     if (set.image_height) {
-        const std::string png = std::filesystem::path(r.out).replace_extension(".png").string();
         write_png(png, tile_images(set.mean_field.data(), r.samples * r.chains, set.image_height,
                                    set.image_width, r.samples, r.chains, 1, true));
         std::cout << " and " << png;

@@ -77,11 +77,11 @@ int main(int argc, char** argv) {
             std::cout << kUsage;
             return 0;
         }
-        if (command == "train" || command == "eval") {
+        if (command == "train" || command == "eval" || command == "sample") {
             mpi = std::make_unique<rbm::MpiSession>(&argc, &argv);
-            return command == "train" ? rbm::cli::run_train(args) : rbm::cli::run_eval(args);
+            if (command == "train") return rbm::cli::run_train(args);
+            return command == "eval" ? rbm::cli::run_eval(args) : rbm::cli::run_sample(args);
         }
-        if (command == "sample") return rbm::cli::run_sample(args);
         if (command == "info") return rbm::cli::run_info(args);
         std::cerr << "rbm: error: unknown command '" << command << "'\n\n" << kUsage;
         return 2;

@@ -94,7 +94,14 @@ Settings parse_flags(const std::vector<std::string>& args, const po::options_des
                      po::variables_map& vm) {
     for (const std::string& arg : args) refuse_placeholders(arg, "command line");
     try {
-        po::store(po::command_line_parser(args).options(options).run(), vm);
+        const po::parsed_options parsed = po::command_line_parser(args).options(options).run();
+        // Boost stores no word that is not an option's value; a stray one (`--hidden 4 8`,
+        // anything after `--`) would otherwise be dropped without a word.
+        for (const po::option& o : parsed.options)
+            if (o.position_key >= 0)
+                fail("unexpected argument '", o.original_tokens.empty() ? std::string() : o.original_tokens[0],
+                     "': every option takes the form --name value (see --help)");
+        po::store(parsed, vm);
         po::notify(vm);
     } catch (const po::error& e) {
         fail(e.what(), " (see --help)");

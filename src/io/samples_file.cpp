@@ -3,6 +3,7 @@
 // reader never sees half of one.
 #include "io/samples_file.hpp"
 
+#include <filesystem>
 #include <set>
 
 #include "io/h5.hpp"
@@ -97,6 +98,21 @@ SampleSet read_contents(hid_t file, const std::string& path) {
 }
 
 }  // namespace
+
+void check_samples_destination(const std::string& path) {
+    RBM_CHECK(!path.empty(), "--out must name the samples file to write");
+    std::error_code ec;
+    const std::filesystem::file_status status = std::filesystem::status(path, ec);
+    if (!std::filesystem::exists(status)) return;
+    const char* only = "; rbm sample replaces only a samples file (choose another --out, or remove it)";
+    RBM_CHECK(std::filesystem::is_regular_file(status), "'" << path << "' exists and is not a file" << only);
+    RBM_CHECK(h5::is_hdf5(path), "'" << path << "' exists and is not an HDF5 file" << only);
+    const h5::Handle file = h5::open_file_read(path);
+    const std::string kind = h5::file_kind(file, path);
+    RBM_CHECK(kind == "samples", "'" << path << "' exists and is "
+                                     << (kind.empty() ? std::string("an HDF5 file rbm did not write") : "an rbm " + kind + " file")
+                                     << only);
+}
 
 void write_samples(const std::string& path, const SampleSet& set) {
     check_consistent(set, path);

@@ -25,6 +25,9 @@ struct SampleSet {
 
 // Atomic write (temporary name, fsync, rename).
 void write_samples(const std::string& path, const SampleSet& set);
+// Fails, naming `path`, unless writing samples there would replace nothing or only a
+// samples file: never a checkpoint, the run's metrics or a file rbm did not write.
+void check_samples_destination(const std::string& path);
 SampleSet read_samples(const std::string& path);
 
 }  // namespace rbm

@@ -417,7 +417,13 @@ smp "sample more chains than examples" "small has 15 examples, fewer than --chai
   --data "$C/data.h5:/small" --out s.h5
 smp "sample from bad data" "data.h5:/nan.*NaN" --data "$C/data.h5:/nan" --out s.h5
 smp "sample into a missing directory" "nodir/s.h5.tmp.*(directory does not exist|No such file)" --plot-every 1 --out "$WORK/nodir/s.h5"
-smp "sample onto a directory" "cannot rename.*Is a directory" --plot-every 1 --out "$C/dir.ini"
+smp "sample onto a directory" "dir.ini' exists and is not a file" --plot-every 1 --out "$C/dir.ini"
+smp "sample onto its own checkpoint" "step-[0-9]*.h5' exists and is an rbm checkpoint file" --out "$good_ckpt"
+smp "sample onto the run's metrics" "metrics.h5' exists and is an rbm metrics file" --out "$GOOD/metrics.h5"
+smp "sample onto a file rbm did not write" "text.idx' exists and is not an HDF5 file" --out "$C/text.idx"
+smp "sample onto another program's HDF5 file" "data.h5' exists and is an HDF5 file rbm did not write" --out "$C/data.h5"
+smp "sample --out named .png" "the sample grid is written beside it as .png" --out s.png
+smp "sample --out empty" "--out must name the samples file" --out ""
 
 finish_cases
 

@@ -14,6 +14,10 @@ expect_error "text for a number" "lr.*number" "$RBM" train "${small[@]}" --lr fa
 expect_error "NaN learning rate" "lr.*number" "$RBM" train "${small[@]}" --lr nan --out "$WORK/x"
 expect_error "bad method" "method must be cd or pcd" "$RBM" train "${small[@]}" --method gibbs --out "$WORK/x"
 expect_error "batch larger than data" "batch-size 500 is larger" "$RBM" train "${base[@]}" --batch-size 500 --out "$WORK/x"
+expect_error "a stray word" "unexpected argument '8'" "$RBM" train "${base[@]}" --hidden 4 8 --out "$WORK/x"
+expect_error "options after --" "unexpected argument '--lr'" "$RBM" train "${small[@]}" --out "$WORK/x" -- --lr 5
+expect_error "a stray word (sample)" "unexpected argument 'stray'" "$RBM" sample --checkpoint "$WORK/x.h5" stray
+expect_error "a stray word (eval)" "unexpected argument 'stray'" "$RBM" eval --checkpoint "$WORK/x.h5" --data "$MNIST" stray
 expect_error "missing data file" "nope.idx" "$RBM" train --data "$WORK/nope.idx" --out "$WORK/x"
 printf 'not an idx file at all' > "$WORK/garbage.idx"
 expect_error "garbage data" "garbage.idx.*magic" "$RBM" train --data "$WORK/garbage.idx" --out "$WORK/x"

@@ -72,6 +72,13 @@ timeout 60 "${MPIRUN[@]}" -np 2 "$RBM" train --data "$WORK/bad.h5:/x" --hidden 4
 grep -q "rank 1.*row 33.*NaN\|rank 1.*NaN.*row 33" "$WORK/bad.log" || { cat "$WORK/bad.log"; fail "message should name rank 1, the row and NaN"; }
 echo "ok: failed in $(( $(date +%s) - start )) s with exit $rc"
 
+echo "== rbm sample under mpirun -np 2 is refused (two samplers would share one output)"
+rc=0
+"${MPIRUN[@]}" -np 2 "$RBM" sample --checkpoint "$(newest_checkpoint "$WORK/np1")" --out "$WORK/ms.h5" \
+  > "$WORK/ms.log" 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q "rbm sample runs as one process" "$WORK/ms.log" || { cat "$WORK/ms.log"; fail "sample under mpirun ($rc)"; }
+[ ! -e "$WORK/ms.h5" ] || fail "sample under mpirun wrote its output"
+
 echo "== SLURM_NTASKS that disagrees with the world size"
 rc=0
 SLURM_NTASKS=3 "${MPIRUN[@]}" -np 2 -x SLURM_NTASKS "$RBM" train "${small[@]}" --out "$WORK/slurm" > "$WORK/slurm.log" 2>&1 || rc=$?
