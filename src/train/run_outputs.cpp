@@ -50,7 +50,11 @@ RunOutputs::RunOutputs(const TrainConfig& config, const Communicator& comm, cons
 }
 
 void RunOutputs::prepare() {
-    if (comm_.is_root()) make_dir(fs::path(config_.out) / "checkpoints");
+    if (!comm_.is_root()) return;
+    make_dir(fs::path(config_.out) / "checkpoints");
+    std::string warning;
+    lock_ = std::make_unique<DirLock>(config_.out, warning);
+    if (!warning.empty()) std::cerr << "rbm: warning: " << warning << std::endl;
 }
 
 void RunOutputs::write_config() {

@@ -15,6 +15,7 @@
 #include "dist/communicator.hpp"
 #include "engine/engine.hpp"
 #include "io/checkpoint.hpp"
+#include "io/dir_lock.hpp"
 #include "io/metrics_file.hpp"
 #include "train/config.hpp"
 #include "train/run_data.hpp"
@@ -24,7 +25,8 @@ namespace rbm {
 class RunOutputs {
 public:
     RunOutputs(const TrainConfig& config, const Communicator& comm, const RunData& data);
-    // Creates the run directory (rank 0), before anything is read or written in it.
+    // Creates the run directory and locks it for this run (rank 0), before anything is
+    // written in it: a second rbm train in the same directory is refused.
     void prepare();
     // Writes config.ini atomically (rank 0), once the run has started or resumed.
     void write_config();
@@ -42,6 +44,7 @@ private:
     const TrainConfig& config_;
     const Communicator& comm_;
     std::size_t image_height_, image_width_;
+    std::unique_ptr<DirLock> lock_;
     std::unique_ptr<MetricsFile> metrics_;
 };
 

@@ -28,6 +28,18 @@ run_and_signal() {  # run_and_signal NAME LAUNCHER... : start, signal after a mo
 }
 
 run_and_signal single env
+
+echo "== a second rbm train in a directory whose run is still training is refused"
+"$RBM" train "${small[@]}" --out "$WORK/busy" > "$WORK/busy.log" 2>&1 &
+busy=$!
+for _ in $(seq 600); do grep -q '^epoch' "$WORK/busy.log" && break; sleep 0.1; done
+before=$(sha256sum "$WORK/busy/config.ini")
+expect_error "resume while it runs" "busy' is in use by rbm train, pid $busy on" \
+  "$RBM" train "${small[@]}" --resume --out "$WORK/busy"
+[ "$before" = "$(sha256sum "$WORK/busy/config.ini")" ] || fail "the refused run touched config.ini"
+kill -TERM $busy
+wait $busy || true
+"$RBM" train --resume --out "$WORK/busy" --epochs 1 > /dev/null 2>&1 || fail "the lock outlived its run"
 if command -v mpirun >/dev/null; then
   run_and_signal two-ranks mpirun --oversubscribe -np 2
 fi
