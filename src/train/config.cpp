@@ -46,7 +46,7 @@ UpdateRule TrainConfig::update_at(uint64_t step, uint64_t epoch, uint64_t total_
 
 std::string to_ini(const TrainConfig& c) {
     std::ostringstream o;
-    o << "# rbm training configuration (keys are the flags of `rbm train`)\n";
+    o << kConfigFileHeader << "\n";
     o << "data = " << c.data << "\n";
     if (!c.test_data.empty()) o << "test-data = " << c.test_data << "\n";
     o << "validation-fraction = " << shortest(c.validation_fraction) << "\n";

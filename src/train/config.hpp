@@ -58,6 +58,8 @@ struct TrainConfig {
 
 // INI text with every key (the flags' names), and back. Unknown keys and bad values are
 // errors naming `origin` (a file name or "checkpoint ...").
+// The first line of every config.ini rbm train writes: a file without it is the user's.
+inline constexpr const char* kConfigFileHeader = "# rbm training configuration (keys are the flags of `rbm train`)";
 std::string to_ini(const TrainConfig& config);
 
 std::string method_name(Method m);

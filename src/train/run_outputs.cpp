@@ -49,9 +49,24 @@ RunOutputs::RunOutputs(const TrainConfig& config, const Communicator& comm, cons
     image_shape(data.n_visible, data.image_height, data.image_width, image_height_, image_width_);
 }
 
+// The run's config.ini replaces the file of that name: refused where it is not one rbm
+// wrote (a user's own configuration kept in --out and given with --config, say).
+void RunOutputs::refuse_foreign_config() const {
+    const std::string ini = (fs::path(config_.out) / "config.ini").string();
+    std::error_code ec;
+    if (!fs::exists(ini, ec)) return;
+    std::ifstream in(ini);
+    std::string first;
+    std::getline(in, first);
+    if (first != kConfigFileHeader)
+        fail("'", ini, "' exists and was not written by rbm train; the run writes its configuration there: "
+             "move that file, or choose another --out");
+}
+
 void RunOutputs::prepare() {
     if (!comm_.is_root()) return;
     make_dir(fs::path(config_.out) / "checkpoints");
+    refuse_foreign_config();
     std::string warning;
     lock_ = std::make_unique<DirLock>(config_.out, warning);
     if (!warning.empty()) std::cerr << "rbm: warning: " << warning << std::endl;

@@ -41,6 +41,8 @@ public:
     void print_summary(std::ostream& out) const;
 
 private:
+    void refuse_foreign_config() const;
+
     const TrainConfig& config_;
     const Communicator& comm_;
     std::size_t image_height_, image_width_;

@@ -30,6 +30,12 @@ printf 'hidden = twelve\n' > "$WORK/bad.ini"
 expect_error "config bad value" "bad.ini.*hidden" "$RBM" train "${small[@]}" --config "$WORK/bad.ini" --out "$WORK/x"
 expect_error "missing config" "cannot read configuration file" "$RBM" train --config "$WORK/none.ini"
 
+echo "== a config.ini of the user's own in --out is not replaced"
+mkdir -p "$WORK/mine" && printf '# my experiment\nhidden = 8\n' > "$WORK/mine/config.ini"
+expect_error "the user's config.ini in --out" "mine/config.ini' exists and was not written by rbm train" \
+  "$RBM" train "${base[@]}" --config "$WORK/mine/config.ini" --batch-size 10 --out "$WORK/mine"
+grep -q "^# my experiment" "$WORK/mine/config.ini" || fail "the user's config.ini was replaced"
+
 echo "== a run exists: a fresh start is refused and the run is untouched"
 "$RBM" train "${small[@]}" --out "$WORK/run" > /dev/null
 before=$(sha256sum "$WORK"/run/checkpoints/*.h5 "$WORK/run/metrics.h5")
