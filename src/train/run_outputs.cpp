@@ -39,6 +39,10 @@ std::string epoch_name(const std::string& dir, uint64_t epoch, const char* ext) 
 
 void make_dir(const fs::path& dir) {
     std::error_code ec;
+    if (fs::is_symlink(fs::symlink_status(dir, ec)) && !fs::exists(dir, ec))
+        fail("'", dir.string(), "' is a symbolic link to '", fs::read_symlink(dir, ec).string(), "', which does not exist");
+    if (fs::exists(fs::symlink_status(dir, ec)) && !fs::is_directory(dir, ec))
+        fail("'", dir.string(), "' exists and is not a directory, which the run needs there");
     fs::create_directories(dir, ec);
     if (ec) fail("cannot create directory '", dir.string(), "': ", ec.message());
 }
@@ -65,7 +69,14 @@ void RunOutputs::refuse_foreign_config() const {
 
 void RunOutputs::prepare() {
     if (!comm_.is_root()) return;
+    // Every folder the run will write into, now rather than at the first epoch's end.
+    make_dir(config_.out);
     make_dir(fs::path(config_.out) / "checkpoints");
+    if (config_.filters) make_dir(fs::path(config_.out) / "filters");
+    if (config_.sample_every > 0 && config_.method == Method::pcd) make_dir(fs::path(config_.out) / "samples");
+    if (config_.sample_every > 0 && config_.method == Method::cd)
+        std::cerr << "rbm: warning: --sample-every: CD keeps no persistent chains, so no samples are written "
+                     "(rbm sample draws them from a checkpoint)" << std::endl;
     refuse_foreign_config();
     std::string warning;
     lock_ = std::make_unique<DirLock>(config_.out, warning);

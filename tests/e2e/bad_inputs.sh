@@ -429,13 +429,21 @@ finish_cases
 
 echo "== run directories that cannot be written"
 touch "$WORK/a_file"
-refused "--out under a regular file" "a_file/run/checkpoints.*Not a directory" \
+refused "--out under a regular file" "a_file/run.*Not a directory" \
   "$RBM" train --data "$MNIST" "${small[@]}" --out "$WORK/a_file/run"
 refused "--out in /proc" "/proc/rbm-run.*(No such file|Permission|not permitted)" \
   "$RBM" train --data "$MNIST" "${small[@]}" --out /proc/rbm-run
 mkdir -p "$WORK/ckfile" && touch "$WORK/ckfile/checkpoints"
-refused "checkpoints/ is a file" "ckfile/checkpoints.*Not a directory" \
+refused "checkpoints/ is a file" "ckfile/checkpoints' exists and is not a directory" \
   "$RBM" train --data "$MNIST" "${small[@]}" --out "$WORK/ckfile"
+mkdir -p "$WORK/fifile" && touch "$WORK/fifile/filters"
+refused "filters/ is a file (refused before training)" "fifile/filters' exists and is not a directory" \
+  "$RBM" train --data "$MNIST" --limit 200 --hidden 8 --batch-size 10 --k 1 --epochs 1 --out "$WORK/fifile"
+refused "--out is a file" "a_file' exists and is not a directory" \
+  "$RBM" train --data "$MNIST" "${small[@]}" --out "$WORK/a_file"
+ln -s "$WORK/nowhere" "$WORK/dangling"
+refused "--out is a dangling symbolic link" "dangling' is a symbolic link to '.*nowhere', which does not exist" \
+  "$RBM" train --data "$MNIST" "${small[@]}" --out "$WORK/dangling"
 mkdir -p "$WORK/mdir/metrics.h5"
 refused "metrics.h5 is a directory" "mdir/metrics.h5.*is a directory" \
   "$RBM" train --data "$MNIST" "${small[@]}" --out "$WORK/mdir"
@@ -446,7 +454,7 @@ refused "resume with a checkpoint as metrics.h5" "mkind/metrics.h5.*is an rbm ch
   "$RBM" train --resume --out "$WORK/mkind"
 if command -v setpriv > /dev/null; then
   chmod 755 "$WORK" && mkdir -p "$WORK/locked" && chmod 555 "$WORK/locked"
-  refused "--out in a directory without write permission (as nobody)" "locked/run/checkpoints.*Permission denied" \
+  refused "--out in a directory without write permission (as nobody)" "locked/run.*Permission denied" \
     setpriv --reuid=65534 --regid=65534 --clear-groups "$RBM" train --data "$MNIST" "${small[@]}" --out "$WORK/locked/run"
 fi
 finish_cases
