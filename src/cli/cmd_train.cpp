@@ -92,6 +92,9 @@ Resolved resolve(const Settings& flags, const Settings& file, const std::string&
         const std::string origin = "checkpoint " + newest;
         TrainConfig stored;
         apply(parse_ini(stored_ini, origin, train_config_options()), origin, stored);
+        if (stored.data.empty())
+            fail(origin, ": its stored configuration (/config, attribute ini) names no data: not a checkpoint "
+                 "rbm wrote; remove it to resume from an earlier one");
         stored.out = r.config.out;
         apply_on_resume(file, file_name, stored);
         apply_on_resume(flags, "command line", stored);

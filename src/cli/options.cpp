@@ -112,7 +112,17 @@ Settings parse_flags(const std::vector<std::string>& args, const po::options_des
 Settings parse_ini(const std::string& text, const std::string& origin, const po::options_description& options) {
     po::variables_map vm;
     refuse_placeholders(text, origin);
-    std::istringstream in(text);
+    // Boost would end a value at a NUL byte and drop the rest of it without a word.
+    if (text.find('\0') != std::string::npos) fail(origin, ": holds a NUL byte: not a text file");
+    // INI files also comment with ';' at the start of a line; Boost knows only '#'.
+    std::istringstream lines(text);
+    std::string line, commented;
+    while (std::getline(lines, line)) {
+        const std::size_t first = line.find_first_not_of(" \t");
+        if (first != std::string::npos && line[first] == ';') line[first] = '#';
+        commented += line + "\n";
+    }
+    std::istringstream in(commented);
     try {
         po::store(po::parse_config_file(in, options, /*allow_unregistered=*/false), vm);
     } catch (const po::error& e) {

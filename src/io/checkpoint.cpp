@@ -163,6 +163,11 @@ void read_state(hid_t file, Checkpoint& c, const std::string& path) {
     auto dims = h5::dataset_dims(state, "epoch_metric_sums", path);
     RBM_CHECK(dims.size() == 1, "'" << path << "': state/epoch_metric_sums must be one-dimensional");
     c.epoch_metric_sums = h5::read_doubles(state, "epoch_metric_sums", path, dims);
+    RBM_CHECK(c.steps_per_epoch >= 1 && c.step_in_epoch <= c.steps_per_epoch,
+              "'" << path << "': state says step " << c.step_in_epoch << " of an epoch of " << c.steps_per_epoch
+                  << " steps");
+    for (double x : c.epoch_metric_sums)
+        RBM_CHECK(std::isfinite(x), "'" << path << "': state/epoch_metric_sums holds " << x);
 }
 
 Checkpoint read_contents(hid_t file, const std::string& path) {

@@ -60,6 +60,8 @@ std::string unopenable_reason(const std::string& path) {
     auto status = fs::status(path, ec);
     if (!fs::exists(status)) return "no such file";
     if (fs::is_directory(status)) return "is a directory";
+    // Opening a FIFO would wait for a writer that may never come.
+    if (!fs::is_regular_file(status)) return "not a regular file (a pipe, socket or device)";
     if (std::ifstream(path).fail()) return std::string("cannot read it: ") + std::strerror(errno);
     if (fs::file_size(path, ec) == 0) return "not an HDF5 file (it is empty)";
     if (!is_hdf5(path)) return "not an HDF5 file";

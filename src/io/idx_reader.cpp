@@ -82,6 +82,9 @@ void ByteReader::open(const std::string& path) {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) fail("cannot read '", path, "': no such file");
     if (std::filesystem::is_directory(path, ec)) fail("cannot read '", path, "': it is a directory");
+    // A pipe would block the open until a writer comes, and rbm reads a file more than once.
+    if (!std::filesystem::is_regular_file(path, ec))
+        fail("cannot read '", path, "': not a regular file (a pipe, socket or device)");
     raw_ = std::fopen(path.c_str(), "rb");
     if (!raw_) fail("cannot open '", path, "': ", std::strerror(errno));
     unsigned char magic[2] = {0, 0};

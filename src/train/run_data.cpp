@@ -24,6 +24,9 @@ RunData load_run_data(const TrainConfig& c, const Communicator& comm) {
     const SourceInfo info = probe_source(c.data);
     std::size_t total = c.limit ? std::min(c.limit, info.n_rows) : info.n_rows;
     const std::size_t held_out = std::size_t(double(total) * c.validation_fraction);
+    if (c.validation_fraction > 0 && held_out == 0)
+        fail("--validation-fraction ", c.validation_fraction, " of ", total,
+             " examples holds out none; raise it, or give --test-data");
     RunData d;
     d.train_rows = total - held_out;
     d.n_visible = info.n_cols;

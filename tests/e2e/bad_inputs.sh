@@ -165,6 +165,7 @@ cfgs = {
     "bad_method.ini": "method = PCD\n",
     "empty_out.ini": "out =\n",
     "bom.ini": "\ufeffhidden = 8\n",
+    "nul.ini": "hidden = 8\0 00\n",
 }
 for name, text in cfgs.items():
     open(f"{C}/{name}", "w", encoding="utf-8").write(text)
@@ -206,11 +207,14 @@ def huge_model(f):   # a W of 10^12 floats that was never written (a few KiB of 
     attrs_say(f, 1000000, 1000000)
 variant("W_huge", huge_model)
 variant("no_config", lambda f: f.__delitem__("config"))
+variant("step_in_epoch", lambda f: f["state"].attrs.__setitem__("step_in_epoch", np.uint64(999)))
+variant("metric_sums_nan", lambda f: f["state/epoch_metric_sums"].__setitem__(0, np.nan))
 def ini_set(f, text):
     f["config"].attrs["ini"] = np.bytes_(text)
 ini = h5py.File(ckpt, "r")["config"].attrs["ini"].decode()
 variant("config_unknown", lambda f: ini_set(f, ini + "bogus-key = 1\n"))
 variant("config_hidden", lambda f: ini_set(f, ini.replace("hidden = 8", "hidden = 12")))
+variant("config_empty", lambda f: ini_set(f, ""))
 blob = open(ckpt, "rb").read()
 put("ck_truncated.h5", blob[: len(blob) // 2])
 put("ck_tail_cut.h5", blob[:-100])
@@ -357,7 +361,7 @@ for ini in typo:"typo.ini.*learning-rate" section:"section.ini.*train.hidden" no
            nan_lr:"nan_lr.ini.*--lr must be a number" overflow_lr:"overflow_lr.ini.*--lr must be a number" \
            hex_hidden:"hex_hidden.ini.*--hidden must be a whole number" two_values:"two_values.ini.*--hidden" \
            bad_bool:"bad_bool.ini.*--filters must be true or false" bad_method:"bad_method.ini.*cd or pcd" \
-           bom:"bom.ini" binary:"binary.ini" \
+           bom:"bom.ini" binary:"binary.ini" nul:"nul.ini: holds a NUL byte" \
            dir:"dir.ini.*it is a directory" missing:"missing.ini"; do
   name=${ini%%:*}
   refused "config $name.ini" "${ini#*:}" "$RBM" train --data "$MNIST" --limit 200 --epochs 1 --config "$C/$name.ini" --out x
@@ -379,6 +383,7 @@ for v in version2:"format version 2, this rbm reads 1" kind_metrics:"(is an rbm 
          no_model:"has no group 'model'" step_string:"attribute 'step' is not an integer" \
          step_negative:"attribute 'step' is negative" world_zero:"world_size is 0" \
          n_visible_zero:"model has 0 visible" no_config:"has no group 'config'" \
+         step_in_epoch:"state says step 999 of an epoch of" metric_sums_nan:"epoch_metric_sums holds -?nan" \
          truncated:"truncated" tail_cut:"truncated" garbled_W:"cannot read dataset 'W'" \
          garbled_header:"damaged|cannot|checksum"; do
   name=${v%%:*} pattern="ck_$name.h5.*${v#*:}"
@@ -395,6 +400,11 @@ resume_with again W_nan "step-9999999999.h5.*model/W holds -?nan"
 resume_with again truncated "step-9999999999.h5.*truncated"
 resume_with refused config_unknown "step-9999999999.h5.*bogus-key"
 resume_with refused config_hidden "holds a 784x8 model.*--hidden 12"
+resume_with refused config_empty "step-9999999999.h5: its stored configuration.*names no data"
+mkfifo "$WORK/fifo"
+refused "info on a FIFO (no hang)" "fifo.*not a regular file" "$RBM" info "$WORK/fifo"
+refused "IDX data from a FIFO (no hang)" "fifo.*not a regular file" "$RBM" train --data "$WORK/fifo" "${small[@]}" --out x
+again "HDF5 data from a FIFO (no hang)" "fifo.*not a regular file" "$RBM" train --data "$WORK/fifo:/x" "${small[@]}" --out x
 printf '' > "$WORK/empty.h5"
 refused "an empty checkpoint" "empty.h5.*empty" "$RBM" info "$WORK/empty.h5"
 refused "info on a directory" "$C/dir.ini.*directory" "$RBM" info "$C/dir.ini"

@@ -18,6 +18,11 @@ expect_error "a stray word" "unexpected argument '8'" "$RBM" train "${base[@]}" 
 expect_error "options after --" "unexpected argument '--lr'" "$RBM" train "${small[@]}" --out "$WORK/x" -- --lr 5
 expect_error "a stray word (sample)" "unexpected argument 'stray'" "$RBM" sample --checkpoint "$WORK/x.h5" stray
 expect_error "a stray word (eval)" "unexpected argument 'stray'" "$RBM" eval --checkpoint "$WORK/x.h5" --data "$MNIST" stray
+expect_error "a validation fraction that holds out none" "--validation-fraction 0.001 of 200 examples holds out none" \
+  "$RBM" train "${small[@]}" --validation-fraction 0.001 --out "$WORK/x"
+printf '; an INI comment\n  ;another\nhidden = 8\n' > "$WORK/semicolon.ini"
+"$RBM" train "${base[@]}" --batch-size 10 --config "$WORK/semicolon.ini" --out "$WORK/semicolon" > "$WORK/semicolon.log" 2>&1 \
+  || { cat "$WORK/semicolon.log"; fail "';' comment lines in an INI file"; }
 expect_error "missing data file" "nope.idx" "$RBM" train --data "$WORK/nope.idx" --out "$WORK/x"
 printf 'not an idx file at all' > "$WORK/garbage.idx"
 expect_error "garbage data" "garbage.idx.*magic" "$RBM" train --data "$WORK/garbage.idx" --out "$WORK/x"
