@@ -46,6 +46,29 @@ void make_dir(const fs::path& dir) {
     fs::create_directories(dir, ec);
     if (ec) fail("cannot create directory '", dir.string(), "': ", ec.message());
 }
+// A file rbm writes atomically under `folder` of a run directory, by its temporary name
+// (write_atomically's NAME.tmp).
+bool is_unfinished_output(const std::string& folder, const std::string& name) {
+    if (folder.empty()) return name == "config.ini.tmp" || name == "metrics.h5.tmp";
+    if (folder == "checkpoints") return name.starts_with("step-") && name.ends_with(".h5.tmp");
+    return name.starts_with("epoch-") && (name.ends_with(".png.tmp") || name.ends_with(".h5.tmp"));
+}
+
+// What a process killed mid-write left under a temporary name; only while this run holds
+// the directory's lock is no one else writing them.
+std::size_t remove_unfinished_outputs(const fs::path& out) {
+    std::size_t removed = 0;
+    for (const std::string folder : {"", "checkpoints", "filters", "samples"}) {
+        std::error_code ec;
+        for (const auto& entry : fs::directory_iterator(out / folder, ec)) {
+            const std::string name = entry.path().filename().string();
+            if (is_unfinished_output(folder, name) && entry.is_regular_file(ec) && fs::remove(entry.path(), ec))
+                ++removed;
+        }
+    }
+    return removed;
+}
+
 }  // namespace
 
 RunOutputs::RunOutputs(const TrainConfig& config, const Communicator& comm, const RunData& data)
@@ -81,6 +104,10 @@ void RunOutputs::prepare() {
     std::string warning;
     lock_ = std::make_unique<DirLock>(config_.out, warning);
     if (!warning.empty()) std::cerr << "rbm: warning: " << warning << std::endl;
+    if (warning.empty())
+        if (const std::size_t removed = remove_unfinished_outputs(config_.out))
+            std::cout << "removed " << removed << " unfinished file(s) (*.tmp) an interrupted run left in "
+                      << config_.out << std::endl;
 }
 
 void RunOutputs::write_config() {

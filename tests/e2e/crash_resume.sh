@@ -68,9 +68,13 @@ while [ $finished = 0 ]; do
 done
 grep -q "resumed from step" "$WORK/run.log" || [ $kills = 0 ] || fail "the last attempt did not resume"
 echo "ok: $kills kills survived in $runs attempts ($((SECONDS - start)) s); $torn_tmp of them left a" \
-     "half-written checkpoint .tmp behind (killed inside a checkpoint write); after $metrics_marked," \
+     "half-written checkpoint .tmp behind (killed inside a checkpoint write; the next run removed it); after $metrics_marked," \
      "rbm info could not open metrics.h5 until the next run repaired it"
 [ $kills -ge $((kills_wanted * 2 / 3)) ] || fail "only $kills kills landed"
+# Each run removes what a killed one left under a temporary name, once it holds the lock.
+if compgen -G "$WORK/crash/checkpoints/*.tmp" > /dev/null || compgen -G "$WORK/crash/*.tmp" > /dev/null; then
+  ls -la "$WORK/crash" "$WORK/crash/checkpoints"; fail "a .tmp file outlived the run that finished"
+fi
 
 a=$(newest_checkpoint "$WORK/straight") b=$(newest_checkpoint "$WORK/crash")
 [ "$(basename "$a")" = "$(basename "$b")" ] || fail "final checkpoints differ: $a vs $b"
