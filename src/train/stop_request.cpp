@@ -11,8 +11,15 @@ volatile std::sig_atomic_t g_stop_signal = 0;
 
 extern "C" void on_stop_signal(int signal) {
     // Only the first signal counts; a second one during the checkpoint changes nothing,
-    // and the checkpoint is written atomically whatever happens.
-    if (g_stop_signal == 0) g_stop_signal = signal;
+    // and the checkpoint is written atomically whatever happens. Except a second Ctrl-C:
+    // a person pressing it again wants the process gone now (signal and raise are
+    // async-signal-safe).
+    if (g_stop_signal == 0) {
+        g_stop_signal = signal;
+    } else if (signal == SIGINT) {
+        std::signal(SIGINT, SIG_DFL);
+        std::raise(SIGINT);
+    }
 }
 
 }  // namespace
@@ -24,6 +31,7 @@ void install_stop_handlers() {
     action.sa_flags = SA_RESTART;
     sigaction(SIGTERM, &action, nullptr);
     sigaction(SIGUSR1, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
 }
 
 int stop_signal_seen() { return int(g_stop_signal); }

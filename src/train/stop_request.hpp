@@ -1,5 +1,6 @@
 // Stopping early and cleanly: SIGTERM or SIGUSR1 (Slurm's warning before a time limit
-// or preemption) asks the run to stop. Ranks may see the signal at different moments,
+// or preemption), or Ctrl-C (SIGINT; a second one ends the process at once) asks the run
+// to stop. Ranks may see the signal at different moments,
 // so they agree by an allreduce at a step boundary, write one checkpoint together and
 // exit with kExitCheckpointedOnSignal, which the job scripts turn into a requeue.
 #pragma once
@@ -11,7 +12,7 @@ namespace rbm {
 // EX_TEMPFAIL from sysexits.h: "try again later", i.e. requeue me.
 inline constexpr int kExitCheckpointedOnSignal = 75;
 
-// Installs the handlers (SIGTERM, SIGUSR1) for the life of training.
+// Installs the handlers (SIGTERM, SIGUSR1, SIGINT) for the life of training.
 void install_stop_handlers();
 
 // Which signal arrived on this rank, 0 if none. Async-signal-safe flag underneath.

@@ -520,7 +520,7 @@ void Trainer::stop_if_asked() {
     if (comm_.is_root())
         log_ << "stop requested (signal " << stop_signal_seen() << " on rank 0; 0 means another rank's): "
              << "checkpoint at step " << step_ << " written, exiting with " << kExitCheckpointedOnSignal
-             << " so that the job is requeued" << std::endl;
+             << " (a job script requeues it; --resume continues the run)" << std::endl;
     throw StoppedOnSignal{stop_signal_seen()};
 }
 

@@ -29,6 +29,26 @@ run_and_signal() {  # run_and_signal NAME LAUNCHER... : start, signal after a mo
 
 run_and_signal single env
 
+echo "== Ctrl-C (SIGINT) stops like SIGTERM; a second Ctrl-C ends the process at once"
+# Steps of ~0.1 s or more, so that both presses land inside one step.
+slow=(--data "$MNIST" --limit 2000 --hidden 500 --batch-size 200 --k 15 --monitor-examples 100 --epochs 50)
+for presses in 1 2; do
+  "$RBM" train "${slow[@]}" --out "$WORK/int$presses" > "$WORK/int$presses.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do grep -q '^epoch' "$WORK/int$presses.log" && break; sleep 0.1; done
+  kill -INT $pid
+  [ $presses = 2 ] && sleep 0.02 && kill -INT $pid
+  rc=0
+  wait $pid || rc=$?
+  if [ $presses = 1 ]; then
+    [ $rc = 75 ] && grep -q "stop requested (signal 2" "$WORK/int1.log" || { cat "$WORK/int1.log"; fail "Ctrl-C: exit $rc"; }
+    "$RBM" train --resume --out "$WORK/int1" > /dev/null 2>&1 || fail "no resume after Ctrl-C"
+  else
+    [ $rc = 130 ] || { cat "$WORK/int2.log"; fail "a second Ctrl-C: expected death by SIGINT (130), got $rc"; }
+  fi
+done
+echo "ok: one Ctrl-C checkpointed and exited 75; two ended the process"
+
 echo "== a second rbm train in a directory whose run is still training is refused"
 "$RBM" train "${small[@]}" --out "$WORK/busy" > "$WORK/busy.log" 2>&1 &
 busy=$!
