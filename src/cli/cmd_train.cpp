@@ -96,7 +96,11 @@ Resolved resolve(const Settings& flags, const Settings& file, const std::string&
             fail(origin, ": its stored configuration (/config, attribute ini) names no data: not a checkpoint "
                  "rbm wrote; remove it to resume from an earlier one");
         stored.out = r.config.out;
-        apply_on_resume(file, file_name, stored);
+        // A flag overrides the file's key, as on the run's first start: only what the
+        // command line leaves to the file is the file's to match.
+        Settings left_to_file = file;
+        for (const auto& flag : flags) left_to_file.erase(flag.first);
+        apply_on_resume(left_to_file, file_name, stored);
         apply_on_resume(flags, "command line", stored);
         r.config = stored;
         r.resuming = true;

@@ -41,6 +41,16 @@ expect_error "the user's config.ini in --out" "mine/config.ini' exists and was n
   "$RBM" train "${base[@]}" --config "$WORK/mine/config.ini" --batch-size 10 --out "$WORK/mine"
 grep -q "^# my experiment" "$WORK/mine/config.ini" || fail "the user's config.ini was replaced"
 
+echo "== --resume with the same --config and a flag that overrode one of its keys (a requeued job)"
+printf 'hidden = 12\nlr = 0.05\n' > "$WORK/sweep.ini"
+"$RBM" train "${base[@]}" --batch-size 10 --config "$WORK/sweep.ini" --hidden 8 --resume --out "$WORK/sweep" > /dev/null \
+  || fail "first start"
+"$RBM" train "${base[@]}" --batch-size 10 --config "$WORK/sweep.ini" --hidden 8 --resume --out "$WORK/sweep" \
+  > "$WORK/sweep.log" 2>&1 || { cat "$WORK/sweep.log"; fail "a requeued start with the same command line was refused"; }
+grep -q "resumed from step" "$WORK/sweep.log" || fail "the requeued start did not resume"
+expect_error "resume dropping the overriding flag" "sweep.ini: --hidden 12 differs" \
+  "$RBM" train "${base[@]}" --batch-size 10 --config "$WORK/sweep.ini" --resume --out "$WORK/sweep"
+
 echo "== a run exists: a fresh start is refused and the run is untouched"
 "$RBM" train "${small[@]}" --out "$WORK/run" > /dev/null
 before=$(sha256sum "$WORK"/run/checkpoints/*.h5 "$WORK/run/metrics.h5")
