@@ -427,6 +427,11 @@ void fsync_path(const std::string& path, bool directory) {
 
 }  // namespace
 
+void sync_directory_of(const std::string& path) {
+    const std::string dir = fs::path(path).parent_path().string();
+    fsync_path(dir.empty() ? "." : dir, true);
+}
+
 void write_atomically(const std::string& path,
                       const std::function<void(const std::string& tmp_path)>& write_tmp) {
     const std::string tmp = path + ".tmp";
@@ -436,9 +441,7 @@ void write_atomically(const std::string& path,
         std::error_code ec;
         fs::rename(tmp, path, ec);
         RBM_CHECK(!ec, "cannot rename '" << tmp << "' to '" << path << "': " << ec.message());
-        // Without syncing the directory the rename itself may not survive a crash.
-        std::string dir = fs::path(path).parent_path().string();
-        fsync_path(dir.empty() ? "." : dir, true);
+        sync_directory_of(path);
     } catch (...) {
         std::error_code ignored;
         fs::remove(tmp, ignored);

@@ -123,5 +123,7 @@ std::string library_error_suffix();
 // fsynced. On any failure the .tmp is removed and the error rethrown.
 void write_atomically(const std::string& path,
                       const std::function<void(const std::string& tmp_path)>& write_tmp);
+// fsyncs the directory that holds `path`: without it a rename into it may not survive a crash.
+void sync_directory_of(const std::string& path);
 
 }  // namespace rbm::h5

@@ -8,7 +8,6 @@
 // format, is carried over rather than refused.
 #include "io/metrics_file.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -125,13 +124,7 @@ Handle create_swmr_file(const std::string& path, const std::vector<MetricsRow>& 
         std::error_code ec;
         fs::rename(tmp, path, ec);
         RBM_CHECK(!ec, "cannot rename '" << tmp << "' to '" << path << "': " << ec.message());
-        // Without syncing the directory the rename itself may not survive a crash.
-        const std::string dir = fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string();
-        int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-        RBM_CHECK(dir_fd >= 0, "cannot open directory '" << dir << "': " << std::strerror(errno));
-        int rc = ::fsync(dir_fd);
-        ::close(dir_fd);
-        RBM_CHECK(rc == 0, "cannot sync directory '" << dir << "'");
+        h5::sync_directory_of(path);
     } catch (...) {
         file.close();
         std::error_code ignored;
