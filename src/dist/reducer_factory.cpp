@@ -17,9 +17,12 @@ std::unique_ptr<GradientReducer> make_reducer(const Communicator& comm, CommKind
     }
 #ifdef RBM_HAVE_CUDA
     if (kind == CommKind::auto_select && comm.size() == 1) return make_mpi_reducer(comm);  // sums nothing
-    if (kind == CommKind::auto_select) kind = shares_gpu ? CommKind::mpi : CommKind::nccl;
-    if (kind == CommKind::nccl && shares_gpu)
-        fail("--comm nccl: two ranks of this node use the same GPU, which NCCL 2.28 refuses; launch at most one "
+    // Every rank must pick the same reducer, or the ones that chose NCCL wait for ever in
+    // its set-up: with 3 ranks on 2 GPUs only two of them share one.
+    const bool any_shares = comm.allreduce_max(uint64_t(shares_gpu)) != 0;
+    if (kind == CommKind::auto_select) kind = any_shares ? CommKind::mpi : CommKind::nccl;
+    if (kind == CommKind::nccl && any_shares)
+        fail("--comm nccl: two ranks of a node use the same GPU, which NCCL 2.28 refuses; launch at most one "
              "rank per GPU, or pass --comm mpi to stage the gradients through the host");
     if (kind == CommKind::nccl) return cuda::make_nccl_reducer(comm);
     return cuda::make_staged_mpi_reducer(comm);

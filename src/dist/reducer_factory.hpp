@@ -14,7 +14,9 @@
 namespace rbm {
 
 // `device_gradients`: the engine keeps its gradient on a GPU. `shares_gpu`: another
-// rank of this node uses the same GPU (then NCCL is refused with an explanation).
+// rank of this node uses the same GPU; where any rank's does, every rank stages through
+// MPI (or, with --comm nccl, every rank refuses with an explanation). Collective when
+// the gradients are on GPUs.
 std::unique_ptr<GradientReducer> make_reducer(const Communicator& comm, CommKind kind, bool device_gradients,
                                               bool shares_gpu);
 

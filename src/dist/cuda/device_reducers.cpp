@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "dist/cuda/device_reducers.hpp"
 #include "engine/cuda/cuda_check.hpp"
@@ -45,6 +46,7 @@ public:
         comm.broadcast(&id, sizeof id);
         RBM_NCCL(ncclCommInitRank(&nccl_, comm.size(), id, comm.rank()));
         RBM_CUDA(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
+        RBM_CUDA(cudaGetDevice(&device_));  // the rank's bound GPU, for the watchdog's thread
         watchdog_ = std::thread([this] { watch(); });
     }
 
@@ -70,6 +72,9 @@ public:
 
 private:
     void watch() {
+        // A new thread starts on device 0: without this its event queries would make a
+        // context there for every rank (memory on GPU 0; an error in exclusive mode).
+        if (cudaSetDevice(device_) != cudaSuccess) abort_job("the NCCL watchdog cannot select its GPU");
         while (!stop_) {
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
             ncclResult_t async = ncclSuccess;
@@ -97,6 +102,7 @@ private:
     ncclComm_t nccl_ = nullptr;
     cudaEvent_t done_ = nullptr;
     std::thread watchdog_;
+    int device_ = 0;
     std::atomic<bool> stop_{false};
     std::mutex mutex_;
     bool pending_ = false;
@@ -114,7 +120,8 @@ public:
     void sum_in_place(const GradientView& g) override {
         RBM_CHECK(g.on_device, "the staged reducer needs a device gradient buffer");
         if (count_ != g.count) {
-            if (host_) cudaFreeHost(host_);
+            if (host_) cudaFreeHost(std::exchange(host_, nullptr));  // not freed again if the allocation fails
+            count_ = 0;
             RBM_CUDA(cudaMallocHost(reinterpret_cast<void**>(&host_), g.count * sizeof(float)));
             count_ = g.count;
         }
