@@ -65,6 +65,7 @@ EvalRequest parse_request(const po::variables_map& vm) {
     if (vm.count("raise-examples"))
         r.raise_examples = parse_count("--raise-examples", text("raise-examples"), origin, 0, 1u << 24);
     if (vm.count("raise-chains")) r.raise_chains = parse_count("--raise-chains", text("raise-chains"), origin, 1, 1u << 16);
+    if (r.runs * r.seeds >= (1u << 24)) fail("--runs x --seeds must stay below 2^24 AIS chains");
     if (r.raise_examples * r.raise_chains >= (1u << 24))
         fail("--raise-examples x --raise-chains must stay below 2^24 chains");
     if (vm.count("seed")) r.seed = uint32_t(parse_count("--seed", text("seed"), origin, 0, UINT32_MAX));
@@ -308,25 +309,29 @@ void choose_log_z(EvalReport& report) {
     }
 }
 
-// Signs that AIS's estimate cannot be trusted.
+// Signs that an estimate cannot be trusted.
 std::vector<std::string> reliability_warnings(const EvalReport& report) {
     std::vector<std::string> warnings;
     const AisLogZ& ais = report.ais;
-    if (!ais.done()) return warnings;
+    const RaiseLogZ& raise = report.raise;
     const std::size_t runs = ais.log_weights.size();
-    if (ais.pooled.ess < 0.1 * double(runs))
+    if (ais.done() && ais.pooled.ess < 0.1 * double(runs))
         warnings.push_back("AIS importance weights are degenerate: effective sample size " + fixed(ais.pooled.ess, 1) +
                            " of " + std::to_string(runs) +
                            " runs (< 10%); log Z is likely underestimated (the log-likelihood overestimated) — use "
                            "more runs (--runs, --seeds, ranks) or more --betas");
-    if (!std::isnan(ais.seed_spread) && ais.seed_spread > 1.0)
+    if (ais.done() && !std::isnan(ais.seed_spread) && ais.seed_spread > 1.0)
         warnings.push_back("AIS estimates of independent seeds spread over " + fixed(ais.seed_spread, 2) +
                            " nats (> 1); the estimate is unreliable");
-    if (report.exact.done && (report.exact.log_z < ais.lower || report.exact.log_z > ais.upper))
+    if (ais.done() && report.exact.done && (report.exact.log_z < ais.lower || report.exact.log_z > ais.upper))
         warnings.push_back("the exact log Z " + fixed(report.exact.log_z, 4) + " lies outside AIS's +-3 sigma bounds [" +
                            fixed(ais.lower, 4) + ", " + fixed(ais.upper, 4) + "]");
-    if (!std::isnan(report.raise.log_z) && report.raise.log_z - ais.log_z > 1.0)
-        warnings.push_back("AIS and RAISE differ by " + fixed(report.raise.log_z - ais.log_z, 2) +
+    if (report.exact.done && raise.examples > 0 && raise.upper < report.exact.log_z)
+        warnings.push_back("RAISE's log Z " + fixed(raise.log_z, 4) + " lies below the exact " +
+                           fixed(report.exact.log_z, 4) + " beyond its bounds: its chains did not reach the model's "
+                           "distribution, so its log-likelihood is not conservative here (more --betas)");
+    if (ais.done() && !report.exact.done && !std::isnan(raise.log_z) && raise.log_z - ais.log_z > 1.0)
+        warnings.push_back("AIS and RAISE differ by " + fixed(raise.log_z - ais.log_z, 2) +
                            " nats of log Z: the log-likelihood most likely lies between AIS's (optimistic) and "
                            "RAISE's (conservative) values");
     return warnings;

@@ -147,7 +147,10 @@ void print_text(std::ostream& o, const EvalReport& r) {
     if (r.exact.done)
         o << "log Z, exact      " << fixed(r.exact.log_z) << "  (2^" << r.exact.enumerated_units
           << " states enumerated)\n";
-    o << "\nmean log-likelihood per example (nats), method " << r.method << ": " << fixed(r.log_likelihood(r.log_z));
+    if (r.method == "none")
+        o << "\nmean log-likelihood: not estimated (no log Z: --runs 0 and no exact enumeration)";
+    else
+        o << "\nmean log-likelihood per example (nats), method " << r.method << ": " << fixed(r.log_likelihood(r.log_z));
     if (r.method == "ais")
         o << "  [" << fixed(r.log_likelihood(r.log_z_upper)) << ", " << fixed(r.log_likelihood(r.log_z_lower)) << "]";
     o << "\n";

@@ -2,6 +2,7 @@
 // line and a non-zero exit. Under MPI, a failure on any rank ends the whole job.
 #include <mpi.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -54,6 +55,14 @@ int fail_job(const std::string& message) {
     return 1;
 }
 
+// What a command printed must have reached stdout (`rbm eval --json > result.json` on
+// a full disk would otherwise leave an empty file behind an exit code of 0).
+int check_stdout() {
+    std::cout.flush();
+    if (std::cout.good() && std::fflush(stdout) == 0 && !std::ferror(stdout)) return 0;
+    return fail_job(std::string("cannot write standard output: ") + std::strerror(errno ? errno : EIO));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -66,25 +75,27 @@ int main(int argc, char** argv) {
     // Declared outside the try, so MPI is still up when an error must abort the job.
     std::unique_ptr<rbm::MpiSession> mpi;
     try {
+        int code = 2;
         if (command == "--version" || command == "version") {
             std::cout << "rbm " << RBM_VERSION << " (CUDA engine: "
                       << (rbm::cuda_built() ? "built, " + std::to_string(rbm::cuda_device_count()) + " GPU(s) visible"
                                             : std::string("not built"))
                       << ")" << std::endl;
-            return 0;
-        }
-        if (command == "--help" || command == "-h" || command == "help") {
+            code = 0;
+        } else if (command == "--help" || command == "-h" || command == "help") {
             std::cout << kUsage;
-            return 0;
-        }
-        if (command == "train" || command == "eval" || command == "sample") {
+            code = 0;
+        } else if (command == "train" || command == "eval" || command == "sample") {
             mpi = std::make_unique<rbm::MpiSession>(&argc, &argv);
-            if (command == "train") return rbm::cli::run_train(args);
-            return command == "eval" ? rbm::cli::run_eval(args) : rbm::cli::run_sample(args);
+            code = command == "train"  ? rbm::cli::run_train(args)
+                   : command == "eval" ? rbm::cli::run_eval(args)
+                                       : rbm::cli::run_sample(args);
+        } else if (command == "info") {
+            code = rbm::cli::run_info(args);
+        } else {
+            std::cerr << "rbm: error: unknown command '" << command << "'\n\n" << kUsage;
         }
-        if (command == "info") return rbm::cli::run_info(args);
-        std::cerr << "rbm: error: unknown command '" << command << "'\n\n" << kUsage;
-        return 2;
+        return code != 0 ? code : check_stdout();
     } catch (const rbm::Error& e) {
         return fail_job(e.what());
     } catch (const std::exception& e) {

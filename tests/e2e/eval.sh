@@ -92,6 +92,21 @@ assert got["reverse"] is None and got["ais"]["runs_total"] == 2
 print("escaped path ok")
 PYEOF
 
+echo "== RAISE stuck far below the exact log Z (all-white images) is flagged"
+$PY - "$WORK/white.idx" <<'PYEOF'
+import struct, sys, numpy as np
+open(sys.argv[1], "wb").write(struct.pack(">IIII", 0x803, 5, 28, 28) + np.full((5, 28, 28), 255, np.uint8).tobytes())
+PYEOF
+"$RBM" eval --checkpoint "$ckpt" --data "$WORK/white.idx" --runs 20 --raise-examples 5 --betas 2000 --json \
+  > "$WORK/white.json" 2>/dev/null || fail "eval of white images"
+grep -q "RAISE's log Z .* lies below the exact" "$WORK/white.json" || { cat "$WORK/white.json"; fail "no RAISE warning"; }
+
+echo "== stdout that cannot be written is an error, not an empty result"
+expect_error "eval --json > /dev/full" "cannot write standard output: No space left" bash -c \
+  "'$RBM' eval --checkpoint '$ckpt' --data '$MNIST_TEST' --limit 20 --runs 2 --seeds 1 --betas 10 --raise-examples 0 --json > /dev/full"
+expect_error "info > /dev/full" "cannot write standard output" bash -c "'$RBM' info '$ckpt' > /dev/full"
+expect_error "--runs x --seeds too large" "--runs x --seeds must stay below 2\^24" \
+  "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --runs 16777216 --seeds 1000
 echo "== errors"
 expect_error "no checkpoint" "--checkpoint is required" "$RBM" eval --data "$MNIST_TEST"
 expect_error "bad binarize" "binarize" "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --binarize maybe
