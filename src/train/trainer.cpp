@@ -128,9 +128,11 @@ private:
     // Steps into the run in this run's steps per epoch: step_ itself, unless a resume changed
     // the rank count (and with it the epoch's length), when step_ counts the old steps too.
     uint64_t run_position() const { return epoch_ * data_.steps_per_epoch + step_in_epoch_; }
-    UpdateRule update_now() const {
-        return config_.update_at(run_position(), epoch_, uint64_t(config_.epochs) * data_.steps_per_epoch);
+    UpdateRule update_at(uint64_t position) const {
+        return config_.update_at(position, position / data_.steps_per_epoch,
+                                 uint64_t(config_.epochs) * data_.steps_per_epoch);
     }
+    UpdateRule update_now() const { return update_at(run_position()); }
     double epochs_done() const {
         return double(epoch_) + double(step_in_epoch_) / double(data_.steps_per_epoch);
     }
@@ -440,7 +442,7 @@ void Trainer::write_metrics_row(bool epoch_row) {
     row.free_energy_train = mean_free_energy(data_.shard, data_.monitor_rows);
     row.free_energy_valid = mean_free_energy(data_.validation, data_.validation.n_rows);
     row.free_energy_gap = row.free_energy_valid - row.free_energy_train;
-    row.learning_rate = update_now().learning_rate;
+    row.learning_rate = update_at(run_position() - 1).learning_rate;  // the rate of the row's last step
     const double elapsed = seconds_since(row_start_);
     row.examples_per_s =
         double(step_ - row_start_step_) * double(config_.batch_size) * comm_.size() / std::max(elapsed, 1e-9);
