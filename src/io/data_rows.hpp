@@ -28,4 +28,8 @@ std::size_t physical_memory();
 // Refuses, before allocating, n_rows x n_cols floats that this machine's memory cannot hold.
 void check_fits_in_memory(const std::string& source, std::size_t n_rows, std::size_t n_cols);
 
+// Bytes are read as x/255. Rows of bytes that are all 0 or 1 (binarised pixels stored as
+// bytes) would become near-black images, so they are refused, naming the source.
+void refuse_zero_one_bytes(const Dataset& bytes_scaled);
+
 }  // namespace rbm::data

@@ -59,6 +59,18 @@ void check_fits_in_memory(const std::string& source, std::size_t n_rows, std::si
              " GiB of memory (--limit trains on fewer rows)");
 }
 
+void refuse_zero_one_bytes(const Dataset& d) {
+    const float one = 1.0f / 255.0f;
+    bool any_one = false;
+    for (float x : d.values) {
+        if (x != 0.0f && x != one) return;
+        any_one = any_one || x == one;
+    }
+    if (any_one)
+        fail("'", d.source, "': every byte is 0 or 1, and rbm reads bytes as x/255 (these would be near-black "
+             "images); store pixels as 0..255, or 0/1 values as float32 in HDF5 (FILE.h5:/dataset)");
+}
+
 }  // namespace data
 
 SourceInfo probe_source(const std::string& spec) {

@@ -159,6 +159,7 @@ void fill_values(const Source& src, RowRange r, Dataset& d, const std::string& s
     std::vector<uint8_t> bytes(d.values.size());
     read_slab(src, r, H5T_NATIVE_UINT8, bytes.data(), spec);
     for (std::size_t i = 0; i < bytes.size(); ++i) d.values[i] = static_cast<float>(bytes[i]) / 255.0f;
+    data::refuse_zero_one_bytes(d);
 }
 
 }  // namespace

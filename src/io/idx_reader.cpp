@@ -336,6 +336,7 @@ Dataset read_images(const std::string& path, RowRange rows) {
         in.seek(h.header_bytes + static_cast<uint64_t>(r.begin) * h.item_bytes);
     }
     read_scaled(in, h, path, d.values.data(), d.values.size());
+    data::refuse_zero_one_bytes(d);
     // Gzip: read through to the end too, so a truncated or corrupt file fails on every
     // rank, not only on the rank whose rows happen to reach the damage.
     if (in.gzip() && !in.skip((h.n_items() - r.end) * h.item_bytes)) truncated_data(h, path);

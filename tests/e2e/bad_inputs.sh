@@ -85,6 +85,7 @@ put("highbytes.idx", idx(0x12340803, [100, 28, 28], pixels))
 put("float32.idx", idx(0x00000D03, [100, 28, 28], pixels * 4))
 put("int32.idx", idx(0x00000C03, [100, 28, 28], pixels * 4))
 put("labels.idx", idx(0x801, [100], bytes(range(100))))
+put("bin01.idx", idx(0x803, [100, 28, 28], bytes(b > 127 for b in pixels)))   # binarised pixels as bytes
 put("rank0.idx", idx(0x800, []))
 put("rank4.idx", idx(0x804, [100, 28, 28, 1], pixels))
 put("header_cut.idx", idx(0x803, [100]))
@@ -120,6 +121,7 @@ with h5py.File(f"{C}/data.h5", "w") as f:
     f["rank4"] = x.reshape(100, 28, 28, 1)
     f["scalar"] = np.float32(0.5)
     f["int16"] = (x * 255).astype(np.int16)
+    f["bin01"] = (x > 0.5).astype(np.uint8)
     f["int8"] = (x * 100).astype(np.int8)
     f["uint16"] = (x * 255).astype(np.uint16)
     f["float16"] = x.astype(np.float16)
@@ -243,6 +245,8 @@ bad_data "magic with high bytes" "highbytes.idx.*wrong magic.*0x12340803" "$C/hi
 bad_data "float32 IDX" "float32.idx.*unsupported IDX element type 0x0d" "$C/float32.idx"
 bad_data "int32 IDX" "int32.idx.*unsupported IDX element type 0x0c" "$C/int32.idx"
 bad_data "a label file as data" "labels.idx.*wrong magic.*expected IDX images" "$C/labels.idx"
+bad_data "0/1 pixels stored as IDX bytes" "bin01.idx': every byte is 0 or 1" "$C/bin01.idx"
+bad_data "0/1 pixels stored as HDF5 uint8" "data.h5:/bin01': every byte is 0 or 1" "$C/data.h5:/bin01"
 bad_data "rank-0 IDX" "rank0.idx.*wrong magic" "$C/rank0.idx"
 bad_data "rank-4 IDX" "rank4.idx.*wrong magic" "$C/rank4.idx"
 bad_data "header cut short" "header_cut.idx.*header ends early" "$C/header_cut.idx"
