@@ -35,7 +35,17 @@ def open_h5(path):
     try:
         return h5py.File(path, "r", swmr=True)
     except OSError:
-        return h5py.File(path, "r")
+        try:
+            return h5py.File(path, "r")
+        except OSError as e:
+            raise OSError(f"cannot open '{path}': {e}") from None
+
+
+def read_dataset(f, path, name):
+    """f[name][:], or an error naming the file and what it lacks."""
+    if name not in f:
+        raise KeyError(f"'{path}' has no dataset '{name}' (is it an rbm file of that kind?)")
+    return f[name][:]
 
 
 def image_shape(n_visible, hint=None):
@@ -79,7 +89,7 @@ def save_grid(grid, title, path):
 
 def plot_metrics(metrics_path, out_dir, run_name):
     with open_h5(metrics_path) as f:
-        m = f["metrics"][:]
+        m = read_dataset(f, metrics_path, "metrics")
     if len(m) == 0:
         print(f"plot_run: {metrics_path} has no rows yet; no learning curves", file=sys.stderr)
         return None
@@ -128,8 +138,8 @@ def sigmoid(x):
 
 def plot_checkpoint(ckpt_path, out_dir, n_filters, shape_hint):
     with open_h5(ckpt_path) as f:
-        W = f["model/W"][:]          # [n_visible, n_hidden]
-        vbias = f["model/vbias"][:]
+        W = read_dataset(f, ckpt_path, "model/W")   # [n_visible, n_hidden]
+        vbias = read_dataset(f, ckpt_path, "model/vbias")
         chains = f["chains/hidden"][:] if "chains/hidden" in f else None
         step = int(f["state"].attrs["step"]) if "state" in f else -1
     n_visible, n_hidden = W.shape
@@ -149,8 +159,17 @@ def plot_checkpoint(ckpt_path, out_dir, n_filters, shape_hint):
 
 
 def plot_samples(samples_path, out_dir):
-    with open_h5(samples_path) as f:
-        mean_field = f["mean_field"][:]   # [n_samples, n_chains, n_visible]
+    try:
+        f = open_h5(samples_path)
+    except OSError as e:
+        print(f"plot_run: skipping {e.args[0]}", file=sys.stderr)
+        return None, None
+    with f:
+        kind = f.attrs.get("rbm_file_kind", b"")
+        if (kind.decode() if isinstance(kind, bytes) else str(kind)) != "samples":
+            print(f"plot_run: skipping '{samples_path}': not an rbm samples file", file=sys.stderr)
+            return None, None
+        mean_field = read_dataset(f, samples_path, "mean_field")   # [n_samples, n_chains, n_visible]
         hint = (int(f.attrs.get("image_height", 0)), int(f.attrs.get("image_width", 0)))
     n_samples, n_chains, n_visible = mean_field.shape
     shape = image_shape(n_visible, hint)
@@ -171,10 +190,14 @@ def main():
     p.add_argument("--samples", nargs="*", help="samples files (default RUN_DIR/samples/*.h5)")
     p.add_argument("--filters", type=int, default=100, help="how many filters to draw (default 100)")
     a = p.parse_args()
+    if a.filters < 1:
+        p.error(f"--filters must be at least 1, got {a.filters}")
 
     if not os.path.isdir(a.run_dir):
         sys.exit(f"plot_run: '{a.run_dir}' is not a directory")
     out_dir = a.out or os.path.join(a.run_dir, "plots")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        sys.exit(f"plot_run: --out '{out_dir}' exists and is not a directory")
     os.makedirs(out_dir, exist_ok=True)
     run_name = os.path.basename(os.path.normpath(a.run_dir))
     written = []
@@ -189,8 +212,10 @@ def main():
             glob.glob(os.path.join(a.run_dir, "samples", "*.h5")))
         hint = None
         for s in samples:
-            path, hint = plot_samples(s, out_dir)
-            written.append(path)
+            path, shape_hint = plot_samples(s, out_dir)
+            if path:
+                written.append(path)
+                hint = shape_hint
 
         ckpt = a.checkpoint or newest_checkpoint(a.run_dir)
         if ckpt:
@@ -198,7 +223,7 @@ def main():
         else:
             print(f"plot_run: no checkpoint in {a.run_dir}/checkpoints; no filters", file=sys.stderr)
     except (OSError, KeyError) as e:
-        sys.exit(f"plot_run: {e}")
+        sys.exit(f"plot_run: {e.args[0] if e.args else e}")
 
     written = [w for w in written if w]
     if not written:

@@ -53,6 +53,8 @@ EvalRequest parse_request(const po::variables_map& vm) {
     r.data = text("data");
     if (vm.count("train-data")) r.train_data = text("train-data");
     if (vm.count("limit")) r.limit = parse_count("--limit", text("limit"), origin, 0, UINT64_MAX);
+    if (vm.count("train-limit") && r.train_data.empty()) fail("--train-limit needs --train-data");
+    if (vm.count("train-data") && r.train_data.empty()) fail("--train-data must name a file");
     if (vm.count("train-limit")) r.train_limit = parse_count("--train-limit", text("train-limit"), origin, 0, UINT64_MAX);
     if (vm.count("binarize")) r.binarize.mode = parse_choice(text("binarize"), origin + ": --binarize", kEvalBinarizations);
     if (vm.count("binarize-threshold"))

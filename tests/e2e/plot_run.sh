@@ -51,6 +51,20 @@ kill $writer 2>/dev/null || true
 [ -s "$WORK/live-plots/learning_curves.png" ] || fail "no learning curves of the run in progress"
 echo "ok: plotted a run in progress (training still running at the end: $still)"
 
+echo "== other files in samples/ are skipped, not fatal; bad arguments are refused by name"
+cp -r "$run" "$WORK/mixed"
+printf 'not hdf5' > "$WORK/mixed/samples/notes.h5"
+$PY -c "import h5py, sys; h5py.File(sys.argv[1], 'w')['x'] = 1" "$WORK/mixed/samples/other.h5"
+"$PLOT" "$WORK/mixed" --out "$WORK/mixed-plots" > "$WORK/mixed.out" 2> "$WORK/mixed.err" \
+  || { cat "$WORK/mixed.err"; fail "a foreign file in samples/ stopped the plot"; }
+grep -q "skipping.*notes.h5" "$WORK/mixed.err" && grep -q "skipping.*other.h5.*not an rbm samples file" "$WORK/mixed.err" \
+  || { cat "$WORK/mixed.err"; fail "the skipped files were not named"; }
+[ -s "$WORK/mixed-plots/filters.png" ] || fail "no filters drawn beside the foreign files"
+expect_error "--filters 0" "--filters must be at least 1" "$PLOT" "$run" --filters 0
+expect_error "--out that is a file" "--out .* exists and is not a directory" "$PLOT" "$run" --out "$run/config.ini"
+expect_error "a metrics file as --checkpoint" "metrics.h5' has no dataset 'model/W'" \
+  "$PLOT" "$run" --out "$WORK/x-plots" --checkpoint "$run/metrics.h5"
+
 expect_error "not a directory" "is not a directory" "$PLOT" "$WORK/nowhere"
 mkdir "$WORK/empty"
 expect_error "empty directory" "nothing to plot" "$PLOT" "$WORK/empty"
