@@ -31,7 +31,7 @@ run_and_signal single env
 
 echo "== Ctrl-C (SIGINT) stops like SIGTERM; a second Ctrl-C ends the process at once"
 # Steps of ~0.1 s or more, so that both presses land inside one step.
-slow=(--data "$MNIST" --limit 2000 --hidden 500 --batch-size 200 --k 15 --monitor-examples 100 --epochs 50)
+slow=(--data "$MNIST" --limit 400 --hidden 500 --batch-size 200 --k 15 --monitor-examples 100 --epochs 50)
 for presses in 1 2; do
   "$RBM" train "${slow[@]}" --out "$WORK/int$presses" > "$WORK/int$presses.log" 2>&1 &
   pid=$!
