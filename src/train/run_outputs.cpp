@@ -95,7 +95,7 @@ void RunOutputs::prepare() {
     // Every folder the run will write into, now rather than at the first epoch's end.
     make_dir(config_.out);
     make_dir(fs::path(config_.out) / "checkpoints");
-    if (config_.filters) make_dir(fs::path(config_.out) / "filters");
+    if (config_.filters && image_height_) make_dir(fs::path(config_.out) / "filters");
     if (config_.sample_every > 0 && config_.method == Method::pcd) make_dir(fs::path(config_.out) / "samples");
     if (config_.sample_every > 0 && config_.method == Method::cd)
         std::cerr << "rbm: warning: --sample-every: CD keeps no persistent chains, so no samples are written "
@@ -104,7 +104,7 @@ void RunOutputs::prepare() {
     std::string warning;
     lock_ = std::make_unique<DirLock>(config_.out, warning);
     if (!warning.empty()) std::cerr << "rbm: warning: " << warning << std::endl;
-    if (warning.empty())
+    if (lock_->held())
         if (const std::size_t removed = remove_unfinished_outputs(config_.out))
             std::cout << "removed " << removed << " unfinished file(s) (*.tmp) an interrupted run left in "
                       << config_.out << std::endl;
@@ -156,8 +156,7 @@ void RunOutputs::write_filters(const Engine& engine, uint64_t epoch) {
     std::vector<float> filters(count * nv);
     for (std::size_t j = 0; j < count; ++j)
         for (std::size_t i = 0; i < nv; ++i) filters[j * nv + i] = params.W()[i * shape.n_hidden + j];
-    const std::string dir = (fs::path(config_.out) / "filters").string();
-    make_dir(dir);
+    const std::string dir = (fs::path(config_.out) / "filters").string();  // made by prepare()
     write_png(epoch_name(dir, epoch, "png"), tile_images(filters.data(), count, image_height_, image_width_, 10, 10, 1, true));
 }
 
@@ -186,8 +185,7 @@ void RunOutputs::write_chain_samples(Engine& engine, uint64_t epoch, uint64_t st
     set.text_attrs["source"] = "persistent chains of training";
     set.number_attrs["step"] = double(step);
     set.number_attrs["epoch"] = double(epoch);
-    const std::string dir = (fs::path(config_.out) / "samples").string();
-    make_dir(dir);
+    const std::string dir = (fs::path(config_.out) / "samples").string();  // made by prepare()
     write_samples(epoch_name(dir, epoch, "h5"), set);
     if (image_height_) {
         const std::size_t shown = std::min<std::size_t>(set.n_chains, 100);
