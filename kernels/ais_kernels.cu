@@ -46,7 +46,7 @@ __global__ void masked_sum_kernel(const float* x, const double* weights, double*
 }
 
 // One block per chain. softplus(x0 + δ) - softplus(x0) = log1p(σ(x0) expm1(δ)), with the
-// plain difference where 1 + σ expm1(δ) cancels, as on the CPU.
+// plain difference where 1 + σ expm1(δ) cancels or expm1(δ) overflows, as on the CPU.
 __global__ void log_ratio_kernel(const float* a, const double* vb, double* acc, double beta_to, double beta_from,
                                  std::size_t nh) {
     const float* row = a + std::size_t(blockIdx.x) * nh;
@@ -55,7 +55,7 @@ __global__ void log_ratio_kernel(const float* a, const double* vb, double* acc, 
     for (std::size_t j = threadIdx.x; j < nh; j += blockDim.x) {
         const double aj = row[j], x0 = beta_from * aj;
         const double y = (1.0 / (1.0 + exp(-x0))) * expm1(d_beta * aj);
-        s += y > -0.5 ? log1p(y) : softplus_dev(beta_to * aj) - softplus_dev(x0);
+        s += isfinite(y) && y > -0.5 ? log1p(y) : softplus_dev(beta_to * aj) - softplus_dev(x0);
     }
     s = block_sum(s);
     if (threadIdx.x == 0) acc[blockIdx.x] += s + d_beta * vb[blockIdx.x];

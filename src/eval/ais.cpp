@@ -85,7 +85,7 @@ public:
     // log f_β1(x) - log f_β0(x) = (β1 - β0) x.(b - b_A) + sum_j [softplus(β1 a_j) - softplus(β0 a_j)],
     // a = c + xW; in double from the float pre-activations. With x0 = β0 a, δ = (β1 - β0) a:
     // softplus(x0 + δ) - softplus(x0) = log1p(σ(x0) expm1(δ)), three transcendentals instead
-    // of four and exact for small steps; where 1 + σ expm1(δ) cancels, the plain difference.
+    // of four (log1p_of_step_is_exact says where not).
     void add_log_ratio(double beta_to, double beta_from) override {
         const double d_beta = beta_to - beta_from;
         for (std::size_t r = 0; r < count_; ++r) {
@@ -93,7 +93,7 @@ public:
             double s = 0;
             for (std::size_t j = 0; j < nh_; ++j) {
                 const double aj = a[j], x0 = beta_from * aj, y = exact::sigmoid(x0) * expm1_series(d_beta * aj);
-                s += y > -0.5 ? log1p_series(y) : softplus(beta_to * aj) - softplus(x0);
+                s += log1p_of_step_is_exact(y) ? log1p_series(y) : softplus(beta_to * aj) - softplus(x0);
             }
             acc_[r] += s + d_beta * vb_[r];
         }

@@ -96,8 +96,7 @@ double pseudo_likelihood_of(const ParamBuffer& p, const float* x, const float* a
         double d = 0;  // sum_j softplus(a_j + s W_ij) - softplus(a_j)
         for (std::size_t j = 0; j < nh; ++j) {
             const double y = t.sig[j] * em[j];
-            // log1p(σ(a) expm1(δ)) is exact unless 1 + y cancels; then take the difference.
-            d += y > -0.5 ? log1p_series(y) : softplus(t.pre[j] + s * double(w[j])) - t.sp[j];
+            d += log1p_of_step_is_exact(y) ? log1p_series(y) : softplus(t.pre[j] + s * double(w[j])) - t.sp[j];
         }
         // log p(x_i | x_-i) = log σ(F(x') - F(x)) = -softplus(s_i b_i + d)
         pl -= softplus(s * double(p.vbias()[i]) + d);

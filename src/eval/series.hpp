@@ -24,4 +24,9 @@ inline double expm1_series(double d) {
            d * (1.0 / 5040 + d * (1.0 / 40320 + d * (1.0 / 362880)))))))));
 }
 
+// softplus(x0 + δ) - softplus(x0) = log1p(y), y = σ(x0) expm1(δ), is exact for small steps
+// unless 1 + y cancels (y <= -1/2) or expm1(δ) overflowed (δ > 709: weights of 10^3 and
+// more); callers then take the plain difference of the two softplus values.
+inline bool log1p_of_step_is_exact(double y) { return std::isfinite(y) && y > -0.5; }
+
 }  // namespace rbm::eval

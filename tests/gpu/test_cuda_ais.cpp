@@ -107,6 +107,25 @@ TEST(CudaAis, ForwardAisMatchesExactLogZAndCpu) {
     EXPECT_NEAR(g.log_mean, c.log_mean, 0.05);
 }
 
+// Weights past expm1's range: the log-ratio kernel must take the plain softplus
+// difference where σ(x0) expm1(δ) overflows, as the CPU does (unit test
+// EvalMetrics.WeightsBeyondExpm1RangeStayFinite has the same model).
+TEST(CudaAis, WeightsBeyondExpm1RangeStayFinite) {
+    SKIP_WITHOUT_GPU();
+    ParamBuffer p = test::random_params({6, 4}, 1.0, 2);
+    p.W()[0] = 800.0f;
+    p.W()[5] = -2000.0f;
+    p.W()[10] = 1500.0f;
+    const eval::BaseModel base = eval::base_model_from_biases(std::vector<double>(6, 0.0), 4);
+    const std::vector<double> betas = eval::beta_schedule(3);
+    const auto ids = eval::chain_ids(0, 0, 50);
+    const auto gpu = eval::forward_ais_log_weights(p, base, betas, 21, ids, eval::kAisBatch,
+                                                   eval::cuda_chains_factory(p, base, 0));
+    const auto cpu = eval::forward_ais_log_weights(p, base, betas, 21, ids);
+    for (double v : gpu) ASSERT_TRUE(std::isfinite(v));
+    EXPECT_NEAR(eval::summarize_log_weights(gpu).log_mean, eval::summarize_log_weights(cpu).log_mean, 0.05);
+}
+
 TEST(CudaAis, RaiseMatchesCpu) {
     SKIP_WITHOUT_GPU();
     const ParamBuffer p = test::random_params({784, 50}, 0.1, 13);

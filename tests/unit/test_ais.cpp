@@ -333,19 +333,50 @@ TEST(EvalMetrics, PseudoLikelihoodFreeEnergyAndReconstruction) {
     }
 }
 
+const std::vector<float> kSixBitRows = {1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0};  // two rows of 6
+
+// The pseudo-likelihood of rows of 6 bits against enumeration of each conditional.
+void expect_exact_pseudo_likelihood(const ParamBuffer& p, const std::vector<float>& rows) {
+    const std::size_t n = rows.size() / 6;
+    const eval::DataSums s = eval::data_sums(p, rows.data(), n, true);
+    double pl = 0;
+    for (std::size_t r = 0; r < n; ++r)
+        for (std::size_t i = 0; i < 6; ++i) pl += exact::log_conditional_bit(p, rows.data() + r * 6, i);
+    ASSERT_TRUE(std::isfinite(s.pseudo_likelihood));
+    EXPECT_NEAR(s.pseudo_likelihood, pl, 1e-4 * (1 + std::abs(pl)));
+}
+
 // Extreme weights: the log1p shortcut's cancellation case must fall back correctly.
 TEST(EvalMetrics, PseudoLikelihoodWithLargeWeights) {
     ParamBuffer p = test::random_params({6, 4}, 1.0, 2);
     p.W()[0] = -45.0f;
     p.hbias()[0] = 60.0f;
     p.W()[5] = 40.0f;
-    const std::vector<float> rows = {1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0};
-    const eval::DataSums s = eval::data_sums(p, rows.data(), 2, true);
-    double pl = 0;
-    for (std::size_t r = 0; r < 2; ++r)
-        for (std::size_t i = 0; i < 6; ++i) pl += exact::log_conditional_bit(p, rows.data() + r * 6, i);
-    EXPECT_TRUE(std::isfinite(s.pseudo_likelihood));
-    EXPECT_NEAR(s.pseudo_likelihood, pl, 1e-4 * (1 + std::abs(pl)));
+    expect_exact_pseudo_likelihood(p, kSixBitRows);
+}
+
+// Weights past expm1's range (e^709): the log1p shortcut's y overflows to inf (or to
+// 0 * inf = NaN) and the plain difference must take over; |W| ~ 10^4 gave "an importance
+// weight is not finite" and a pseudo-likelihood of -inf.
+TEST(EvalMetrics, WeightsBeyondExpm1RangeStayFinite) {
+    ParamBuffer p = test::random_params({6, 4}, 1.0, 2);
+    p.W()[0] = 800.0f;
+    p.W()[5] = -2000.0f;
+    p.W()[10] = 1500.0f;
+    expect_exact_pseudo_likelihood(p, kSixBitRows);
+
+    // Three intervals: the first step multiplies a ~ 2000 by 0.5, past 709.
+    const eval::BaseModel base = eval::base_model_from_biases(std::vector<double>(6, 0.0), 4);
+    const std::vector<double> betas = eval::beta_schedule(3);
+    const auto w = eval::forward_ais_log_weights(p, base, betas, 21, eval::chain_ids(0, 0, 50));
+    for (double v : w) ASSERT_TRUE(std::isfinite(v));
+    const auto lz = eval::reverse_ais_log_z(p, base, betas, 21, eval::chain_ids(0, 0, 2), kSixBitRows.data());
+    for (double v : lz) ASSERT_TRUE(std::isfinite(v));
+    // Exact increments make even three intervals land near the enumerated log Z here
+    // (2305.81; AIS 2305.69, RAISE 2308-2309): the model is one dominant state.
+    const double exact_z = exact::log_partition(p);
+    EXPECT_NEAR(base.log_z + eval::summarize_log_weights(w).log_mean, exact_z, 5.0);
+    for (double v : lz) EXPECT_NEAR(v, exact_z, 10.0);
 }
 
 // A schedule far too short for a peaked model: AIS underestimates log Z (an optimistic
