@@ -33,6 +33,10 @@ void set_blas_threads(int requested) {
         n = under_mpi ? 1 : openblas_get_num_procs();
     }
     openblas_set_num_threads(n > 0 ? n : 1);
+    // Debian's OpenBLAS is built for at most 64 threads and quietly takes fewer.
+    if (requested > 0 && openblas_get_num_threads() < requested)
+        std::cerr << "rbm: warning: --threads " << requested << ": this OpenBLAS runs at most "
+                  << openblas_get_num_threads() << " threads; using " << openblas_get_num_threads() << std::endl;
 }
 
 namespace {
