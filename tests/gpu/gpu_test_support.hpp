@@ -43,7 +43,8 @@ inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>
     return worst;
 }
 
-inline std::size_t mismatches(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+template <typename T>
+std::size_t mismatches(const std::vector<T>& a, const std::vector<T>& b) {
     std::size_t n = 0;
     for (std::size_t e = 0; e < a.size(); ++e) n += a[e] != b[e];
     return n;

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <numeric>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "gpu_test_support.hpp"
@@ -31,6 +33,23 @@ TEST(CudaChainKernel, PlansTheTutorialShape) {
                 plan.clusters, plan.cluster_size, plan.rows_per_cluster, plan.shared_bytes);
     EXPECT_GE(plan.clusters * plan.rows_per_cluster, 20);
     EXPECT_FALSE(kernels::plan_gibbs_chain(784, 500, 4096, 0).usable());  // too many rows: the cuBLAS sweeps
+}
+
+// The engine says which path a batch took: runs and the benchmark tell the kernel's
+// numbers from the cuBLAS sweeps' by it.
+TEST(CudaChainKernel, DescribesThePathTaken) {
+    SKIP_WITHOUT_CLUSTERS();
+    for (auto [batch, expected] : {std::pair<std::size_t, const char*>{16, "whole-step cluster kernel in use"},
+                                   {4096, "does not fit it: cuBLAS sweeps"}}) {
+        const RbmShape shape{784, 500};
+        const Dataset shard = test::dataset_of(grey_rows(batch, 784, 3), 784);
+        Pair pair = make_pair_with(initial_params(shape, 3), shard, batch, ChainKernel::step);
+        EXPECT_NE(pair.gpu->describe().find("whole-step cluster kernel asked for"), std::string::npos);
+        std::vector<uint32_t> order(batch);
+        std::iota(order.begin(), order.end(), 0u);
+        pair.gpu->compute_gradient(order.data(), StepSettings{.k = 1, .batch = batch, .chains = batch}, StepSpec{});
+        EXPECT_NE(pair.gpu->describe().find(expected), std::string::npos) << pair.gpu->describe();
+    }
 }
 
 TEST(CudaChainKernel, StepsMatchCpu) {

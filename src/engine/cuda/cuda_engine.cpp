@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <iostream>
 #include <vector>
 
 #include "engine/cuda/cuda_check.hpp"
@@ -80,9 +81,7 @@ public:
 
     std::string describe() const override {
         return "cuda " + device_description(device_) + ", cuBLAS " + (tf32_ ? "TF32" : "FP32") + ", CUDA graphs" +
-               (chain_kernel_ == ChainKernel::sweeps  ? ", whole-chain cluster kernel for small batches"
-                : chain_kernel_ == ChainKernel::step ? ", whole-step cluster kernel for small batches"
-                                                     : "");
+               chain_kernel_text();
     }
     RbmShape shape() const override { return shape_; }
 
@@ -109,7 +108,7 @@ public:
     void set_epoch_order(const std::vector<uint32_t>& order) override {
         for (uint32_t r : order) RBM_CHECK(r < shard_rows_, "order names row " << r << " of " << shard_rows_);
         ensure_order_capacity(order.size());
-        RBM_CUDA(cudaMemcpy(order_.data(), order.data(), order.size() * sizeof(uint32_t), cudaMemcpyHostToDevice));
+        copy_to_device(order.data(), order_.data(), order.size());
         host_order_ = order.data();
         host_order_size_ = order.size();
     }
@@ -253,19 +252,29 @@ private:
         p = ParamBuffer(shape_);
         copy_to_host(from.data(), p.values.data(), p.values.size());
     }
+    // Copies go on stream_ itself: a plain cudaMemcpy runs on the legacy default stream,
+    // which a non-blocking stream_ does not wait for, and from pageable memory it may
+    // return before its DMA lands, so the next kernel on stream_ could read the old data.
+    // Each returns with the copy complete (the host side may be reused at once).
     template <typename T>
     void copy_to_device(const T* host, T* device, std::size_t n) const {
+        RBM_CUDA(cudaMemcpyAsync(device, host, n * sizeof(T), cudaMemcpyHostToDevice, stream_));
         RBM_CUDA(cudaStreamSynchronize(stream_));
-        RBM_CUDA(cudaMemcpy(device, host, n * sizeof(T), cudaMemcpyHostToDevice));
     }
     template <typename T>
     void copy_to_host(const T* device, T* host, std::size_t n) const {
+        RBM_CUDA(cudaMemcpyAsync(host, device, n * sizeof(T), cudaMemcpyDeviceToHost, stream_));
         RBM_CUDA(cudaStreamSynchronize(stream_));
-        RBM_CUDA(cudaMemcpy(host, device, n * sizeof(T), cudaMemcpyDeviceToHost));
     }
-    void set_counter(int which, uint64_t value) {
-        RBM_CUDA(cudaStreamSynchronize(stream_));
-        RBM_CUDA(cudaMemcpy(counters_.data() + which, &value, sizeof value, cudaMemcpyHostToDevice));
+    void set_counter(int which, uint64_t value) { copy_to_device(&value, counters_.data() + which, 1); }
+    // What the cluster kernel does: once a batch is reserved, what it was found to fit.
+    std::string chain_kernel_text() const {
+        if (chain_kernel_ == ChainKernel::off) return "";
+        const char* asked = chain_kernel_ == ChainKernel::step ? "whole-step" : "whole-chain";
+        if (reserved_.batch == 0) return std::string(", ") + asked + " cluster kernel asked for";
+        if (fused_step_) return ", whole-step cluster kernel in use";
+        if (chain_plan_.usable()) return ", whole-chain cluster kernel in use";
+        return std::string(", ") + asked + " cluster kernel asked for, but the shape does not fit it: cuBLAS sweeps";
     }
     void ensure_order_capacity(std::size_t n) {
         if (order_.size() >= n) return;
@@ -359,6 +368,10 @@ void CudaEngine::reserve(const CaptureKey& key) {
     if (chain_kernel_ != ChainKernel::off && !fused_step_) chain_plan_ = kernels::plan_gibbs_chain(nv, nh, c, device_);
     reserved_ = key;
     drop_graphs();
+    // The kernel is a switch for benchmarks and checks (RBM_CUDA_CHAIN_KERNEL): say what it
+    // took, since the run's first line was written before any batch was known.
+    if (chain_kernel_ != ChainKernel::off)
+        std::cerr << "rbm: cuda engine, batch " << b << ", " << c << " chains" << chain_kernel_text() << std::endl;
 }
 
 void CudaEngine::compute_gradient(const uint32_t* rows, const StepSettings& s, const StepSpec& spec) {
@@ -388,7 +401,15 @@ void CudaEngine::compute_gradient(const uint32_t* rows, const StepSettings& s, c
     if (found == graphs_.end()) {
         cudaGraph_t graph = nullptr;
         RBM_CUDA(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-        enqueue_step(key);
+        try {
+            enqueue_step(key);
+        } catch (...) {
+            // End the capture, or this thread's later copies and allocations fail with
+            // "operation not permitted when stream is capturing" and hide the first error.
+            if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
+            cudaGetLastError();
+            throw;
+        }
         RBM_CUDA(cudaStreamEndCapture(stream_, &graph));
         Captured c{key, nullptr};
         const cudaError_t rc = cudaGraphInstantiate(&c.exec, graph, 0);
@@ -558,11 +579,12 @@ void CudaEngine::gibbs_visible(float* v, float* mean, std::size_t n, int steps, 
         kernels::advance_step(step, nullptr, 0, stream_);
     }
     copy_to_host(dv.data(), v, n * nv);
-    copy_to_host(dmean.data(), mean, n * nv);
+    if (steps > 0) copy_to_host(dmean.data(), mean, n * nv);  // as the CPU: no sweep, no mean
 }
 
 void CudaEngine::chain_visibles(float* mean, float* sample, const Stream& stream, uint64_t step) {
     const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden, n = chains_.size() / nh;
+    if (n == 0) return;  // no chains (CD): nothing to draw, and an empty grid is no launch
     DevF pre_v(n * nv), dmean(n * nv), dsample(n * nv);
     set_counter(2, step);
     gemm(false, true, n, nv, nh, chains_.data(), params_.data(), pre_v.data());
