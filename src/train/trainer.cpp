@@ -398,15 +398,18 @@ void Trainer::check_step_finite(const Engine::StepReport& report, uint64_t step)
          "last good checkpoint is ", last ? *last : std::string("(none yet)"), " (lower --lr?)");
 }
 
-// The counters move to the next epoch first, so the checkpoint resumes there.
+// The counters move to the next epoch first, so the checkpoint resumes there. The
+// epoch's pictures and samples come before its checkpoint: a run killed between them
+// resumes from the previous checkpoint and writes them again (the same files), where
+// the other order lost them for good.
 void Trainer::finish_epoch() {
     ++epoch_;
     step_in_epoch_ = 0;
     write_metrics_row(true);
-    write_checkpoint();
     if (config_.filters) outputs_.write_filters(*engine_, epoch_);
     if (config_.sample_every && epoch_ % config_.sample_every == 0)
         outputs_.write_chain_samples(*engine_, epoch_, step_);
+    write_checkpoint();
 }
 
 double Trainer::mean_free_energy(const Dataset& rows, std::size_t n) {

@@ -12,7 +12,8 @@ echo "kills wanted: $kills_wanted, delays from RANDOM seed $seed (RBM_CRASH_SEED
 # Small and quick, with a checkpoint every 2 steps and a metrics row every 3, so that a
 # random moment is often inside an HDF5 write; keep 2 so pruning is killed too.
 cfg=(--data "$MNIST" --test-data "$MNIST_TEST" --limit 400 --hidden 16 --batch-size 10 --k 2
-     --epochs 14 --checkpoint-every 2 --keep-checkpoints 2 --monitor-every 3 --monitor-examples 50 --seed 11)
+     --epochs 14 --checkpoint-every 2 --keep-checkpoints 2 --monitor-every 3 --monitor-examples 50 --seed 11
+     --sample-every 1)
 
 "$RBM" train "${cfg[@]}" --out "$WORK/straight" > "$WORK/straight.log" 2>&1 \
   || { cat "$WORK/straight.log"; fail "uninterrupted run"; }
@@ -91,4 +92,26 @@ for field in ("pseudo_likelihood", "reconstruction_xent", "free_energy_train", "
     assert np.array_equal(a[field], b[field]), field
 PYEOF
 echo "ok: the metrics rows equal the uninterrupted run's"
+# Every epoch's filters and samples, whatever moment a kill took.
+for e in $(seq -f %04g 1 14); do
+  [ -f "$WORK/crash/filters/epoch-$e.png" ] && [ -f "$WORK/crash/samples/epoch-$e.h5" ] \
+    || { ls "$WORK/crash/filters" "$WORK/crash/samples"; fail "epoch $e's filters or samples are missing"; }
+done
+same_datasets "$WORK/straight/samples/epoch-0014.h5" "$WORK/crash/samples/epoch-0014.h5" /samples /mean_field
+echo "ok: every epoch's filters and samples are there, the last samples equal the uninterrupted run's"
+
+echo "== an epoch's samples are written before its checkpoint"
+# A folder where epoch 1's samples go makes writing them fail: the run must end without
+# epoch 1's checkpoint, so that its resume writes them (the other order skipped them).
+order=(--data "$MNIST" --limit 200 --hidden 8 --batch-size 10 --k 1 --epochs 2 --sample-every 1 --seed 3)
+mkdir -p "$WORK/order/samples/epoch-0001.h5"
+if "$RBM" train "${order[@]}" --out "$WORK/order" > "$WORK/order.log" 2>&1; then
+  fail "samples written over a folder"
+fi
+[ ! -e "$WORK/order/checkpoints/step-0000000020.h5" ] || fail "epoch 1's checkpoint was written before its samples"
+rmdir "$WORK/order/samples/epoch-0001.h5"
+"$RBM" train "${order[@]}" --resume --out "$WORK/order" > "$WORK/order.log" 2>&1 \
+  || { cat "$WORK/order.log"; fail "resume after the failed samples"; }
+[ -f "$WORK/order/samples/epoch-0001.h5" ] && [ -f "$WORK/order/samples/epoch-0002.h5" ] \
+  || { ls "$WORK/order/samples"; fail "a resumed run skipped an epoch's samples"; }
 echo "PASS: $kills kills survived"
