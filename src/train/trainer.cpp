@@ -48,6 +48,8 @@ double seconds_since(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+constexpr std::size_t kMetricSums = 6;  // a rank's two windows' sums in a checkpoint
+
 // Monitoring sums since a point (an epoch's start, the last metrics row), local to a rank.
 struct Window {
     double pseudo_likelihood = 0, reconstruction_xent = 0, examples = 0;
@@ -114,6 +116,7 @@ private:
     void start_fresh();
     void resume(Checkpoint& ckpt);
     void receive_checkpoint(Checkpoint& ckpt);
+    void restore_metric_sums(std::vector<double> stored, uint64_t old_world);
     void train_step(const uint32_t* rows);
     void check_step_report();
     void check_step_finite(const Engine::StepReport& report, uint64_t step);
@@ -317,14 +320,30 @@ void Trainer::resume(Checkpoint& ckpt) {
                  << settings_.chains * std::size_t(comm_.size()) << " needed; missing ones start at h = 0)"
                  << std::endl;
     }
-    if (comm_.is_root() && ckpt.epoch_metric_sums.size() == 6) {
-        epoch_window_ = {ckpt.epoch_metric_sums[0], ckpt.epoch_metric_sums[1], ckpt.epoch_metric_sums[2]};
-        row_window_ = {ckpt.epoch_metric_sums[3], ckpt.epoch_metric_sums[4], ckpt.epoch_metric_sums[5]};
-    }
+    restore_metric_sums(ckpt.epoch_metric_sums, old_world);
     outputs_.open_metrics(step_);
     if (comm_.is_root())
         log_ << "resumed from step " << step_ << " (epoch " << epoch_ << ", step " << step_in_epoch_
              << " of " << data_.steps_per_epoch << ")" << std::endl;
+}
+
+// The windows' sums as the checkpoint kept them, kMetricSums per rank: on as many ranks,
+// each rank takes its own back; otherwise (or from a checkpoint of one row for all ranks)
+// rank 0 takes their totals, so the rows' reductions count them once.
+void Trainer::restore_metric_sums(std::vector<double> stored, uint64_t old_world) {
+    uint64_t count = stored.size();
+    comm_.broadcast(&count, sizeof count);
+    stored.resize(count);
+    comm_.broadcast(stored.data(), count * sizeof(double));
+    if (count == 0 || count % kMetricSums != 0) return;
+    double sums[kMetricSums] = {};
+    if (old_world == uint64_t(comm_.size()) && count == kMetricSums * old_world) {
+        std::copy_n(stored.begin() + long(kMetricSums * std::size_t(comm_.rank())), kMetricSums, sums);
+    } else if (comm_.is_root()) {
+        for (std::size_t e = 0; e < count; ++e) sums[e % kMetricSums] += stored[e];
+    }
+    epoch_window_ = {sums[0], sums[1], sums[2]};
+    row_window_ = {sums[3], sums[4], sums[5]};
 }
 
 // One data-parallel step: local gradient, one allreduce, the same update on every rank.
@@ -473,16 +492,14 @@ void Trainer::write_checkpoint() {
     ckpt.steps_per_epoch = data_.steps_per_epoch;
     ckpt.seed = config_.seed;
     ckpt.world_size = uint32_t(comm_.size());
-    // Metric sums of all ranks, kept by rank 0 alone so later reductions count them once.
-    ckpt.epoch_metric_sums = {epoch_window_.pseudo_likelihood, epoch_window_.reconstruction_xent,
-                              epoch_window_.examples, row_window_.pseudo_likelihood,
-                              row_window_.reconstruction_xent, row_window_.examples};
-    comm_.allreduce_sum(ckpt.epoch_metric_sums.data(), ckpt.epoch_metric_sums.size());
-    if (!comm_.is_root()) epoch_window_ = row_window_ = {};
-    else {
-        epoch_window_ = {ckpt.epoch_metric_sums[0], ckpt.epoch_metric_sums[1], ckpt.epoch_metric_sums[2]};
-        row_window_ = {ckpt.epoch_metric_sums[3], ckpt.epoch_metric_sums[4], ckpt.epoch_metric_sums[5]};
-    }
+    // Every rank's own metric sums, in rank order, left as they are: the rows' reductions
+    // then add in the same order with or without checkpoints, and after a resume.
+    const double mine[kMetricSums] = {epoch_window_.pseudo_likelihood, epoch_window_.reconstruction_xent,
+                                      epoch_window_.examples,          row_window_.pseudo_likelihood,
+                                      row_window_.reconstruction_xent, row_window_.examples};
+    const std::vector<uint8_t> all_sums = comm_.gather(mine, sizeof mine);
+    ckpt.epoch_metric_sums.resize(all_sums.size() / sizeof(double));
+    std::memcpy(ckpt.epoch_metric_sums.data(), all_sums.data(), all_sums.size());
     const std::vector<uint8_t> chains = engine_->get_chains();
     ckpt.chains_hidden = comm_.gather(chains.data(), chains.size());
     ckpt.params = ParamBuffer(shape_);
