@@ -52,7 +52,13 @@ const char* kTrainUsage =
 // Keys a resumed run may change: they do not alter the mathematics of the run.
 const std::set<std::string> kResumeMayChange = {
     "epochs", "data", "test-data", "out", "threads", "checkpoint-every", "keep-checkpoints",
-    "monitor-every", "sample-every", "filters", "device", "comm", "tf32", "progress-every"};
+    "monitor-every", "monitor-examples", "sample-every", "filters", "device", "comm", "tf32", "progress-every"};
+
+// A configuration as it trains: --chains 0 means the batch size, so either spelling matches.
+std::string as_trained(TrainConfig c) {
+    c.chains = c.chains_per_rank();
+    return to_ini(c);
+}
 
 struct Resolved {
     TrainConfig config;
@@ -66,7 +72,7 @@ void apply_on_resume(const Settings& given, const std::string& origin, TrainConf
         TrainConfig changed = config;
         apply({{key, value}}, origin, changed);
         if (kResumeMayChange.count(key)) config = changed;
-        else if (to_ini(changed) != to_ini(config))
+        else if (as_trained(changed) != as_trained(config))
             fail(origin, ": --", key, " ", value, " differs from the configuration of the run being resumed; "
                  "a resumed run keeps its configuration (see ", config.out, "/config.ini), start a new --out to change it");
     }

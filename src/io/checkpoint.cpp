@@ -69,6 +69,8 @@ void write_contents(hid_t file, const Checkpoint& c) {
     h5::set_attr(state, "step_in_epoch", c.step_in_epoch);
     h5::set_attr(state, "seed", static_cast<uint64_t>(c.seed));
     h5::set_attr(state, "world_size", static_cast<uint64_t>(c.world_size));
+    h5::set_attr(state, "train_rows", c.train_rows);
+    h5::set_attr(state, "data_fingerprint", c.data_fingerprint);
     h5::write_doubles(state, "epoch_metric_sums", c.epoch_metric_sums.data(),
                       {c.epoch_metric_sums.size()});
 
@@ -160,6 +162,9 @@ void read_state(hid_t file, Checkpoint& c, const std::string& path) {
     c.seed = read_u32_attr(state, "seed", path);
     c.world_size = read_u32_attr(state, "world_size", path);
     RBM_CHECK(c.world_size >= 1, "'" << path << "': world_size is 0");
+    if (h5::has_attr(state, "train_rows")) c.train_rows = h5::get_attr_uint(state, "train_rows", path);
+    if (h5::has_attr(state, "data_fingerprint"))
+        c.data_fingerprint = h5::get_attr_uint(state, "data_fingerprint", path);
     auto dims = h5::dataset_dims(state, "epoch_metric_sums", path);
     RBM_CHECK(dims.size() == 1, "'" << path << "': state/epoch_metric_sums must be one-dimensional");
     c.epoch_metric_sums = h5::read_doubles(state, "epoch_metric_sums", path, dims);

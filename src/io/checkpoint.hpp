@@ -10,8 +10,9 @@
 //   /optimizer/velocity_W, velocity_vbias, velocity_hbias   (momentum state, same shapes)
 //   /chains/hidden    uint8 [n_chains_total, n_hidden]  persistent chains, all ranks in rank order
 //   /chains/rank      int32 [n_chains_total]  the rank whose Philox stream drew each row
-//   /state            attrs: step, epoch, step_in_epoch, seed, world_size, steps_per_epoch
-//   /state/epoch_metric_sums float64 [k]: running sums of the current epoch's metrics
+//   /state            attrs: step, epoch, step_in_epoch, seed, world_size, steps_per_epoch,
+//                     train_rows, data_fingerprint (the training rows: a resume checks them)
+//   /state/epoch_metric_sums float64 [6 x world_size]: each rank's running metric sums
 //   /centering/visible_offset float32 [n_visible], /centering/hidden_offset float32
 //                     [n_hidden]: a centered run's offsets (absent otherwise); the model
 //                     in /model is the plain RBM either way
@@ -42,6 +43,8 @@ struct Checkpoint {
     uint64_t steps_per_epoch = 0;
     uint32_t seed = 0;
     uint32_t world_size = 1;
+    uint64_t train_rows = 0;            // 0 in checkpoints written before these two were kept
+    uint64_t data_fingerprint = 0;      // RunData::fingerprint
     std::vector<double> epoch_metric_sums;
     std::vector<float> visible_offset;  // centering's mu and lambda; empty when not centered
     std::vector<float> hidden_offset;

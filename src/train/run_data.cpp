@@ -2,6 +2,8 @@
 #include "train/run_data.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <vector>
 
 #include "util/check.hpp"
 
@@ -10,6 +12,30 @@ namespace rbm {
 RowRange shard_range(std::size_t n, int rank, int ranks, std::size_t offset) {
     return {offset + n * std::size_t(rank) / std::size_t(ranks),
             offset + n * std::size_t(rank + 1) / std::size_t(ranks)};
+}
+
+namespace {
+// splitmix64's finaliser: every input bit moves about half the output bits.
+uint64_t mix(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+}  // namespace
+
+uint64_t rows_fingerprint(const Dataset& rows, std::size_t first_global_row) {
+    uint64_t total = 0;
+    for (std::size_t r = 0; r < rows.n_rows; ++r) {
+        const float* row = rows.values.data() + r * rows.n_cols;
+        uint64_t h = mix(uint64_t(first_global_row + r) + 0x9e3779b97f4a7c15ull);
+        for (std::size_t c = 0; c < rows.n_cols; ++c) {
+            uint32_t bits;
+            std::memcpy(&bits, row + c, sizeof bits);
+            h = (h ^ bits) * 0x100000001b3ull;  // FNV-1a's step, a word at a time
+        }
+        total += mix(h);
+    }
+    return total;
 }
 
 namespace {
@@ -47,6 +73,17 @@ RunData load_run_data(const TrainConfig& c, const Communicator& comm) {
     } else {
         d.shard = read_prepared(c.data, mine, c.binarize);
     }
+    // Each rank's share, added on rank 0 (uint64 wraps alike everywhere), then shared.
+    const uint64_t mine_fp =
+        rows_fingerprint(c.binarize.mode == Binarization::dynamic ? d.gray_shard : d.shard, mine.begin);
+    const std::vector<uint8_t> parts = comm.gather(&mine_fp, sizeof mine_fp);
+    for (std::size_t at = 0; at < parts.size(); at += sizeof(uint64_t)) {
+        uint64_t part;
+        std::memcpy(&part, parts.data() + at, sizeof part);
+        d.fingerprint += part;
+    }
+    comm.broadcast(&d.fingerprint, sizeof d.fingerprint);
+
     const std::size_t monitor_per_rank = std::max<std::size_t>(1, c.monitor_examples / ranks);
     d.monitor_rows = std::min(monitor_per_rank, d.shard.n_rows);
 

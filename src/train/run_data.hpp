@@ -22,12 +22,19 @@ struct RunData {
     std::size_t steps_per_epoch = 0;
     std::size_t n_visible = 0;
     std::size_t image_height = 0, image_width = 0;
+    // Of every rank's training rows as read (before a dynamic draw), by global row: the
+    // same for the same data on any rank count; a resume checks it against its checkpoint.
+    uint64_t fingerprint = 0;
 };
 
 // Contiguous share r of n rows over `ranks` ranks: [r n / R, (r + 1) n / R).
 RowRange shard_range(std::size_t n, int rank, int ranks, std::size_t offset = 0);
 
 RunData load_run_data(const TrainConfig& config, const Communicator& comm);
+
+// Sum over rows of a 64-bit hash of (global row index, the row's values): rows may be
+// hashed in any shards and the sums added.
+uint64_t rows_fingerprint(const Dataset& rows, std::size_t first_global_row);
 
 // --binarize dynamic: `shard` becomes epoch `epoch`'s binarisation of `gray_shard`.
 // Returns whether `shard` changed: false when it holds that draw already, and for every

@@ -117,6 +117,7 @@ private:
     void resume(Checkpoint& ckpt);
     void receive_checkpoint(Checkpoint& ckpt);
     void restore_metric_sums(std::vector<double> stored, uint64_t old_world);
+    void check_same_data(const Checkpoint& ckpt) const;
     void train_step(const uint32_t* rows);
     void check_step_report();
     void check_step_finite(const Engine::StepReport& report, uint64_t step);
@@ -256,13 +257,16 @@ void Trainer::start_fresh() {
 
 // Rank 0 read the checkpoint; every other rank receives what it needs of it.
 void Trainer::receive_checkpoint(Checkpoint& ckpt) {
-    uint64_t header[5] = {ckpt.step, ckpt.epoch, ckpt.step_in_epoch, ckpt.steps_per_epoch, ckpt.world_size};
+    uint64_t header[7] = {ckpt.step,       ckpt.epoch,      ckpt.step_in_epoch,   ckpt.steps_per_epoch,
+                          ckpt.world_size, ckpt.train_rows, ckpt.data_fingerprint};
     comm_.broadcast(header, sizeof header);
     ckpt.step = header[0];
     ckpt.epoch = header[1];
     ckpt.step_in_epoch = header[2];
     ckpt.steps_per_epoch = header[3];
     ckpt.world_size = uint32_t(header[4]);
+    ckpt.train_rows = header[5];
+    ckpt.data_fingerprint = header[6];
     if (!comm_.is_root()) {
         ckpt.params = ParamBuffer(shape_);
         ckpt.velocity = ParamBuffer(shape_);
@@ -271,6 +275,7 @@ void Trainer::receive_checkpoint(Checkpoint& ckpt) {
         fail("the checkpoint being resumed holds a ", ckpt.params.shape.n_visible, "x", ckpt.params.shape.n_hidden,
              " model, but this run's data ", config_.data, " has ", shape_.n_visible,
              " values per example and its configuration --hidden ", shape_.n_hidden);
+    check_same_data(ckpt);
     comm_.broadcast(ckpt.params.values.data(), ckpt.params.values.size() * sizeof(float));
     comm_.broadcast(ckpt.velocity.values.data(), ckpt.velocity.values.size() * sizeof(float));
     uint64_t n_chain_bytes = ckpt.chains_hidden.size();
@@ -344,6 +349,19 @@ void Trainer::restore_metric_sums(std::vector<double> stored, uint64_t old_world
     }
     epoch_window_ = {sums[0], sums[1], sums[2]};
     row_window_ = {sums[3], sums[4], sums[5]};
+}
+
+// --data may move on resume (its path is not part of the run), but its training rows must
+// be the ones trained on: another file would silently train on other data, and one of
+// another size on an epoch of another length. (Checkpoints from before these were kept
+// carry 0s and are not checked.)
+void Trainer::check_same_data(const Checkpoint& ckpt) const {
+    if (ckpt.train_rows && ckpt.train_rows != data_.train_rows)
+        fail("--data ", config_.data, " gives ", data_.train_rows, " training rows, but the run in ", config_.out,
+             " was trained on ", ckpt.train_rows, ": resume with the data it was trained on");
+    if (ckpt.data_fingerprint && ckpt.data_fingerprint != data_.fingerprint)
+        fail("--data ", config_.data, ": its ", data_.train_rows, " training rows are not the ones the run in ",
+             config_.out, " was trained on (same count, other values): resume with the data it was trained on");
 }
 
 // One data-parallel step: local gradient, one allreduce, the same update on every rank.
@@ -492,6 +510,8 @@ void Trainer::write_checkpoint() {
     ckpt.steps_per_epoch = data_.steps_per_epoch;
     ckpt.seed = config_.seed;
     ckpt.world_size = uint32_t(comm_.size());
+    ckpt.train_rows = data_.train_rows;
+    ckpt.data_fingerprint = data_.fingerprint;
     // Every rank's own metric sums, in rank order, left as they are: the rows' reductions
     // then add in the same order with or without checkpoints, and after a resume.
     const double mine[kMetricSums] = {epoch_window_.pseudo_likelihood, epoch_window_.reconstruction_xent,

@@ -55,6 +55,22 @@ grep -q "resumed from step" "$WORK/sweep.log" || fail "the requeued start did no
 expect_error "resume dropping the overriding flag" "sweep.ini: --hidden 12 differs" \
   "$RBM" train "${base[@]}" --batch-size 10 --config "$WORK/sweep.ini" --resume --out "$WORK/sweep"
 
+echo "== --resume on other training rows is refused; the same rows moved are fine"
+"$RBM" train "${small[@]}" --out "$WORK/rows" > /dev/null
+expect_error "resume on other rows of the same count" "its 200 training rows are not the ones the run in .* was trained on" \
+  "$RBM" train --resume --out "$WORK/rows" --data "$MNIST_TEST" --epochs 2
+{ printf '\x00\x00\x08\x03\x00\x00\x00\x96\x00\x00\x00\x1c\x00\x00\x00\x1c'; head -c $((16 + 150 * 784)) "$MNIST" | tail -c $((150 * 784)); } \
+  > "$WORK/150.idx"
+expect_error "resume on fewer rows" "gives 150 training rows, but the run in .* was trained on 200" \
+  "$RBM" train --resume --out "$WORK/rows" --data "$WORK/150.idx" --epochs 2
+cp "$MNIST" "$WORK/moved.idx"
+"$RBM" train --resume --out "$WORK/rows" --data "$WORK/moved.idx" --epochs 2 > "$WORK/moved.log" 2>&1 \
+  || { cat "$WORK/moved.log"; fail "resume with the same data moved"; }
+# Neither changes what is trained: --monitor-examples, and --chains spelled as the batch size it was.
+"$RBM" train --resume --out "$WORK/rows" --epochs 3 --monitor-examples 50 --chains 10 > "$WORK/same.log" 2>&1 \
+  || { cat "$WORK/same.log"; fail "resume with --monitor-examples and --chains equal to the batch"; }
+expect_error "resume with other chains" "--chains 11 differs" "$RBM" train --resume --out "$WORK/rows" --chains 11
+
 echo "== a run exists: a fresh start is refused and the run is untouched"
 "$RBM" train "${small[@]}" --out "$WORK/run" > /dev/null
 before=$(sha256sum "$WORK"/run/checkpoints/*.h5 "$WORK/run/metrics.h5")

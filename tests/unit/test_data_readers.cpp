@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "io/dataset.hpp"
+#include "train/run_data.hpp"
 #include "random/streams.hpp"
 #include "util/check.hpp"
 
@@ -679,4 +680,31 @@ TEST(DataRealFiles, MnistAndFashionMnist) {
         EXPECT_EQ(slice.n_rows, 10u);
     }
     if (!any) GTEST_SKIP() << "MNIST / Fashion-MNIST not present under " << data;
+}
+
+// The training rows' fingerprint, kept in checkpoints: the same whichever shards it is
+// summed over (a resume may change the rank count), and changed by any one value, by
+// rows trading places, and by one row more or fewer.
+TEST(RowsFingerprint, ShardFreeAndSensitive) {
+    Dataset all;
+    all.n_rows = 7;
+    all.n_cols = 5;
+    for (std::size_t e = 0; e < 35; ++e) all.values.push_back(float(e % 4) / 3.0f);
+    const auto part = [&](std::size_t begin, std::size_t end) {
+        Dataset d;
+        d.n_rows = end - begin;
+        d.n_cols = 5;
+        d.values.assign(all.values.begin() + long(begin * 5), all.values.begin() + long(end * 5));
+        return rows_fingerprint(d, begin);
+    };
+    const uint64_t whole = rows_fingerprint(all, 0);
+    EXPECT_EQ(part(0, 3) + part(3, 7), whole);
+    EXPECT_EQ(part(0, 1) + part(1, 2) + part(2, 5) + part(5, 7), whole);
+    EXPECT_NE(part(0, 6), whole);
+    Dataset changed = all;
+    changed.values[17] = std::nextafter(changed.values[17], 2.0f);
+    EXPECT_NE(rows_fingerprint(changed, 0), whole);
+    Dataset swapped = all;
+    std::swap_ranges(swapped.values.begin(), swapped.values.begin() + 5, swapped.values.begin() + 5);
+    EXPECT_NE(rows_fingerprint(swapped, 0), whole);
 }

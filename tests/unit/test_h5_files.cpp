@@ -52,6 +52,8 @@ Checkpoint sample_checkpoint(std::size_t nv = 7, std::size_t nh = 5, std::size_t
     c.step_in_epoch = 17;
     c.seed = 4000000000u;
     c.world_size = 3;
+    c.train_rows = 59999;
+    c.data_fingerprint = 0xfedcba9876543210ull;  // all 64 bits survive
     c.epoch_metric_sums = {-123.456789012345678, 1e-300, 0.1, 7.0};
     c.config_ini = "[model]\nn_hidden = 5\n\n[train]\nlearning_rate = 0.1  # ünïcode ok\n";
     return c;
@@ -144,6 +146,8 @@ TEST(Checkpoint, RoundTripIsBitForBit) {
     EXPECT_EQ(r.step_in_epoch, c.step_in_epoch);
     EXPECT_EQ(r.seed, c.seed);
     EXPECT_EQ(r.world_size, c.world_size);
+    EXPECT_EQ(r.train_rows, c.train_rows);
+    EXPECT_EQ(r.data_fingerprint, c.data_fingerprint);
     EXPECT_EQ(0, std::memcmp(r.epoch_metric_sums.data(), c.epoch_metric_sums.data(), 4 * sizeof(double)));
     EXPECT_EQ(r.epoch_metric_sums.size(), c.epoch_metric_sums.size());
     EXPECT_EQ(r.config_ini, c.config_ini);
