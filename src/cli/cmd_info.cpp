@@ -13,11 +13,21 @@ int run_info(const std::vector<std::string>& args) {
                      "Describes rbm checkpoints, metrics and samples files (HDF5).\n";
         return args.empty() ? 2 : 0;
     }
+    // Every file is described that can be: one bad file among many does not hide the rest,
+    // and the exit status says whether any failed.
+    int status = 0;
     for (const std::string& path : args) {
         if (args.size() > 1) std::cout << "== " << path << "\n";
-        describe_file(path, std::cout);
+        try {
+            describe_file(path, std::cout);
+        } catch (const Error& e) {
+            if (args.size() == 1) throw;
+            std::cout.flush();
+            std::cerr << "rbm: error: " << e.what() << std::endl;
+            status = 1;
+        }
     }
-    return 0;
+    return status;
 }
 
 }  // namespace rbm::cli

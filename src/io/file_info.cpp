@@ -46,8 +46,16 @@ void describe_checkpoint(const std::string& path, const std::string& version, st
         << "  seed: " << c.seed << "  world size: " << c.world_size << "\n"
         << "  persistent chains: " << c.n_chains_total() << " [" << c.n_chains_total() << ", " << s.n_hidden
         << "]\n"
-        << "  epoch metric sums: " << c.epoch_metric_sums.size() << " values\n"
-        << "  config:\n";
+        << "  epoch metric sums: " << c.epoch_metric_sums.size() << " values\n";
+    if (!c.visible_offset.empty()) {
+        out << "  centering offsets: visible [" << s.n_visible << "]  hidden [" << s.n_hidden << "]\n";
+        describe_range(out, "visible_offset", c.visible_offset.data(), s.n_visible);
+        describe_range(out, "hidden_offset", c.hidden_offset.data(), s.n_hidden);
+    }
+    if (c.train_rows)
+        out << "  training rows: " << c.train_rows << " (data fingerprint " << std::hex << c.data_fingerprint
+            << std::dec << ")\n";
+    out << "  config:\n";
     indent_lines(out, c.config_ini);
 }
 

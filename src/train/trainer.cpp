@@ -118,6 +118,7 @@ private:
     void receive_checkpoint(Checkpoint& ckpt);
     void restore_metric_sums(std::vector<double> stored, uint64_t old_world);
     void check_same_data(const Checkpoint& ckpt) const;
+    std::string resliced_note(std::size_t stored, uint64_t old_world) const;
     void train_step(const uint32_t* rows);
     void check_step_report();
     void check_step_finite(const Engine::StepReport& report, uint64_t step);
@@ -319,17 +320,26 @@ void Trainer::resume(Checkpoint& ckpt) {
         // Another rank count: new shards and epoch length; keep the fraction of the epoch done.
         step_in_epoch_ = std::min<uint64_t>(data_.steps_per_epoch,
                                             step_in_epoch_ * data_.steps_per_epoch / std::max<uint64_t>(1, ckpt.steps_per_epoch));
-        if (comm_.is_root())
-            log_ << "resuming a run of " << old_world << " rank(s) on " << comm_.size()
-                 << ": persistent chains re-sliced (" << ckpt.n_chains_total() << " stored, "
-                 << settings_.chains * std::size_t(comm_.size()) << " needed; missing ones start at h = 0)"
-                 << std::endl;
+        if (comm_.is_root()) log_ << resliced_note(ckpt.n_chains_total(), old_world) << std::endl;
     }
     restore_metric_sums(ckpt.epoch_metric_sums, old_world);
     outputs_.open_metrics(step_);
     if (comm_.is_root())
         log_ << "resumed from step " << step_ << " (epoch " << epoch_ << ", step " << step_in_epoch_
              << " of " << data_.steps_per_epoch << ")" << std::endl;
+}
+
+// What a resume on another rank count did with the persistent chains.
+std::string Trainer::resliced_note(std::size_t stored, uint64_t old_world) const {
+    std::ostringstream note;
+    note << "resuming a run of " << old_world << " rank(s) on " << comm_.size();
+    if (config_.method != Method::pcd) return note.str() + " (CD: no persistent chains)";
+    const std::size_t needed = settings_.chains * std::size_t(comm_.size());
+    note << ": persistent chains re-sliced (" << stored << " stored, " << needed << " needed; ";
+    if (stored > needed) note << "the first " << needed << " kept)";
+    else if (stored < needed) note << "the " << needed - stored << " more start at h = 0)";
+    else note << "all kept)";
+    return note.str();
 }
 
 // The windows' sums as the checkpoint kept them, kMetricSums per rank: on as many ranks,

@@ -438,8 +438,11 @@ smp "sample onto a file rbm did not write" "text.idx' exists and is not an HDF5 
 smp "sample onto another program's HDF5 file" "data.h5' exists and is an HDF5 file rbm did not write" --out "$C/data.h5"
 smp "sample --out named .png" "the sample grid is written beside it as .png" --out s.png
 smp "sample --out empty" "--out must name the samples file" --out ""
+echo "my picture" > "$WORK/mine.png"
+smp "sample beside a picture of someone else's" "mine.png' exists beside no samples file" --out "$WORK/mine.h5"
 
 finish_cases
+grep -q "^my picture$" "$WORK/mine.png" || fail "rbm sample replaced a picture it did not draw"
 
 echo "== run directories that cannot be written"
 touch "$WORK/a_file"

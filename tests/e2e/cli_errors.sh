@@ -83,6 +83,11 @@ printf 'junk' > "$WORK/junk.h5"
 expect_error "sample from junk" "junk.h5" "$RBM" sample --checkpoint "$WORK/junk.h5"
 expect_error "info on junk" "junk.h5" "$RBM" info "$WORK/junk.h5"
 ckpt=$(newest_checkpoint "$WORK/run")
+# One bad file among several: the others are still described, and the exit says one failed.
+rc=0
+"$RBM" info "$WORK/junk.h5" "$ckpt" > "$WORK/info2.out" 2> "$WORK/info2.err" || rc=$?
+[ $rc = 1 ] && grep -q "junk.h5" "$WORK/info2.err" && grep -q "rbm checkpoint" "$WORK/info2.out" \
+  || { cat "$WORK/info2.out" "$WORK/info2.err"; fail "rbm info stopped at the bad file (exit $rc)"; }
 head -c 3000 "$ckpt" > "$WORK/truncated.h5"
 expect_error "truncated checkpoint" "truncated.h5" "$RBM" sample --checkpoint "$WORK/truncated.h5"
 expect_error "sample without checkpoint" "--checkpoint is required" "$RBM" sample

@@ -45,7 +45,7 @@ echo "== a 2-rank checkpoint resumed on 4 ranks"
 cp -r "$WORK/split" "$WORK/grow"
 "${MPIRUN[@]}" -np 4 "$RBM" train --resume --out "$WORK/grow" --epochs 3 > "$WORK/grow.log" 2>&1 \
   || { cat "$WORK/grow.log"; fail "resume on 4 ranks"; }
-grep -q "resuming a run of 2 rank(s) on 4: persistent chains re-sliced" "$WORK/grow.log" || fail "no re-slice notice"
+grep -qF "resuming a run of 2 rank(s) on 4: persistent chains re-sliced (20 stored, 40 needed; the 20 more start at h = 0)" "$WORK/grow.log" || fail "no re-slice notice"
 grep -q "replicas bitwise identical on 4 rank(s)" "$WORK/grow.log" || fail "grown run"
 $PY -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert f['chains/hidden'].shape[0]==40, f['chains/hidden'].shape" \
   "$(newest_checkpoint "$WORK/grow")" || fail "4 x 10 chains expected"
