@@ -471,8 +471,15 @@ refused "resume with a checkpoint as metrics.h5" "mkind/metrics.h5.*is an rbm ch
   "$RBM" train --resume --out "$WORK/mkind"
 if command -v setpriv > /dev/null; then
   chmod 755 "$WORK" && mkdir -p "$WORK/locked" && chmod 555 "$WORK/locked"
+  # The binary and the data, where nobody can reach them whatever the checkout's place
+  # (a clone under /root, mode 700, is not).
+  install -m 755 "$RBM" "$WORK/rbm-for-nobody"
+  { printf '\x00\x00\x08\x03\x00\x00\x00\xc8\x00\x00\x00\x1c\x00\x00\x00\x1c'
+    head -c $((16 + 200 * 784)) "$MNIST" | tail -c $((200 * 784)); } > "$WORK/200.idx"
+  chmod 644 "$WORK/200.idx"
   refused "--out in a directory without write permission (as nobody)" "locked/run.*Permission denied" \
-    setpriv --reuid=65534 --regid=65534 --clear-groups "$RBM" train --data "$MNIST" "${small[@]}" --out "$WORK/locked/run"
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$WORK/rbm-for-nobody" train --data "$WORK/200.idx" \
+    "${small[@]}" --out "$WORK/locked/run"
 fi
 finish_cases
 
