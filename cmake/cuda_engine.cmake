@@ -5,6 +5,25 @@
 if(NOT RBM_WITH_CUDA)
   return()
 endif()
+# Which nvcc, unless CMAKE_CUDA_COMPILER or CUDACXX says: the one on PATH when it sits in
+# its toolkit (its ../include has cuda_runtime.h), else the toolkit's own where CUDA
+# installs it. A plain shell's PATH lacks /usr/local/cuda/bin, and these machines have a
+# wrapper script /usr/local/bin/nvcc from which CMake cannot find the toolkit: both
+# built without the CUDA engine although nvcc was there.
+if(NOT DEFINED CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
+  find_program(RBM_NVCC_ON_PATH nvcc)
+  set(RBM_NVCC_IN_TOOLKIT FALSE)
+  if(RBM_NVCC_ON_PATH)
+    get_filename_component(RBM_NVCC_DIR "${RBM_NVCC_ON_PATH}" REALPATH)
+    get_filename_component(RBM_NVCC_DIR "${RBM_NVCC_DIR}" DIRECTORY)
+    if(EXISTS "${RBM_NVCC_DIR}/../include/cuda_runtime.h")
+      set(RBM_NVCC_IN_TOOLKIT TRUE)
+    endif()
+  endif()
+  if(NOT RBM_NVCC_IN_TOOLKIT AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+endif()
 include(CheckLanguage)
 check_language(CUDA)
 if(NOT CMAKE_CUDA_COMPILER)
@@ -15,7 +34,14 @@ if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
   set(CMAKE_CUDA_ARCHITECTURES 90)  # sm_90 code and compute_90 PTX: H100 / H200
 endif()
 enable_language(CUDA)
+# Debian 12's CMake 3.25.1 FindCUDAToolkit marks CUDA::nvToolsExt deprecated without
+# checking that it exists, and CUDA 13 ships no nvToolsExt: with this project's minimum
+# of 3.25 the configure fails ("set_property could not find TARGET CUDA::nvToolsExt").
+# The module takes that branch only for projects requiring 3.25 or newer.
+set(RBM_MINIMUM_REQUIRED ${CMAKE_MINIMUM_REQUIRED_VERSION})
+set(CMAKE_MINIMUM_REQUIRED_VERSION 3.24)
 find_package(CUDAToolkit REQUIRED)
+set(CMAKE_MINIMUM_REQUIRED_VERSION ${RBM_MINIMUM_REQUIRED})
 
 find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} REQUIRED)
 find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}/lib REQUIRED)
