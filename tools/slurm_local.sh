@@ -74,11 +74,12 @@ NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=local Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
   # munged as root, on its own socket, with the key the Debian package wrote.
+  # Each daemon that fails to start says so, with its log (set -e would exit silently).
   munged --force --socket="$dir/munge/munge.socket" --pid-file="$dir/munged.pid" \
-    --log-file="$dir/munged.log" --seed-file="$dir/munge/seed" 2>>"$dir/munged.log"
+    --log-file="$dir/munged.log" --seed-file="$dir/munge/seed" 2>>"$dir/munged.log" || failed_to_start munged
   export SLURM_CONF=$dir/slurm.conf
-  slurmctld -c -f "$dir/slurm.conf"
-  slurmd -c -N localhost -f "$dir/slurm.conf"
+  slurmctld -c -f "$dir/slurm.conf" || failed_to_start slurmctld
+  slurmd -c -N localhost -f "$dir/slurm.conf" || failed_to_start slurmd
   local i
   for i in $(seq 100); do   # up to 10 s; usually under one
     if timeout 2 sinfo -h -N -o '%T' 2>/dev/null | grep -qx idle; then
@@ -88,6 +89,13 @@ EOF
     sleep 0.1
   done
   echo "slurm_local: the node did not become idle; logs in $dir" >&2
+  tail -n 5 "$dir"/*.log >&2 || true
+  stop
+  exit 1
+}
+
+failed_to_start() {
+  echo "slurm_local: $1 failed to start; logs in $dir" >&2
   tail -n 5 "$dir"/*.log >&2 || true
   stop
   exit 1

@@ -58,6 +58,7 @@ std::string detail_suffix() { return library_error_suffix(); }
 std::string unopenable_reason(const std::string& path) {
     std::error_code ec;
     auto status = fs::status(path, ec);
+    if (status.type() == fs::file_type::none) return "cannot read it: " + ec.message();  // e.g. a folder on the way
     if (!fs::exists(status)) return "no such file";
     if (fs::is_directory(status)) return "is a directory";
     // Opening a FIFO would wait for a writer that may never come.

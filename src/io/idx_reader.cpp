@@ -80,7 +80,9 @@ ByteReader::ByteReader(const std::string& path) : path_(path) {
 
 void ByteReader::open(const std::string& path) {
     std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) fail("cannot read '", path, "': no such file");
+    // exists() is false also when a folder on the way cannot be searched: say which.
+    if (!std::filesystem::exists(path, ec))
+        fail("cannot read '", path, "': ", ec ? ec.message() : std::string("no such file"));
     if (std::filesystem::is_directory(path, ec)) fail("cannot read '", path, "': it is a directory");
     // A pipe would block the open until a writer comes, and rbm reads a file more than once.
     if (!std::filesystem::is_regular_file(path, ec))

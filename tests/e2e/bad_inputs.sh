@@ -480,6 +480,10 @@ if command -v setpriv > /dev/null; then
   refused "--out in a directory without write permission (as nobody)" "locked/run.*Permission denied" \
     setpriv --reuid=65534 --regid=65534 --clear-groups "$WORK/rbm-for-nobody" train --data "$WORK/200.idx" \
     "${small[@]}" --out "$WORK/locked/run"
+  mkdir -p "$WORK/private" && cp "$WORK/200.idx" "$WORK/private/" && chmod 700 "$WORK/private"
+  refused "data in a folder nobody may enter (not 'no such file')" "private/200.idx.*Permission denied" \
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$WORK/rbm-for-nobody" train --data "$WORK/private/200.idx" \
+    "${small[@]}" --out "$WORK/nobody-run"
 fi
 finish_cases
 
