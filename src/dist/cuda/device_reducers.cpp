@@ -45,9 +45,15 @@ public:
         if (comm.is_root()) RBM_NCCL(ncclGetUniqueId(&id));
         comm.broadcast(&id, sizeof id);
         RBM_NCCL(ncclCommInitRank(&nccl_, comm.size(), id, comm.rank()));
-        RBM_CUDA(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
-        RBM_CUDA(cudaGetDevice(&device_));  // the rank's bound GPU, for the watchdog's thread
-        watchdog_ = std::thread([this] { watch(); });
+        try {
+            RBM_CUDA(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
+            RBM_CUDA(cudaGetDevice(&device_));  // the rank's bound GPU, for the watchdog's thread
+            watchdog_ = std::thread([this] { watch(); });
+        } catch (...) {  // a constructor that throws gets no destructor
+            if (done_) cudaEventDestroy(done_);
+            ncclCommDestroy(nccl_);
+            throw;
+        }
     }
 
     ~NcclReducer() override {
