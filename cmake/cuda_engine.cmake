@@ -20,8 +20,10 @@ if(NOT DEFINED CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
       set(RBM_NVCC_IN_TOOLKIT TRUE)
     endif()
   endif()
+  # Through CUDACXX, so that check_language still tries it: an nvcc that cannot compile
+  # here (a host compiler too new for it) means no CUDA engine, not a failed configure.
   if(NOT RBM_NVCC_IN_TOOLKIT AND EXISTS /usr/local/cuda/bin/nvcc)
-    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+    set(ENV{CUDACXX} /usr/local/cuda/bin/nvcc)
   endif()
 endif()
 include(CheckLanguage)

@@ -144,7 +144,8 @@ int run_sample(const std::vector<std::string>& args) {
     const std::string png = std::filesystem::path(r.out).replace_extension(".png").string();
     if (png == r.out) fail("--out ", r.out, ": the sample grid is written beside it as .png; name the samples file .h5");
     // The picture beside a samples file is the one rbm wrote with it; alone, it is someone else's.
-    if (std::filesystem::exists(png) && !std::filesystem::exists(r.out))
+    std::error_code png_ec, out_ec;
+    if (std::filesystem::exists(png, png_ec) && !std::filesystem::exists(r.out, out_ec) && !out_ec)
         fail("--out ", r.out, ": '", png, "' exists beside no samples file, and the sample grid would replace "
              "it; choose another --out, or remove it");
     if (r.device == DeviceKind::cuda) require_cuda_device();  // before any work

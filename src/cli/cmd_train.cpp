@@ -1,6 +1,7 @@
 // `rbm train`: builds the run's configuration from defaults, --config and flags (or,
 // with --resume, from the newest checkpoint), then hands it to the training loop.
 #include <cblas.h>
+#include <mpi.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "dist/communicator.hpp"
+#include "dist/mpi_check.hpp"
 #include "io/checkpoint.hpp"
 #include "train/stop_request.hpp"
 #include "train/trainer.hpp"
@@ -33,8 +35,12 @@ void set_blas_threads(int requested) {
         n = under_mpi ? 1 : openblas_get_num_procs();
     }
     openblas_set_num_threads(n > 0 ? n : 1);
-    // Debian's OpenBLAS is built for at most 64 threads and quietly takes fewer.
-    if (requested > 0 && openblas_get_num_threads() < requested)
+    // Debian's OpenBLAS is built for at most 64 threads and quietly takes fewer. Said once
+    // per job (by MPI rank 0, or the only process).
+    int initialized = 0, rank = 0;
+    RBM_MPI(MPI_Initialized(&initialized));
+    if (initialized) RBM_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    if (requested > 0 && openblas_get_num_threads() < requested && rank == 0)
         std::cerr << "rbm: warning: --threads " << requested << ": this OpenBLAS runs at most "
                   << openblas_get_num_threads() << " threads; using " << openblas_get_num_threads() << std::endl;
 }
@@ -54,9 +60,10 @@ const std::set<std::string> kResumeMayChange = {
     "epochs", "data", "test-data", "out", "threads", "checkpoint-every", "keep-checkpoints",
     "monitor-every", "monitor-examples", "sample-every", "filters", "device", "comm", "tf32", "progress-every"};
 
-// A configuration as it trains: --chains 0 means the batch size, so either spelling matches.
+// A configuration as it trains: --chains 0 means the batch size, so either spelling
+// matches, and CD keeps no chains, so any count does.
 std::string as_trained(TrainConfig c) {
-    c.chains = c.chains_per_rank();
+    c.chains = c.method == Method::cd ? 0 : c.chains_per_rank();
     return to_ini(c);
 }
 

@@ -22,8 +22,9 @@ struct RunData {
     std::size_t steps_per_epoch = 0;
     std::size_t n_visible = 0;
     std::size_t image_height = 0, image_width = 0;
-    // Of every rank's training rows as read (before a dynamic draw), by global row: the
-    // same for the same data on any rank count; a resume checks it against its checkpoint.
+    // Of every rank's training rows as trained on (binarised, or the pixels under dynamic
+    // binarisation), by global row: the same for the same data on any rank count; a
+    // resume checks it against its checkpoint.
     uint64_t fingerprint = 0;
 };
 

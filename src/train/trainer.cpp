@@ -527,9 +527,9 @@ void Trainer::write_checkpoint() {
     const double mine[kMetricSums] = {epoch_window_.pseudo_likelihood, epoch_window_.reconstruction_xent,
                                       epoch_window_.examples,          row_window_.pseudo_likelihood,
                                       row_window_.reconstruction_xent, row_window_.examples};
-    const std::vector<uint8_t> all_sums = comm_.gather(mine, sizeof mine);
+    const std::vector<uint8_t> all_sums = comm_.gather(mine, sizeof mine);  // empty but on rank 0
     ckpt.epoch_metric_sums.resize(all_sums.size() / sizeof(double));
-    std::memcpy(ckpt.epoch_metric_sums.data(), all_sums.data(), all_sums.size());
+    if (!all_sums.empty()) std::memcpy(ckpt.epoch_metric_sums.data(), all_sums.data(), all_sums.size());
     const std::vector<uint8_t> chains = engine_->get_chains();
     ckpt.chains_hidden = comm_.gather(chains.data(), chains.size());
     ckpt.params = ParamBuffer(shape_);

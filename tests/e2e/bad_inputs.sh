@@ -469,7 +469,7 @@ refused "resume with metrics.h5 garbage" "mjunk/metrics.h5.*not an HDF5 file" "$
 cp -r "$GOOD" "$WORK/mkind" && cp "$good_ckpt" "$WORK/mkind/metrics.h5"
 refused "resume with a checkpoint as metrics.h5" "mkind/metrics.h5.*is an rbm checkpoint file, not a metrics file" \
   "$RBM" train --resume --out "$WORK/mkind"
-if command -v setpriv > /dev/null; then
+if command -v setpriv > /dev/null && [ "$(id -u)" = 0 ]; then  # becoming nobody needs root
   chmod 755 "$WORK" && mkdir -p "$WORK/locked" && chmod 555 "$WORK/locked"
   # The binary and the data, where nobody can reach them whatever the checkout's place
   # (a clone under /root, mode 700, is not).

@@ -27,11 +27,17 @@ grep -q "resumed from step" "$WORK/split.log" || fail "no resume"
 same_datasets "$(newest_checkpoint "$WORK/np2")" "$(newest_checkpoint "$WORK/split")" \
   /model/W /model/vbias /model/hbias /chains/hidden /chains/rank /state/epoch_metric_sums
 # The metrics too, to the last bit: checkpoints keep every rank's own sums, so neither
-# writing them (np2: every 5 steps) nor resuming from one changes the order the ranks'
-# sums are added in (folding them into rank 0 at each checkpoint did, by ~1e-14).
+# writing them (np2: every 5 steps) nor resuming from one, mid-epoch (mid35: step 35 of
+# 48, its windows' sums not zero), changes the order the ranks' sums are added in
+# (folding them into rank 0 at each checkpoint did, by ~1e-14).
 "${MPIRUN[@]}" -np 2 "$RBM" train "${small[@]}" --epochs 2 --out "$WORK/np2plain" > /dev/null 2>&1 \
   || fail "2 ranks without mid-epoch checkpoints"
-$PY - "$WORK/np2plain/metrics.h5" "$WORK/np2/metrics.h5" "$WORK/split/metrics.h5" <<'PYEOF' || fail "metrics differ"
+"${MPIRUN[@]}" -np 2 "$RBM" train "${small[@]}" --epochs 2 --checkpoint-every 5 --keep-checkpoints 0 \
+  --out "$WORK/mid" > /dev/null 2>&1 || fail "2 ranks keeping every checkpoint"
+state=(/model/W /chains/hidden)
+resume_from "$WORK/mid" 35 "$WORK/mid35" "${MPIRUN[@]}" -np 2
+$PY - "$WORK/np2plain/metrics.h5" "$WORK/np2/metrics.h5" "$WORK/split/metrics.h5" "$WORK/mid35/metrics.h5" \
+  <<'PYEOF' || fail "metrics differ"
 import sys, h5py, numpy as np
 plain, *others = (h5py.File(p, "r")["metrics"][:] for p in sys.argv[1:])
 for name, m in zip(sys.argv[2:], others):
