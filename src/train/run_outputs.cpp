@@ -197,12 +197,20 @@ void RunOutputs::write_chain_samples(Engine& engine, uint64_t epoch, uint64_t st
 
 void RunOutputs::print_summary(std::ostream& out) const {
     const fs::path dir = fs::absolute(config_.out);
-    const std::string newest = find_newest_checkpoint(config_.out).value_or("(none)");
+    const std::optional<std::string> found = find_newest_checkpoint(config_.out);
+    const std::string newest = found ? fs::absolute(*found).string() : "(none)";
+    // A folder is named only when something was written in it (--sample-every 5 in a
+    // 2-epoch run writes no samples).
+    const auto holds_files = [](const fs::path& d) {
+        std::error_code ec;
+        return fs::is_directory(d, ec) && !fs::is_empty(d, ec);
+    };
     out << "\nresults in " << dir.string() << ":\n"
         << "  checkpoint  " << newest << "  (all: checkpoints/)\n"
         << "  metrics     " << (dir / "metrics.h5").string() << "\n";
-    if (fs::exists(dir / "filters")) out << "  filters     " << (dir / "filters").string() << "/epoch-NNNN.png\n";
-    if (fs::exists(dir / "samples")) out << "  samples     " << (dir / "samples").string() << "/epoch-NNNN.{h5,png}\n";
+    if (holds_files(dir / "filters")) out << "  filters     " << (dir / "filters").string() << "/epoch-NNNN.png\n";
+    if (holds_files(dir / "samples"))
+        out << "  samples     " << (dir / "samples").string() << "/epoch-NNNN.{h5,png}\n";
     out << "  config      " << (dir / "config.ini").string() << "\n"
         << "inspect with: rbm info " << newest << std::endl;
 }
