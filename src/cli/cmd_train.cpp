@@ -40,9 +40,10 @@ void set_blas_threads(int requested) {
     int initialized = 0, rank = 0;
     RBM_MPI(MPI_Initialized(&initialized));
     if (initialized) RBM_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
-    if (requested > 0 && openblas_get_num_threads() < requested && rank == 0)
-        std::cerr << "rbm: warning: --threads " << requested << ": this OpenBLAS runs at most "
-                  << openblas_get_num_threads() << " threads; using " << openblas_get_num_threads() << std::endl;
+    const int taken = openblas_get_num_threads();
+    if (requested > 0 && taken < requested && rank == 0)
+        std::cerr << "rbm: warning: --threads " << requested << ": this OpenBLAS runs at most " << taken
+                  << " threads; using " << taken << std::endl;
 }
 
 namespace {

@@ -53,17 +53,17 @@ void Communicator::allreduce_sum(double* data, std::size_t n) const {
     });
 }
 
-uint64_t Communicator::allreduce_min(uint64_t value) const {
-    if (size_ == 1) return value;
-    RBM_MPI(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD));
+namespace {
+uint64_t allreduce_u64(int ranks, uint64_t value, MPI_Op op) {
+    if (ranks == 1) return value;
+    RBM_MPI(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_UINT64_T, op, MPI_COMM_WORLD));
     return value;
 }
+}  // namespace
 
-uint64_t Communicator::allreduce_max(uint64_t value) const {
-    if (size_ == 1) return value;
-    RBM_MPI(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD));
-    return value;
-}
+uint64_t Communicator::allreduce_min(uint64_t value) const { return allreduce_u64(size_, value, MPI_MIN); }
+uint64_t Communicator::allreduce_max(uint64_t value) const { return allreduce_u64(size_, value, MPI_MAX); }
+uint64_t Communicator::allreduce_sum(uint64_t value) const { return allreduce_u64(size_, value, MPI_SUM); }
 
 void Communicator::broadcast(void* data, std::size_t bytes, int root) const {
     if (size_ == 1) return;

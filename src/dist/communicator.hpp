@@ -33,6 +33,7 @@ public:
     void allreduce_sum(double* data, std::size_t n) const;
     uint64_t allreduce_min(uint64_t value) const;
     uint64_t allreduce_max(uint64_t value) const;
+    uint64_t allreduce_sum(uint64_t value) const;  // modulo 2^64, as unsigned arithmetic wraps
     void broadcast(void* data, std::size_t bytes, int root = 0) const;
     void broadcast(std::string& text, int root = 0) const;
     // Root receives every rank's `bytes` bytes in rank order; others get an empty vector.

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "util/check.hpp"
 
@@ -39,21 +38,6 @@ uint64_t rows_fingerprint(const Dataset& rows, std::size_t first_global_row) {
 }
 
 namespace {
-// The fingerprint of every rank's shard: the shares added on rank 0 (uint64 wraps alike
-// everywhere), then shared.
-uint64_t all_ranks_fingerprint(const Dataset& shard, std::size_t first_global_row, const Communicator& comm) {
-    const uint64_t mine = rows_fingerprint(shard, first_global_row);
-    const std::vector<uint8_t> parts = comm.gather(&mine, sizeof mine);
-    uint64_t total = 0;
-    for (std::size_t at = 0; at < parts.size(); at += sizeof(uint64_t)) {
-        uint64_t part;
-        std::memcpy(&part, parts.data() + at, sizeof part);
-        total += part;
-    }
-    comm.broadcast(&total, sizeof total);
-    return total;
-}
-
 Dataset read_prepared(const std::string& spec, RowRange range, const BinarizeSpec& binarization) {
     Dataset d = read_rows(spec, range);
     binarize(d, binarization);
@@ -88,8 +72,8 @@ RunData load_run_data(const TrainConfig& c, const Communicator& comm) {
     } else {
         d.shard = read_prepared(c.data, mine, c.binarize);
     }
-    d.fingerprint =
-        all_ranks_fingerprint(c.binarize.mode == Binarization::dynamic ? d.gray_shard : d.shard, mine.begin, comm);
+    d.fingerprint = comm.allreduce_sum(
+        rows_fingerprint(c.binarize.mode == Binarization::dynamic ? d.gray_shard : d.shard, mine.begin));
 
     const std::size_t monitor_per_rank = std::max<std::size_t>(1, c.monitor_examples / ranks);
     d.monitor_rows = std::min(monitor_per_rank, d.shard.n_rows);
