@@ -7,6 +7,7 @@
 #include <iostream>
 #include <optional>
 #include <set>
+#include <string>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
@@ -41,9 +42,13 @@ void set_blas_threads(int requested) {
     RBM_MPI(MPI_Initialized(&initialized));
     if (initialized) RBM_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
     const int taken = openblas_get_num_threads();
-    if (requested > 0 && taken < requested && rank == 0)
-        std::cerr << "rbm: warning: --threads " << requested << ": this OpenBLAS runs at most " << taken
-                  << " threads; using " << taken << std::endl;
+    // --threads 0 on a machine of more cores than that is said too: the rest idle unless
+    // more ranks use them.
+    if (taken < n && rank == 0)
+        std::cerr << "rbm: warning: --threads " << requested
+                  << (requested > 0 ? "" : " (every core: " + std::to_string(n) + ")")
+                  << ": this OpenBLAS runs at most " << taken << " threads; using " << taken
+                  << (requested > 0 ? "" : " (more MPI ranks per node would use the other cores)") << std::endl;
 }
 
 namespace {

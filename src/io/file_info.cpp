@@ -81,7 +81,15 @@ void describe_samples(const std::string& path, const std::string& version, std::
         << "  mean_field: [" << s.n_samples << ", " << s.n_chains << ", " << s.n_visible << "] float32\n";
     if (!s.binary.empty())
         out << "  samples: [" << s.n_samples << ", " << s.n_chains << ", " << s.n_visible << "] uint8\n";
-    if (!s.start_index.empty()) out << "  start_index: [" << s.n_chains << "] int64\n";
+    if (!s.start_index.empty()) {
+        out << "  start_index: [" << s.n_chains << "] int64";
+        if (std::all_of(s.start_index.begin(), s.start_index.end(), [](int64_t i) { return i < 0; }))
+            out << " (all -1: the chains started from noise)";
+        else
+            out << " (the examples the chains started from: " << s.start_index.front()
+                << (s.n_chains > 1 ? ", ...)" : ")");
+        out << "\n";
+    }
     if (s.image_height && s.image_width) out << "  image: " << s.image_height << " x " << s.image_width << "\n";
     for (const auto& [name, value] : s.text_attrs) out << "  " << name << ": " << value << "\n";
     for (const auto& [name, value] : s.number_attrs) out << "  " << name << ": " << value << "\n";

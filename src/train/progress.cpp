@@ -13,9 +13,9 @@ Progress::Progress(std::ostream& out, bool terminal, double interval_s, uint64_t
     : out_(out), terminal_(terminal), interval_s_(terminal ? 0.2 : interval_s), total_steps_(total_steps),
       steps_per_epoch_(steps_per_epoch), global_batch_(global_batch) {}
 
-void Progress::tick(uint64_t step) {
+void Progress::tick(uint64_t step, uint64_t position) {
     if (start_step_ == UINT64_MAX) {
-        start_step_ = step;
+        start_step_ = position;
         start_ = last_draw_ = Clock::now();
         return;
     }
@@ -24,10 +24,10 @@ void Progress::tick(uint64_t step) {
     if (std::chrono::duration<double>(now - last_draw_).count() < interval_s_) return;
     last_draw_ = now;
     if (terminal_) {
-        out_ << "\r\033[K" << line(step) << std::flush;
+        out_ << "\r\033[K" << line(step, position) << std::flush;
         drawn_ = true;
     } else {
-        out_ << line(step) << std::endl;
+        out_ << line(step, position) << std::endl;
     }
 }
 
@@ -43,11 +43,12 @@ void Progress::clear() {
     drawn_ = false;
 }
 
-std::string Progress::line(uint64_t step) const {
+std::string Progress::line(uint64_t step, uint64_t position) const {
     const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-    const double steps_per_s = double(step - start_step_) / std::max(elapsed, 1e-9);
-    const double eta = steps_per_s > 0 ? double(total_steps_ - std::min(step, total_steps_)) / steps_per_s : 0;
-    const double done = total_steps_ ? double(step) / double(total_steps_) : 1.0;
+    const double steps_per_s = double(position - start_step_) / std::max(elapsed, 1e-9);
+    const uint64_t left = total_steps_ - std::min(position, total_steps_);
+    const double eta = steps_per_s > 0 ? double(left) / steps_per_s : 0;
+    const double done = total_steps_ ? double(position) / double(total_steps_) : 1.0;
     std::ostringstream o;
     char buf[160];
     if (terminal_) {
@@ -55,9 +56,9 @@ std::string Progress::line(uint64_t step) const {
         o << "[" << std::string(std::size_t(filled), '#') << std::string(std::size_t(width - filled), '.') << "] ";
     }
     std::snprintf(buf, sizeof buf, "epoch %llu/%llu  step %llu/%llu  %.0f ex/s  ETA %dm%02ds",
-                  static_cast<unsigned long long>(std::min(step / steps_per_epoch_ + 1, total_steps_ / steps_per_epoch_)),
+                  static_cast<unsigned long long>(std::min(position / steps_per_epoch_ + 1, total_steps_ / steps_per_epoch_)),
                   static_cast<unsigned long long>(total_steps_ / steps_per_epoch_),
-                  static_cast<unsigned long long>(step), static_cast<unsigned long long>(total_steps_),
+                  static_cast<unsigned long long>(step), static_cast<unsigned long long>(step + left),
                   steps_per_s * double(global_batch_), int(eta) / 60, int(eta) % 60);
     o << buf;
     if (have_metrics_) {

@@ -15,15 +15,18 @@ public:
     Progress(std::ostream& out, bool terminal, double interval_s, uint64_t total_steps, uint64_t steps_per_epoch,
              uint64_t global_batch);
 
-    // Called after every step; cheap unless it is time to draw.
-    void tick(uint64_t step);
+    // Called after every step; cheap unless it is time to draw. `step` counts the
+    // optimizer steps taken (what the metrics and checkpoints say); `position` counts
+    // them in this run's steps per epoch, which differ from step only after a resume
+    // on another number of ranks changed an epoch's length (total_steps is in these).
+    void tick(uint64_t step, uint64_t position);
     // The latest metrics row, shown in the bar (pseudo-likelihood, reconstruction).
     void set_metrics(double pseudo_likelihood, double reconstruction_xent);
     // Clears the bar before other output is printed (a no-op off a terminal).
     void clear();
 
 private:
-    std::string line(uint64_t step) const;
+    std::string line(uint64_t step, uint64_t position) const;
 
     using Clock = std::chrono::steady_clock;
     std::ostream& out_;

@@ -215,7 +215,7 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
         engine_->set_epoch_order(order);
         while (step_in_epoch_ < data_.steps_per_epoch) {
             train_step(order.data() + step_in_epoch_ * config_.batch_size);
-            if (progress_) progress_->tick(run_position());
+            if (progress_) progress_->tick(step_, run_position());
             const bool mid_epoch = step_in_epoch_ < data_.steps_per_epoch;
             if (mid_epoch && config_.monitor_every && step_ % config_.monitor_every == 0)
                 write_metrics_row(false);

@@ -58,6 +58,10 @@ echo "== sample --device: the engine is named in the log and the file"
 grep -q "^sampling on cpu" "$WORK/cpu.log" || fail "sample does not say where it runs"
 $PY -c "import h5py,sys; d = h5py.File(sys.argv[1]).attrs['device']; d = d.decode() if isinstance(d, bytes) else d; assert d.startswith('cpu'), d" \
   "$WORK/cpu.h5" || fail "the samples file does not record its device"
+"$RBM" info "$WORK/s.h5" | grep -q "start_index: \[5\] int64 (the examples the chains started from: [0-9]" \
+  || fail "info does not show where data-started chains began"
+"$RBM" info "$WORK/cpu.h5" | grep -qF "start_index: [2] int64 (all -1: the chains started from noise)" \
+  || fail "info does not say noise-started chains began from noise"
 expect_error "sample --device tpu" "--device must be auto, cpu or cuda" "$RBM" sample --checkpoint "$final" --device tpu
 if ! nvidia-smi -L > /dev/null 2>&1; then
   expect_error "sample --device cuda without a GPU" "device cuda: (no CUDA GPU is visible|this rbm was built without CUDA)" \
