@@ -56,11 +56,7 @@ EvalRequest parse_request(const po::variables_map& vm) {
     if (vm.count("train-limit") && r.train_data.empty()) fail("--train-limit needs --train-data");
     if (vm.count("train-data") && r.train_data.empty()) fail("--train-data must name a file");
     if (vm.count("train-limit")) r.train_limit = parse_count("--train-limit", text("train-limit"), origin, 0, UINT64_MAX);
-    if (vm.count("binarize")) r.binarize.mode = parse_choice(text("binarize"), origin + ": --binarize", kEvalBinarizations);
-    if (vm.count("binarize-threshold"))
-        r.binarize.threshold = float(parse_real("--binarize-threshold", text("binarize-threshold"), origin, 0, 1));
-    if (vm.count("binarize-seed"))
-        r.binarize.seed = uint32_t(parse_count("--binarize-seed", text("binarize-seed"), origin, 0, UINT32_MAX));
+    r.binarize = parse_binarize_once(vm, r.binarize);
     if (vm.count("runs")) r.runs = parse_count("--runs", text("runs"), origin, 0, 1u << 24);
     if (vm.count("seeds")) r.seeds = parse_count("--seeds", text("seeds"), origin, 1, 1000);
     if (vm.count("betas")) r.intervals = parse_count("--betas", text("betas"), origin, 3, 100000000);

@@ -10,7 +10,7 @@ namespace rbm::cli {
 int run_info(const std::vector<std::string>& args) {
     if (args.empty() || args[0] == "--help" || args[0] == "-h") {
         std::cout << "usage: rbm info FILE...\n"
-                     "Describes rbm checkpoints, metrics and samples files (HDF5).\n";
+                     "Describes rbm checkpoints, metrics, samples and features files (HDF5).\n";
         return args.empty() ? 2 : 0;
     }
     // Every file is described that can be: one bad file among many does not hide the rest,

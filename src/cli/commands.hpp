@@ -11,6 +11,7 @@ int run_train(const std::vector<std::string>& args);
 int run_sample(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
+int run_transform(const std::vector<std::string>& args);
 
 // OpenBLAS threads per process: `requested`, or 1 when 0.
 void set_blas_threads(int requested);

@@ -1,6 +1,7 @@
 // The renderings of an EvalReport (see eval_report.hpp): text lines for a person, and a
 // JSON object through nlohmann::json, keys in the order docs/evaluation.md lists them.
 #include "cli/eval_report.hpp"
+#include "cli/options.hpp"
 
 #include <iomanip>
 #include <nlohmann/json.hpp>
@@ -88,7 +89,7 @@ void print_json(std::ostream& out, const EvalReport& r) {
     j["n_visible"] = r.n_visible;
     j["n_hidden"] = r.n_hidden;
     j["n_examples"] = d.examples;
-    j["binarize"] = choice_name(r.request.binarize.mode, kEvalBinarizations);
+    j["binarize"] = choice_name(r.request.binarize.mode, kOnceBinarizations);
     j["binarize_seed"] = r.request.binarize.seed;
     j["ranks"] = r.ranks;
     j["annealing_device"] = r.annealing_device;
@@ -126,7 +127,7 @@ void print_text(std::ostream& o, const EvalReport& r) {
     o << "rbm eval: " << q.checkpoint << " (" << r.n_visible << " x " << r.n_hidden << ", step " << r.checkpoint_step
       << ")\n";
     o << "data: " << q.data << ", " << d.examples << " examples, binarised "
-      << choice_name(q.binarize.mode, kEvalBinarizations);
+      << choice_name(q.binarize.mode, kOnceBinarizations);
     if (q.binarize.mode == Binarization::stochastic) o << " (seed " << q.binarize.seed << ")";
     o << ", " << r.ranks << " rank(s)\n\n";
     if (ais.done()) {

@@ -13,13 +13,8 @@
 #include "engine/device_kind.hpp"
 #include "eval/ais.hpp"
 #include "io/dataset.hpp"
-#include "util/choices.hpp"
 
 namespace rbm::cli {
-
-// Evaluation binarises once: --binarize dynamic is a training option.
-inline constexpr Choice<Binarization> kEvalBinarizations[] = {
-    {"none", Binarization::none}, {"threshold", Binarization::threshold}, {"stochastic", Binarization::stochastic}};
 
 struct EvalRequest {
     std::string checkpoint, data, train_data;

@@ -28,7 +28,8 @@ const char* kUsage =
     "  train    train (or --resume) a run into a run directory\n"
     "  sample   draw Gibbs samples from a checkpoint into an HDF5 tensor and a PNG\n"
     "  eval     log-likelihood (AIS, RAISE, exact), pseudo-likelihood and more of a checkpoint\n"
-    "  info     describe a checkpoint, metrics or samples file\n"
+    "  transform hidden-unit features p(h | v) of a data set (and its labels) into HDF5\n"
+    "  info     describe a checkpoint, metrics, samples or features file\n"
     "\n"
     "rbm <command> --help describes each command's options; rbm --version prints the version.\n";
 
@@ -85,11 +86,12 @@ int main(int argc, char** argv) {
         } else if (command == "--help" || command == "-h" || command == "help") {
             std::cout << kUsage;
             code = 0;
-        } else if (command == "train" || command == "eval" || command == "sample") {
+        } else if (command == "train" || command == "eval" || command == "sample" || command == "transform") {
             mpi = std::make_unique<rbm::MpiSession>(&argc, &argv);
-            code = command == "train"  ? rbm::cli::run_train(args)
-                   : command == "eval" ? rbm::cli::run_eval(args)
-                                       : rbm::cli::run_sample(args);
+            code = command == "train"    ? rbm::cli::run_train(args)
+                   : command == "eval"   ? rbm::cli::run_eval(args)
+                   : command == "sample" ? rbm::cli::run_sample(args)
+                                         : rbm::cli::run_transform(args);
         } else if (command == "info") {
             code = rbm::cli::run_info(args);
         } else {

@@ -240,4 +240,15 @@ void validate(const TrainConfig& c) {
     if (bytes > 64e9) fail("--hidden ", c.hidden, " asks for more memory than this machine can give");
 }
 
+BinarizeSpec parse_binarize_once(const po::variables_map& vm, BinarizeSpec spec) {
+    const std::string origin = "command line";
+    auto text = [&](const char* key) { return vm[key].as<std::string>(); };
+    if (vm.count("binarize")) spec.mode = parse_choice(text("binarize"), origin + ": --binarize", kOnceBinarizations);
+    if (vm.count("binarize-threshold"))
+        spec.threshold = float(parse_real("--binarize-threshold", text("binarize-threshold"), origin, 0, 1));
+    if (vm.count("binarize-seed"))
+        spec.seed = uint32_t(parse_count("--binarize-seed", text("binarize-seed"), origin, 0, UINT32_MAX));
+    return spec;
+}
+
 }  // namespace rbm::cli

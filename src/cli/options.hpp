@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "train/config.hpp"
+#include "util/choices.hpp"
 
 namespace rbm::cli {
 
@@ -35,6 +36,13 @@ Settings read_ini_file(const std::string& path, const po::options_description& o
 void apply(const Settings& settings, const std::string& origin, TrainConfig& config);
 // Cross-field checks (memory that cannot be had, a validation fraction with test data, ...).
 void validate(const TrainConfig& config);
+
+// --binarize of the commands that read data once (eval, transform): dynamic is a training option.
+inline constexpr Choice<Binarization> kOnceBinarizations[] = {
+    {"none", Binarization::none}, {"threshold", Binarization::threshold}, {"stochastic", Binarization::stochastic}};
+
+// --binarize, --binarize-threshold and --binarize-seed of those commands, over `defaults`.
+BinarizeSpec parse_binarize_once(const po::variables_map& vm, BinarizeSpec defaults);
 
 // Strict scalar parsers shared by the subcommands.
 uint64_t parse_count(const std::string& key, const std::string& text, const std::string& origin,

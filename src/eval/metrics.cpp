@@ -39,7 +39,25 @@ struct LogSumExp {
     double value() const { return sum > 0 ? top + std::log(sum) : top; }
 };
 
+// a = c + x W and mean_h = σ(a) of m rows x [m, n_visible].
+void hidden_activations(const ParamBuffer& p, const float* x, std::size_t m, float* a, float* mean_h) {
+    const std::size_t nh = p.shape.n_hidden;
+    gemm(false, m, nh, p.shape.n_visible, x, p.W(), a);
+    for (std::size_t e = 0; e < m * nh; ++e) {
+        a[e] += p.hbias()[e % nh];
+        mean_h[e] = float(sigmoid(a[e]));
+    }
+}
+
 }  // namespace
+
+std::vector<float> hidden_means(const ParamBuffer& p, const float* rows, std::size_t n) {
+    const std::size_t nv = p.shape.n_visible, nh = p.shape.n_hidden;
+    std::vector<float> out(n * nh), a(kChunk * nh);
+    for (std::size_t r0 = 0; r0 < n; r0 += kChunk)
+        hidden_activations(p, rows + r0 * nv, std::min(kChunk, n - r0), a.data(), out.data() + r0 * nh);
+    return out;
+}
 
 std::vector<double> free_energies(const ParamBuffer& p, const float* rows, std::size_t n) {
     const std::size_t nv = p.shape.n_visible, nh = p.shape.n_hidden;
@@ -118,11 +136,7 @@ DataSums data_sums(const ParamBuffer& p, const float* rows, std::size_t n, bool 
     for (std::size_t r0 = 0; r0 < n; r0 += kChunk) {
         const std::size_t m = std::min(kChunk, n - r0);
         const float* x0 = rows + r0 * nv;
-        gemm(false, m, nh, nv, x0, p.W(), a.data());
-        for (std::size_t e = 0; e < m * nh; ++e) {
-            a[e] += p.hbias()[e % nh];
-            mean_h[e] = float(sigmoid(a[e]));
-        }
+        hidden_activations(p, x0, m, a.data(), mean_h.data());
         // Mean-field reconstruction r = σ(b + W p(h | x)); cross-entropy softplus(z) - x z.
         gemm(true, m, nv, nh, mean_h.data(), p.W(), pre_v.data());
         for (std::size_t r = 0; r < m; ++r) {

@@ -30,6 +30,10 @@ struct DataSums {
 // Sums over `n` binary rows [n, n_visible]; the pseudo-likelihood only when asked.
 DataSums data_sums(const ParamBuffer& p, const float* rows, std::size_t n, bool with_pseudo_likelihood);
 
+// p(h_j = 1 | v) = σ(c_j + v.W[:, j]) of each row [n, n_visible] (any values in [0, 1]:
+// mean-field features need not be binary), as [n, n_hidden].
+std::vector<float> hidden_means(const ParamBuffer& p, const float* rows, std::size_t n);
+
 // F(v) of each row.
 std::vector<double> free_energies(const ParamBuffer& p, const float* rows, std::size_t n);
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "io/checkpoint.hpp"
+#include "io/features_file.hpp"
 #include "io/h5.hpp"
 #include "io/metrics_file.hpp"
 #include "io/samples_file.hpp"
@@ -95,6 +96,20 @@ void describe_samples(const std::string& path, const std::string& version, std::
     for (const auto& [name, value] : s.number_attrs) out << "  " << name << ": " << value << "\n";
 }
 
+void describe_features(const std::string& path, const std::string& version, std::ostream& out) {
+    const FeatureSet s = read_features(path);
+    out << path << ": rbm features (format version 1" << version << ")\n"
+        << "  features: [" << s.n_examples << ", " << s.n_hidden << "] float32, p(h = 1 | v)\n";
+    if (!s.labels.empty()) {
+        std::vector<std::size_t> count(256, 0);
+        for (uint8_t l : s.labels) ++count[l];
+        out << "  labels: [" << s.n_examples << "] uint8, " << std::count_if(count.begin(), count.end(), [](std::size_t c) { return c > 0; })
+            << " distinct\n";
+    }
+    for (const auto& [name, value] : s.attrs.text) out << "  " << name << ": " << value << "\n";
+    for (const auto& [name, value] : s.attrs.number) out << "  " << name << ": " << value << "\n";
+}
+
 }  // namespace
 
 void describe_file(const std::string& path, std::ostream& out) {
@@ -109,6 +124,7 @@ void describe_file(const std::string& path, std::ostream& out) {
     if (kind == "checkpoint") return describe_checkpoint(path, version, out);
     if (kind == "metrics") return describe_metrics(path, version, out);
     if (kind == "samples") return describe_samples(path, version, out);
+    if (kind == "features") return describe_features(path, version, out);
     fail("'", path, "' is an rbm file of unknown kind '", kind, "'");
 }
 

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <sstream>
 
@@ -476,6 +477,70 @@ void set_kind(hid_t file, const std::string& kind, int64_t version) {
 #ifdef RBM_VERSION
     set_attr(file, "rbm_version", std::string(RBM_VERSION));
 #endif
+}
+
+void check_may_replace(const std::string& path, const std::string& kind, const std::string& command) {
+    RBM_CHECK(!path.empty(), "--out must name the " << kind << " file to write");
+    std::error_code ec;
+    const std::filesystem::file_status status = std::filesystem::status(path, ec);
+    if (!std::filesystem::exists(status)) return;
+    const std::string only = "; " + command + " replaces only a " + kind + " file (choose another --out, or remove it)";
+    RBM_CHECK(std::filesystem::is_regular_file(status), "'" << path << "' exists and is not a file" << only);
+    RBM_CHECK(is_hdf5(path), "'" << path << "' exists and is not an HDF5 file" << only);
+    const Handle file = open_file_read(path);
+    const std::string found = file_kind(file, path);
+    RBM_CHECK(found == kind, "'" << path << "' exists and is "
+                                 << (found.empty() ? std::string("an HDF5 file rbm did not write") : "an rbm " + found + " file")
+                                 << only);
+}
+
+namespace {
+
+struct AttrSink {
+    const std::string* path;
+    const std::set<std::string>* skip;
+    RootAttrs* attrs;
+};
+
+// Sorts each attribute into text or number by its stored type.
+herr_t collect_attr(hid_t loc, const char* name, const H5A_info_t*, void* data) {
+    auto* sink = static_cast<AttrSink*>(data);
+    if (sink->skip->count(name)) return 0;
+    Handle attr(H5Aopen(loc, name, H5P_DEFAULT));
+    if (!attr.valid()) return -1;
+    Handle type(H5Aget_type(attr));
+    H5T_class_t cls = type.valid() ? H5Tget_class(type) : H5T_NO_CLASS;
+    try {
+        if (cls == H5T_STRING) sink->attrs->text[name] = get_attr_string(loc, name, *sink->path);
+        else if (cls == H5T_INTEGER || cls == H5T_FLOAT) sink->attrs->number[name] = get_attr_double(loc, name, *sink->path);
+    } catch (const Error&) {
+        return -1;  // an exception must not unwind through HDF5's C frames
+    }
+    return 0;
+}
+
+}  // namespace
+
+RootAttrs read_root_attrs(hid_t file, const std::string& path, const std::set<std::string>& skip) {
+    RootAttrs attrs;
+    AttrSink sink{&path, &skip, &attrs};
+    hsize_t idx = 0;
+    RBM_H5(H5Aiterate2(file, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, collect_attr, &sink),
+           "reading the attributes of '" << path << "'");
+    return attrs;
+}
+
+void write_root_attrs(hid_t file, const RootAttrs& attrs, const std::set<std::string>& reserved,
+                      const std::string& path) {
+    for (const auto& [name, value] : attrs.text) {
+        RBM_CHECK(!reserved.count(name), "'" << path << "': attribute name '" << name << "' is reserved");
+        set_attr(file, name, value);
+    }
+    for (const auto& [name, value] : attrs.number) {
+        RBM_CHECK(!reserved.count(name) && !attrs.text.count(name),
+                  "'" << path << "': attribute name '" << name << "' is reserved or given twice");
+        set_attr(file, name, value);
+    }
 }
 
 }  // namespace rbm::h5

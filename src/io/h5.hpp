@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -112,6 +114,22 @@ std::string file_kind(hid_t file, const std::string& path);
 void require_kind(hid_t file, const std::string& path, const std::string& kind, int64_t version);
 // Root attributes every rbm file gets: rbm_file_kind, format_version, rbm_version.
 void set_kind(hid_t file, const std::string& kind, int64_t version);
+
+// Fails, naming `path`, unless writing a `kind` file there would replace nothing or only
+// another `kind` file: never a checkpoint, the run's metrics or a file rbm did not write.
+// `command` ("rbm sample") is named in the advice.
+void check_may_replace(const std::string& path, const std::string& kind, const std::string& command);
+
+// A file's own root attributes, saying how its contents were made (checkpoint, seed, ...).
+struct RootAttrs {
+    std::map<std::string, std::string> text;
+    std::map<std::string, double> number;
+};
+// Every root attribute not named in `skip` (the format's own), by stored type.
+RootAttrs read_root_attrs(hid_t file, const std::string& path, const std::set<std::string>& skip);
+// Writes them; a name in `reserved` or given twice is refused, naming `path`.
+void write_root_attrs(hid_t file, const RootAttrs& attrs, const std::set<std::string>& reserved,
+                      const std::string& path);
 
 // The innermost message on HDF5's error stack (e.g. "truncated file: eof = ..."), or "".
 std::string library_error_detail();

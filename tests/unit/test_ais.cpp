@@ -333,6 +333,23 @@ TEST(EvalMetrics, PseudoLikelihoodFreeEnergyAndReconstruction) {
     }
 }
 
+// rbm transform's features: p(h | v) of real-valued rows in [0, 1] (x/255 is not binary),
+// every row of several sgemm chunks, against the reference conditional in double.
+TEST(EvalMetrics, HiddenMeansMatchTheExactConditional) {
+    const std::size_t nv = 11, nh = 13, n = 300;  // more than one sgemm chunk
+    const ParamBuffer p = test::random_params({nv, nh}, 2.0, 37);
+    std::mt19937 gen(41);
+    std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
+    std::vector<float> rows(n * nv);
+    for (float& x : rows) x = pixel(gen);
+    const std::vector<float> means = eval::hidden_means(p, rows.data(), n);
+    ASSERT_EQ(means.size(), n * nh);
+    for (std::size_t r = 0; r < n; ++r) {
+        const std::vector<double> ph = exact::hidden_probs(p, rows.data() + r * nv);
+        for (std::size_t j = 0; j < nh; ++j) ASSERT_NEAR(means[r * nh + j], ph[j], 2e-6) << "row " << r << " unit " << j;
+    }
+}
+
 const std::vector<float> kSixBitRows = {1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0};  // two rows of 6
 
 // The pseudo-likelihood of rows of 6 bits against enumeration of each conditional.

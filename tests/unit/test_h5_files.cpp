@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "io/checkpoint.hpp"
+#include "io/features_file.hpp"
 #include "io/file_info.hpp"
 #include "io/h5.hpp"
 #include "io/metrics_file.hpp"
@@ -415,6 +416,45 @@ TEST(SamplesFile, RoundTrip) {
     EXPECT_ERROR_HAS(write_samples(dir + "/bad.h5", s), "3 start indices for 4 chains");
     EXPECT_FALSE(fs::exists(dir + "/bad.h5.tmp"));
     EXPECT_ERROR_HAS(read_samples(dir + "/missing.h5"), "no such file");
+}
+
+TEST(FeaturesFile, RoundTripAndWhatItMayReplace) {
+    std::string dir = fresh_dir(), path = dir + "/features.h5";
+    FeatureSet s;
+    s.n_examples = 5;
+    s.n_hidden = 3;
+    for (std::size_t i = 0; i < 15; ++i) s.features.push_back(float(i) / 14.0f);
+    s.labels = {7, 2, 1, 0, 4};
+    s.attrs.text = {{"checkpoint", "runs/a/checkpoints/step-0000000100.h5"}, {"binarize", "none"}};
+    s.attrs.number = {{"checkpoint_step", 100}};
+    check_features_destination(path);  // nothing there yet
+    write_features(path, s);
+    EXPECT_FALSE(fs::exists(path + ".tmp"));
+    const FeatureSet r = read_features(path);
+    EXPECT_EQ(r.n_examples, 5u);
+    EXPECT_EQ(r.n_hidden, 3u);
+    EXPECT_EQ(r.features, s.features);
+    EXPECT_EQ(r.labels, s.labels);
+    EXPECT_EQ(r.attrs.text, s.attrs.text);
+    EXPECT_EQ(r.attrs.number, s.attrs.number);
+    check_features_destination(path);  // an older features file may be replaced
+
+    std::ostringstream out;
+    describe_file(path, out);
+    for (const char* fact : {"rbm features", "features: [5, 3] float32", "labels: [5] uint8, 5 distinct", "checkpoint_step: 100"})
+        EXPECT_THAT_STR(out.str(), fact);
+
+    const std::string ckpt = dir + "/c.h5", samples = dir + "/s.h5";
+    write_checkpoint(ckpt, sample_checkpoint());
+    EXPECT_ERROR_HAS(check_features_destination(ckpt), ckpt + "' exists and is an rbm checkpoint file; rbm transform replaces only a features file");
+    EXPECT_ERROR_HAS(read_features(ckpt), "is an rbm checkpoint file, not a features file");
+    s.labels.pop_back();
+    EXPECT_ERROR_HAS(write_features(dir + "/bad.h5", s), "4 labels for 5 examples");
+    s.labels.clear();
+    s.attrs.text["format_version"] = "2";
+    EXPECT_ERROR_HAS(write_features(dir + "/bad.h5", s), "attribute name 'format_version' is reserved");
+    EXPECT_FALSE(fs::exists(dir + "/bad.h5"));
+    EXPECT_FALSE(fs::exists(dir + "/bad.h5.tmp"));
 }
 
 TEST(FileInfo, DescribesEachKind) {

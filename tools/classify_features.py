@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""How good an RBM's hidden units are as features: a logistic regression trained on
+`rbm transform`'s features of the training set, scored on those of the test set, beside
+the same classifier on the raw pixels (the baseline the features must beat).
+
+    tools/classify_features.py TRAIN_FEATURES.h5 TEST_FEATURES.h5 [--C 1.0] [--max-iter 200] [--no-baseline] [--json]
+
+Both files must hold /labels (rbm transform --labels). The pixel baseline reads the IDX
+files the features were made from (their data_file attribute); it is skipped when those
+are not IDX files. Prints test accuracy (and with --json one JSON object).
+
+Runs with Debian's python3-h5py, python3-numpy and python3-sklearn (/usr/bin/python3).
+"""
+import argparse
+import gzip
+import json
+import sys
+import time
+import warnings
+
+import h5py
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+
+def load_features(path):
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        sys.exit(f"classify_features.py: error: cannot open {path}: {e}")
+    with f:
+        kind = f.attrs.get("rbm_file_kind", b"")
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind != "features":
+            sys.exit(f"classify_features.py: error: {path} is not an rbm features file (rbm transform writes them)")
+        if "labels" not in f:
+            sys.exit(f"classify_features.py: error: {path} has no /labels (run rbm transform with --labels)")
+        source = f.attrs.get("data_file", b"")
+        source = source.decode() if isinstance(source, bytes) else source
+        return f["features"][:], f["labels"][:], source
+
+
+def read_idx_images(path, n):
+    """The first n images of an IDX file (raw or .gz) as x/255, or None if it is not IDX."""
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            header = f.read(16)
+            if len(header) < 16 or header[:4] != b"\x00\x00\x08\x03":
+                return None
+            rows, cols = int.from_bytes(header[8:12], "big"), int.from_bytes(header[12:16], "big")
+            pixels = np.frombuffer(f.read(n * rows * cols), dtype=np.uint8)
+    except OSError:
+        return None
+    if pixels.size != n * rows * cols:
+        return None
+    return pixels.reshape(n, rows * cols).astype(np.float32) / 255.0
+
+
+def accuracy(train_x, train_y, test_x, test_y, c, max_iter):
+    """Test accuracy, fit seconds and whether L-BFGS converged within max_iter."""
+    scaler = StandardScaler().fit(train_x)
+    model = LogisticRegression(C=c, max_iter=max_iter)
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(scaler.transform(train_x), train_y)
+    seconds = time.perf_counter() - start
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return float((model.predict(scaler.transform(test_x)) == test_y).mean()), seconds, converged
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("train")
+    p.add_argument("test")
+    p.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength (default 1.0)")
+    p.add_argument("--max-iter", type=int, default=200, help="L-BFGS iterations (default 200)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the raw-pixel classifier")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    a = p.parse_args()
+
+    train_x, train_y, train_src = load_features(a.train)
+    test_x, test_y, test_src = load_features(a.test)
+    if train_x.shape[1] != test_x.shape[1]:
+        sys.exit(f"classify_features.py: error: {a.train} has {train_x.shape[1]} features, {a.test} {test_x.shape[1]}")
+    result = {"train_examples": len(train_y), "test_examples": len(test_y), "features": train_x.shape[1]}
+    result["rbm_accuracy"], result["rbm_fit_s"], result["rbm_converged"] = accuracy(train_x, train_y, test_x, test_y, a.C, a.max_iter)
+    if not a.no_baseline:
+        px_train, px_test = read_idx_images(train_src, len(train_y)), read_idx_images(test_src, len(test_y))
+        if px_train is not None and px_test is not None:
+            result["pixel_accuracy"], result["pixel_fit_s"], result["pixel_converged"] = accuracy(px_train, train_y, px_test, test_y, a.C, a.max_iter)
+    if a.json:
+        print(json.dumps(result))
+        return
+    print(f"logistic regression, {result['train_examples']} training and {result['test_examples']} test examples")
+    unfinished = f" (L-BFGS stopped at --max-iter {a.max_iter} before converging)"
+    print(f"  on the RBM's {result['features']} features: test accuracy {100 * result['rbm_accuracy']:.2f}%"
+          + ("" if result["rbm_converged"] else unfinished))
+    if "pixel_accuracy" in result:
+        print(f"  on the raw pixels:            test accuracy {100 * result['pixel_accuracy']:.2f}%"
+              + ("" if result["pixel_converged"] else unfinished))
+    elif not a.no_baseline:
+        print("  (no pixel baseline: the features' data files are not IDX images)")
+
+
+if __name__ == "__main__":
+    main()
