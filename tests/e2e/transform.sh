@@ -45,6 +45,13 @@ assert not np.allclose(s['features'][:], f['features'][:50])
 " "$WORK/s.h5" "$WORK/f.h5" || fail "stochastic features"
 "$RBM" info "$WORK/f.h5" | grep -qF "features: [300, 16] float32, p(h = 1 | v)" || fail "info on features"
 
+echo "== stacking: a second RBM trains on the first one's features and transforms them (a DBN's layer 2)"
+"$RBM" train --data "$WORK/f.h5:/features" --hidden 8 --k 1 --batch-size 10 --epochs 1 --monitor-examples 50 \
+  --progress-every 0 --out "$WORK/layer2" > "$WORK/layer2.log" 2>&1 || { cat "$WORK/layer2.log"; fail "training on features"; }
+"$RBM" transform --checkpoint "$(newest_checkpoint "$WORK/layer2")" --data "$WORK/f.h5:/features" \
+  --out "$WORK/f2.h5" > "$WORK/f2.log" || fail "transform of features"
+grep -q "features of 300 examples \[300, 8\]" "$WORK/f2.log" || fail "layer 2 features: $(cat "$WORK/f2.log")"
+
 echo "== bad requests"
 expect_error "labels of another file" "$LABELS.*$TEST_LABELS|labels.*60000.*10000|10000.*60000" \
   "$RBM" transform --checkpoint "$ckpt" --data "$MNIST" --labels "$TEST_LABELS" --out "$WORK/x.h5"
