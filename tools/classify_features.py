@@ -5,9 +5,9 @@ the same classifier on the raw pixels (the baseline the features must beat).
 
     tools/classify_features.py TRAIN_FEATURES.h5 TEST_FEATURES.h5 [--C 1.0] [--max-iter 200] [--no-baseline] [--json]
 
-Both files must hold /labels (rbm transform --labels). The pixel baseline reads the IDX
-files the features were made from (their data_file attribute); it is skipped when those
-are not IDX files. Prints test accuracy (and with --json one JSON object).
+Both files must hold /labels (rbm transform --labels) and come from one checkpoint read
+the same way. The pixel baseline reads the IDX files the features were made from (their
+data_file attribute); without them it says why it is skipped. Prints test accuracy (and with --json one JSON object).
 
 Runs with Debian's python3-h5py, python3-numpy and python3-sklearn (/usr/bin/python3).
 """
@@ -17,6 +17,7 @@ import json
 import sys
 import time
 import warnings
+import zlib
 
 import h5py
 import numpy as np
@@ -37,26 +38,35 @@ def load_features(path):
             sys.exit(f"classify_features.py: error: {path} is not an rbm features file (rbm transform writes them)")
         if "labels" not in f:
             sys.exit(f"classify_features.py: error: {path} has no /labels (run rbm transform with --labels)")
-        source = f.attrs.get("data_file", b"")
-        source = source.decode() if isinstance(source, bytes) else source
-        return f["features"][:], f["labels"][:], source
+        made = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        return f["features"][:], f["labels"][:], made
+
+
+def check_same_model(train, test, made_train, made_test):
+    """Train and test features must come from one checkpoint, read the same way."""
+    for key in ("checkpoint", "binarize"):
+        if made_train.get(key) != made_test.get(key):
+            sys.exit(f"classify_features.py: error: {train} and {test} differ in {key} "
+                     f"({made_train.get(key)} against {made_test.get(key)}): transform both with one checkpoint and --binarize")
 
 
 def read_idx_images(path, n):
-    """The first n images of an IDX file (raw or .gz) as x/255, or None if it is not IDX."""
+    """The first n images of an IDX file (raw or .gz; 3-D or 2-D) as x/255, or the reason
+    there are none."""
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
-            header = f.read(16)
-            if len(header) < 16 or header[:4] != b"\x00\x00\x08\x03":
-                return None
-            rows, cols = int.from_bytes(header[8:12], "big"), int.from_bytes(header[12:16], "big")
-            pixels = np.frombuffer(f.read(n * rows * cols), dtype=np.uint8)
-    except OSError:
-        return None
-    if pixels.size != n * rows * cols:
-        return None
-    return pixels.reshape(n, rows * cols).astype(np.float32) / 255.0
+            magic = f.read(4)
+            if magic not in (b"\x00\x00\x08\x03", b"\x00\x00\x08\x02"):
+                return f"{path} is not an IDX image file (an HDF5 dataset?)"
+            dims = [int.from_bytes(f.read(4), "big") for _ in range(magic[3])]
+            width = int(np.prod(dims[1:]))
+            pixels = np.frombuffer(f.read(n * width), dtype=np.uint8)
+    except (OSError, EOFError, zlib.error) as e:
+        return f"cannot read {path}: {e}"
+    if pixels.size != n * width:
+        return f"{path} holds fewer than {n} images"
+    return pixels.reshape(n, width).astype(np.float32) / 255.0
 
 
 def accuracy(train_x, train_y, test_x, test_y, c, max_iter):
@@ -64,6 +74,8 @@ def accuracy(train_x, train_y, test_x, test_y, c, max_iter):
     scaler = StandardScaler().fit(train_x)
     model = LogisticRegression(C=c, max_iter=max_iter)
     start = time.perf_counter()
+    if len(np.unique(train_y)) < 2:
+        sys.exit("classify_features.py: error: the training features' labels hold one class: nothing to classify")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(scaler.transform(train_x), train_y)
@@ -82,15 +94,20 @@ def main():
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args()
 
-    train_x, train_y, train_src = load_features(a.train)
-    test_x, test_y, test_src = load_features(a.test)
+    train_x, train_y, made_train = load_features(a.train)
+    test_x, test_y, made_test = load_features(a.test)
     if train_x.shape[1] != test_x.shape[1]:
         sys.exit(f"classify_features.py: error: {a.train} has {train_x.shape[1]} features, {a.test} {test_x.shape[1]}")
+    check_same_model(a.train, a.test, made_train, made_test)
     result = {"train_examples": len(train_y), "test_examples": len(test_y), "features": train_x.shape[1]}
     result["rbm_accuracy"], result["rbm_fit_s"], result["rbm_converged"] = accuracy(train_x, train_y, test_x, test_y, a.C, a.max_iter)
     if not a.no_baseline:
-        px_train, px_test = read_idx_images(train_src, len(train_y)), read_idx_images(test_src, len(test_y))
-        if px_train is not None and px_test is not None:
+        px_train = read_idx_images(made_train.get("data_file", ""), len(train_y))
+        px_test = read_idx_images(made_test.get("data_file", ""), len(test_y))
+        why_not = [p for p in (px_train, px_test) if isinstance(p, str)]
+        if why_not:
+            result["no_baseline"] = "; ".join(why_not)
+        else:
             result["pixel_accuracy"], result["pixel_fit_s"], result["pixel_converged"] = accuracy(px_train, train_y, px_test, test_y, a.C, a.max_iter)
     if a.json:
         print(json.dumps(result))
@@ -103,7 +120,7 @@ def main():
         print(f"  on the raw pixels:            test accuracy {100 * result['pixel_accuracy']:.2f}%"
               + ("" if result["pixel_converged"] else unfinished))
     elif not a.no_baseline:
-        print("  (no pixel baseline: the features' data files are not IDX images)")
+        print(f"  (no pixel baseline: {result['no_baseline']})")
 
 
 if __name__ == "__main__":

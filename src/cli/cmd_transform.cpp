@@ -3,6 +3,7 @@
 // reads (scikit-learn's BernoulliRBM.transform, for rbm's checkpoints). One product per
 // 256 rows on the CPU: all of MNIST takes about a second, so there is no GPU path.
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 
 #include "cli/commands.hpp"
@@ -24,8 +25,8 @@ const char* kTransformUsage =
     "Writes the hidden units' probabilities p(h_j = 1 | v) of every example of --data under\n"
     "the checkpoint's RBM (the features a classifier is trained on) to --out: HDF5 /features\n"
     "float32 [examples, hidden], and with --labels (an IDX label file, raw or .gz) /labels\n"
-    "uint8 [examples]. --data is read as training reads it: x/255 unless --binarize says\n"
-    "otherwise.\n";
+    "uint8 [examples]. The examples are x/255, whatever the checkpoint was trained on, unless\n"
+    "--binarize says otherwise.\n";
 
 struct TransformRequest {
     std::string checkpoint, data, labels, out = "features.h5";
@@ -123,9 +124,11 @@ int run_transform(const std::vector<std::string>& args) {
     set.n_examples = data.n_rows;
     set.n_hidden = ckpt.params.shape.n_hidden;
     set.features = eval::hidden_means(ckpt.params, data.values.data(), data.n_rows);
-    set.attrs.text = {{"checkpoint", r.checkpoint}, {"data_file", r.data}, {"feature", "p(h=1|v)"},
-                      {"binarize", choice_name(r.binarize.mode, kOnceBinarizations)}};
-    if (!r.labels.empty()) set.attrs.text["labels_file"] = r.labels;
+    // Absolute paths: a reader of the file (tools/classify_features.py) finds them from anywhere.
+    const auto absolute = [](const std::string& p) { return std::filesystem::absolute(p).string(); };
+    set.attrs.text = {{"checkpoint", absolute(r.checkpoint)}, {"data_file", absolute(r.data)},
+                      {"feature", "p(h=1|v)"}, {"binarize", choice_name(r.binarize.mode, kOnceBinarizations)}};
+    if (!r.labels.empty()) set.attrs.text["labels_file"] = absolute(r.labels);
     set.attrs.number = {{"checkpoint_step", double(ckpt.step)}};
     if (r.binarize.mode == Binarization::threshold) set.attrs.number["binarize_threshold"] = r.binarize.threshold;
     if (r.binarize.mode == Binarization::stochastic) set.attrs.number["binarize_seed"] = r.binarize.seed;

@@ -25,11 +25,11 @@ const char* kUsage =
     "MPI ranks (mpirun -np N rbm train ..., or srun --mpi=pmix), and writes HDF5 files.\n"
     "\n"
     "commands:\n"
-    "  train    train (or --resume) a run into a run directory\n"
-    "  sample   draw Gibbs samples from a checkpoint into an HDF5 tensor and a PNG\n"
-    "  eval     log-likelihood (AIS, RAISE, exact), pseudo-likelihood and more of a checkpoint\n"
+    "  train     train (or --resume) a run into a run directory\n"
+    "  sample    draw Gibbs samples from a checkpoint into an HDF5 tensor and a PNG\n"
+    "  eval      log-likelihood (AIS, RAISE, exact), pseudo-likelihood and more of a checkpoint\n"
     "  transform hidden-unit features p(h | v) of a data set (and its labels) into HDF5\n"
-    "  info     describe a checkpoint, metrics, samples or features file\n"
+    "  info      describe a checkpoint, metrics, samples or features file\n"
     "\n"
     "rbm <command> --help describes each command's options; rbm --version prints the version.\n";
 

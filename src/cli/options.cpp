@@ -248,6 +248,12 @@ BinarizeSpec parse_binarize_once(const po::variables_map& vm, BinarizeSpec spec)
         spec.threshold = float(parse_real("--binarize-threshold", text("binarize-threshold"), origin, 0, 1));
     if (vm.count("binarize-seed"))
         spec.seed = uint32_t(parse_count("--binarize-seed", text("binarize-seed"), origin, 0, UINT32_MAX));
+    // An option that would change nothing is a mistaken command, not one to run quietly.
+    const std::string mode = choice_name(spec.mode, kOnceBinarizations);
+    if (vm.count("binarize-threshold") && spec.mode != Binarization::threshold)
+        fail("--binarize-threshold applies to --binarize threshold, and the binarisation here is ", mode);
+    if (vm.count("binarize-seed") && spec.mode != Binarization::stochastic)
+        fail("--binarize-seed applies to --binarize stochastic, and the binarisation here is ", mode);
     return spec;
 }
 

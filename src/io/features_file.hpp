@@ -3,7 +3,7 @@
 //   /features float32 [n_examples, n_hidden]  p(h_j = 1 | v) of each example
 //   /labels   uint8   [n_examples]            the examples' labels, when given
 //   / attrs: rbm_file_kind="features", format_version, rbm_version, and how they were
-//            made (checkpoint, checkpoint_step, data, labels, binarize, ...)
+//            made (checkpoint, checkpoint_step, data_file, labels_file, binarize, ...)
 #pragma once
 
 #include <cstdint>

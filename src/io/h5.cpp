@@ -10,8 +10,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <set>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace rbm::h5 {
@@ -480,18 +480,29 @@ void set_kind(hid_t file, const std::string& kind, int64_t version) {
 }
 
 void check_may_replace(const std::string& path, const std::string& kind, const std::string& command) {
-    RBM_CHECK(!path.empty(), "--out must name the " << kind << " file to write");
+    if (path.empty()) fail("--out must name the ", kind, " file to write");
+    // Said before any work, rather than as a failed '.tmp' at the end of it.
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path().empty()
+                                          ? std::filesystem::path(".")
+                                          : std::filesystem::path(path).parent_path();
     std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) fail("--out ", path, ": its directory '", dir.string(), "' does not exist");
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+        fail("--out ", path, ": cannot write in '", dir.string(), "': ", std::strerror(errno));
     const std::filesystem::file_status status = std::filesystem::status(path, ec);
     if (!std::filesystem::exists(status)) return;
     const std::string only = "; " + command + " replaces only a " + kind + " file (choose another --out, or remove it)";
-    RBM_CHECK(std::filesystem::is_regular_file(status), "'" << path << "' exists and is not a file" << only);
-    RBM_CHECK(is_hdf5(path), "'" << path << "' exists and is not an HDF5 file" << only);
-    const Handle file = open_file_read(path);
-    const std::string found = file_kind(file, path);
-    RBM_CHECK(found == kind, "'" << path << "' exists and is "
-                                 << (found.empty() ? std::string("an HDF5 file rbm did not write") : "an rbm " + found + " file")
-                                 << only);
+    if (!std::filesystem::is_regular_file(status)) fail("'", path, "' exists and is not a file", only);
+    if (!is_hdf5(path)) fail("'", path, "' exists and is not an HDF5 file", only);
+    std::string found;
+    try {
+        found = file_kind(open_file_read(path), path);
+    } catch (const Error&) {
+        fail("'", path, "' exists and is a damaged HDF5 file", only);
+    }
+    if (found != kind)
+        fail("'", path, "' exists and is ", found.empty() ? std::string("an HDF5 file rbm did not write") : "an rbm " + found + " file",
+             only);
 }
 
 namespace {

@@ -17,12 +17,15 @@ grep -q "^wrote the features of 300 examples \[300, 16\] and their labels to $WO
   || fail "no summary line: $(cat "$WORK/f.log")"
 grep -Eq "^mean activation [0-9.e-]+; [0-9]+ of 16 hidden units nearly constant" "$WORK/f.log" || fail "no spread line"
 $PY - "$WORK/f.h5" "$ckpt" "$MNIST" "$LABELS" <<'EOF' || fail "the features file"
-import sys, h5py, numpy as np
+import os, sys, h5py, numpy as np
 f, c = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
 text = lambda v: v.decode() if isinstance(v, bytes) else v
 assert text(f.attrs["rbm_file_kind"]) == "features" and f.attrs["format_version"] == 1
-assert text(f.attrs["binarize"]) == "none" and text(f.attrs["data_file"]) == sys.argv[3]
-assert text(f.attrs["labels_file"]) == sys.argv[4] and text(f.attrs["checkpoint"]) == sys.argv[2]
+# Absolute paths (cwd + the path as given), so a reader finds them from anywhere.
+full = lambda p: os.path.normpath(os.path.abspath(p))
+assert text(f.attrs["binarize"]) == "none" and full(text(f.attrs["data_file"])) == full(sys.argv[3])
+assert os.path.isabs(text(f.attrs["data_file"])) and os.path.isabs(text(f.attrs["checkpoint"]))
+assert full(text(f.attrs["labels_file"])) == full(sys.argv[4]) and full(text(f.attrs["checkpoint"])) == full(sys.argv[2])
 feats, labels = f["features"][:], f["labels"][:]
 assert feats.shape == (300, 16) and feats.dtype == np.float32, (feats.shape, feats.dtype)
 x = np.frombuffer(open(sys.argv[3], "rb").read()[16:16 + 300 * 784], np.uint8).reshape(300, 784) / 255.0
@@ -34,15 +37,28 @@ want = np.frombuffer(open(sys.argv[4], "rb").read()[8:8 + 300], np.uint8)
 assert (labels == want).all()
 EOF
 
-echo "== stochastic binarisation is recorded and gives 0/1 inputs (other features than x/255)"
-"$RBM" transform --checkpoint "$ckpt" --data "$MNIST" --limit 50 --binarize stochastic --binarize-seed 9 \
+echo "== stochastic binarisation is recorded and feeds 0/1 inputs, recovered from the features"
+# With more hidden units than visible ones, logit(p(h | v)) - c = v W determines v.
+"$RBM" train --data "$MNIST" --limit 20 --hidden 800 --k 1 --batch-size 20 --epochs 1 --monitor-examples 20 \
+  --filters false --progress-every 0 --out "$WORK/wide" > /dev/null 2>&1 || fail "training the wide RBM"
+wide=$(newest_checkpoint "$WORK/wide")
+"$RBM" transform --checkpoint "$wide" --data "$MNIST" --limit 50 --binarize stochastic --binarize-seed 9 \
   --out "$WORK/s.h5" > /dev/null || fail "transform --binarize stochastic"
-$PY -c "
+$PY - "$WORK/s.h5" "$wide" "$MNIST" <<'EOF' || fail "stochastic features"
 import sys, h5py, numpy as np
-s, f = h5py.File(sys.argv[1], 'r'), h5py.File(sys.argv[2], 'r')
-assert s.attrs['binarize_seed'] == 9 and 'labels' not in s
-assert not np.allclose(s['features'][:], f['features'][:50])
-" "$WORK/s.h5" "$WORK/f.h5" || fail "stochastic features"
+s, c = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+assert s.attrs["binarize_seed"] == 9 and "labels" not in s
+p = s["features"][:].astype(np.float64)
+W, hb = c["model/W"][:].astype(np.float64), c["model/hbias"][:].astype(np.float64)
+v = np.linalg.lstsq(W.T, (np.log(p) - np.log1p(-p) - hb).T, rcond=None)[0].T
+assert np.abs(v - np.round(v)).max() < 1e-2, np.abs(v - np.round(v)).max()
+v = np.round(v)
+x = np.frombuffer(open(sys.argv[3], "rb").read()[16:16 + 50 * 784], np.uint8).reshape(50, 784) / 255.0
+assert set(np.unique(v)) <= {0.0, 1.0}
+assert (v[x == 0] == 0).all() and (v[x == 1] == 1).all()   # x > u: 0 never, 1 always
+assert abs(v.mean() - x.mean()) < 0.01, (v.mean(), x.mean())  # and x in between as often as x says
+assert ((v > 0) != (x >= 0.5)).any()                      # not a threshold
+EOF
 "$RBM" info "$WORK/f.h5" | grep -qF "features: [300, 16] float32, p(h = 1 | v)" || fail "info on features"
 
 echo "== stacking: a second RBM trains on the first one's features and transforms them (a DBN's layer 2)"
@@ -65,6 +81,10 @@ expect_error "over a checkpoint" "exists and is an rbm checkpoint file; rbm tran
 expect_error "no --data" "--data is required" "$RBM" transform --checkpoint "$ckpt"
 expect_error "dynamic binarisation" "--binarize must be none, threshold or stochastic, got 'dynamic'" \
   "$RBM" transform --checkpoint "$ckpt" --data "$MNIST" --binarize dynamic
+expect_error "a threshold without threshold binarisation" "--binarize-threshold applies to --binarize threshold, and the binarisation here is none" \
+  "$RBM" transform --checkpoint "$ckpt" --data "$MNIST" --binarize-threshold 0.3 --out "$WORK/x.h5"
+expect_error "into a missing directory" "--out .*/nodir/x.h5: its directory .*nodir' does not exist" \
+  "$RBM" transform --checkpoint "$ckpt" --data "$MNIST" --out "$WORK/nodir/x.h5"
 expect_error "under mpirun" "runs as one process" \
   mpirun -np 2 --oversubscribe "$RBM" transform --checkpoint "$ckpt" --data "$MNIST" --limit 5 --out "$WORK/m.h5"
 [ ! -e "$WORK/x.h5" ] && [ ! -e "$WORK/m.h5" ] || fail "a refused request left a file"
@@ -73,7 +93,13 @@ $PY -c "import h5py, sys; h5py.File(sys.argv[1], 'r')['model/W']" "$ckpt" || fai
 echo "== classify_features.py: features against pixels"
 "$RBM" transform --checkpoint "$ckpt" --data "$MNIST_TEST" --labels "$TEST_LABELS" --limit 200 --out "$WORK/t.h5" > /dev/null \
   || fail "transform of test data"
-"$SRC/tools/classify_features.py" "$WORK/f.h5" "$WORK/t.h5" --max-iter 50 --json > "$WORK/acc.json" \
+# Made with relative paths from another directory: the baseline still finds the images.
+mkdir "$WORK/elsewhere"
+cp "$MNIST_TEST" "$TEST_LABELS" "$WORK/elsewhere/"
+(cd "$WORK/elsewhere" \
+  && "$RBM" transform --checkpoint "$ckpt" --data "$(basename "$MNIST_TEST")" --labels "$(basename "$TEST_LABELS")" \
+       --limit 200 --out t.h5 > /dev/null) || fail "transform of test data from another directory"
+"$SRC/tools/classify_features.py" "$WORK/f.h5" "$WORK/elsewhere/t.h5" --max-iter 50 --json > "$WORK/acc.json" \
   || fail "classify_features.py"
 $PY -c "
 import json, sys
@@ -83,4 +109,10 @@ assert 0.2 < r['rbm_accuracy'] <= 1 and 0.2 < r['pixel_accuracy'] <= 1, r  # 10 
 " "$WORK/acc.json" || fail "classifier results: $(cat "$WORK/acc.json")"
 expect_error "classify a checkpoint" "is not an rbm features file" "$SRC/tools/classify_features.py" "$ckpt" "$WORK/t.h5"
 expect_error "classify features without labels" "has no /labels" "$SRC/tools/classify_features.py" "$WORK/s.h5" "$WORK/t.h5"
+"$RBM" transform --checkpoint "$ckpt" --data "$MNIST" --labels "$LABELS" --limit 1 --out "$WORK/one.h5" > /dev/null
+expect_error "classify one class" "labels hold one class" "$SRC/tools/classify_features.py" "$WORK/one.h5" "$WORK/t.h5"
+"$RBM" transform --checkpoint "$ckpt" --data "$MNIST_TEST" --labels "$TEST_LABELS" --limit 200 --binarize threshold \
+  --out "$WORK/tt.h5" > /dev/null
+expect_error "classify features read another way" "differ in binarize \(none against threshold\)" \
+  "$SRC/tools/classify_features.py" "$WORK/f.h5" "$WORK/tt.h5"
 echo "PASS"

@@ -448,6 +448,11 @@ TEST(FeaturesFile, RoundTripAndWhatItMayReplace) {
     write_checkpoint(ckpt, sample_checkpoint());
     EXPECT_ERROR_HAS(check_features_destination(ckpt), ckpt + "' exists and is an rbm checkpoint file; rbm transform replaces only a features file");
     EXPECT_ERROR_HAS(read_features(ckpt), "is an rbm checkpoint file, not a features file");
+    const std::string cut = dir + "/cut.h5";  // an HDF5 signature, then nothing a reader can use
+    fs::copy_file(path, cut);
+    fs::resize_file(cut, 1000);
+    EXPECT_ERROR_HAS(check_features_destination(cut), cut + "' exists and is a damaged HDF5 file; rbm transform");
+    EXPECT_ERROR_HAS(check_features_destination(dir + "/none/f.h5"), "--out " + dir + "/none/f.h5: its directory '" + dir + "/none' does not exist");
     s.labels.pop_back();
     EXPECT_ERROR_HAS(write_features(dir + "/bad.h5", s), "4 labels for 5 examples");
     s.labels.clear();
