@@ -112,7 +112,9 @@ expect_error "classify features without labels" "has no /labels" "$SRC/tools/cla
 "$RBM" transform --checkpoint "$ckpt" --data "$MNIST" --labels "$LABELS" --limit 1 --out "$WORK/one.h5" > /dev/null
 expect_error "classify one class" "labels hold one class" "$SRC/tools/classify_features.py" "$WORK/one.h5" "$WORK/t.h5"
 "$RBM" transform --checkpoint "$ckpt" --data "$MNIST_TEST" --labels "$TEST_LABELS" --limit 200 --binarize threshold \
-  --out "$WORK/tt.h5" > /dev/null
+  --binarize-threshold 0.3 --out "$WORK/tt.h5" > /dev/null
+$PY -c "import h5py, sys; t = h5py.File(sys.argv[1], 'r').attrs['binarize_threshold']; assert t == 0.3, repr(t)" "$WORK/tt.h5" \
+  || fail "the threshold is not recorded as given"
 expect_error "classify features read another way" "differ in binarize \(none against threshold\)" \
   "$SRC/tools/classify_features.py" "$WORK/f.h5" "$WORK/tt.h5"
 echo "PASS"
