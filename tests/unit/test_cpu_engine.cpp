@@ -199,3 +199,59 @@ TEST(CpuEngine, StepsAreDeterministicGivenTheCounter) {
         else EXPECT_EQ(first, out.values);
     }
 }
+
+// rbm sample's sweeps draw hidden units from draw 0 and visible units from draw 1 of the
+// sweep's step, element r * width + unit: the numbering the CUDA engine follows.
+TEST(CpuEngine, GibbsSweepDrawsFromTheNamedStreams) {
+    const RbmShape shape{7, 5};
+    const ParamBuffer p = test::random_params(shape, 1.0, 17);
+    const std::size_t n = 3;
+    const uint64_t step = 41;
+    const Stream stream = Stream::make(8, 0, Purpose::sample);
+    std::vector<float> v = test::random_binary_rows(n, 7, 18), start = v, mean(n * 7);
+    auto engine = make_cpu_engine(shape);
+    engine->set_params(p);
+    engine->gibbs_visible(v.data(), mean.data(), n, 1, stream, step);
+    int decided = 0;
+    for (std::size_t r = 0; r < n; ++r) {
+        const std::vector<double> ph = exact::hidden_probs(p, start.data() + r * 7);
+        std::vector<float> h(5);
+        bool near_tie = false;
+        for (std::size_t j = 0; j < 5; ++j) {
+            const double u = uniform_at(stream, step, 0, r * 5 + j);
+            near_tie = near_tie || std::abs(u - ph[j]) < 1e-5;
+            h[j] = u < ph[j] ? 1.0f : 0.0f;
+        }
+        if (near_tie) continue;  // the float sigmoid may decide otherwise
+        ++decided;
+        const std::vector<double> pv = exact::visible_probs(p, h.data());
+        for (std::size_t i = 0; i < 7; ++i) {
+            EXPECT_NEAR(mean[r * 7 + i], pv[i], 1e-6) << "row " << r << " unit " << i;
+            EXPECT_EQ(v[r * 7 + i], uniform_at(stream, step, 1, r * 7 + i) < mean[r * 7 + i] ? 1.0f : 0.0f)
+                << "row " << r << " unit " << i;
+        }
+    }
+    EXPECT_EQ(decided, 3);
+}
+
+// The chains' visible samples a run writes every --sample-every epochs: p(v | h) of the
+// persistent chains, and a draw 0 of the stream at the step given.
+TEST(CpuEngine, ChainVisiblesArePOfVGivenTheChainsAndTheirDraws) {
+    const RbmShape shape{6, 4};
+    const ParamBuffer p = test::random_params(shape, 1.0, 19);
+    std::vector<uint8_t> chains = {1, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 0};  // 3 chains of 4 hidden units
+    auto engine = make_cpu_engine(shape);
+    engine->set_params(p);
+    engine->set_chains(chains);
+    std::vector<float> mean(3 * 6), sample(3 * 6);
+    const Stream stream = Stream::make(9, 0, Purpose::sample);
+    engine->chain_visibles(mean.data(), sample.data(), stream, 77);
+    for (std::size_t r = 0; r < 3; ++r) {
+        const std::vector<float> h(chains.begin() + std::ptrdiff_t(r * 4), chains.begin() + std::ptrdiff_t(r * 4 + 4));
+        const std::vector<double> pv = exact::visible_probs(p, h.data());
+        for (std::size_t i = 0; i < 6; ++i) {
+            EXPECT_NEAR(mean[r * 6 + i], pv[i], 1e-6) << "chain " << r << " unit " << i;
+            EXPECT_EQ(sample[r * 6 + i], uniform_at(stream, 77, 0, r * 6 + i) < mean[r * 6 + i] ? 1.0f : 0.0f);
+        }
+    }
+}

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <vector>
 
 #include "model/exact.hpp"
@@ -129,4 +130,28 @@ TEST(Shuffle, IsAReproduciblePermutationThatVariesByEpochAndRank) {
     EXPECT_NE(a, epoch_order(1000, 1, 0, 1));
     EXPECT_NE(a, epoch_order(1000, 1, 1, 0));
     EXPECT_NE(a, epoch_order(1000, 2, 0, 0));
+}
+
+TEST(Init, WeightsFollowTheSeedAndFillTheRangeUniformly) {
+    const ParamBuffer a = initial_params({784, 500}, 1), b = initial_params({784, 500}, 2);
+    EXPECT_NE(a.values, b.values);
+    const float bound = 4.0f * std::sqrt(6.0f / 1284.0f);
+    std::size_t inner_half = 0, positive = 0;
+    for (std::size_t e = 0; e < a.shape.weight_count(); ++e) {
+        inner_half += std::abs(a.W()[e]) < bound / 2;
+        positive += a.W()[e] > 0;
+    }
+    const double n = double(a.shape.weight_count());  // 392,000: 5 sigma is 0.4% of n
+    EXPECT_NEAR(double(inner_half) / n, 0.5, 0.004);
+    EXPECT_NEAR(double(positive) / n, 0.5, 0.004);
+}
+
+// Every order of 4 rows comes out equally often across epochs: a Fisher-Yates shuffle, not
+// Sattolo's (cyclic orders only) or one with a biased index.
+TEST(Shuffle, EveryOrderIsEquallyLikely) {
+    std::map<std::vector<uint32_t>, int> seen;
+    const int epochs = 24000;
+    for (int e = 0; e < epochs; ++e) ++seen[epoch_order(4, 7, 0, uint64_t(e))];
+    EXPECT_EQ(seen.size(), 24u);
+    for (const auto& [order, count] : seen) EXPECT_NEAR(count, epochs / 24, 5 * 31) << ::testing::PrintToString(order);
 }

@@ -452,7 +452,7 @@ TEST(SparseSamples, UpdateWithoutStoringTheGradientIsTheStoredUpdate) {
     const ParamBuffer p = sparse_model(shape, false);
     for (int threads : {1, 2, 3})
         for (bool binary : {true, false})
-            for (const UpdateRule& rule : {UpdateRule{0.1f, 0.0f, 0.0f}, UpdateRule{0.05f, 0.5f, 0.01f}}) {
+            for (const UpdateRule& rule : {UpdateRule{0.1f, 0.0f, 0.0f}, UpdateRule{0.1f, 0.0f, 0.01f}, UpdateRule{0.05f, 0.5f, 0.01f}}) {
                 SCOPED_TRACE(testing::Message() << threads << " threads, " << (binary ? "binary" : "real")
                                                 << ", momentum " << rule.momentum);
                 test::ThreadsGuard loop_threads(threads);
