@@ -48,6 +48,9 @@ assert rev["log_z_upper"] >= ex, "exact log Z above RAISE's upper bound"
 se = (rev["log_z_upper"] - rev["log_z"]) / 3
 assert rev["mean_log_likelihood"] <= one["mean_log_likelihood"] + 3 * se + 1e-9, "RAISE above the exact log-likelihood"
 assert abs(rev["log_z"] - ex) < 1.0
+# Its bounds are +-3 standard errors of the per-example mean: the spread over sqrt(examples).
+half = 3 * rev["log_z_sd_across_examples"] / math.sqrt(rev["examples"])
+assert abs((rev["log_z_upper"] - rev["log_z"]) - half) < 1e-9 and abs((rev["log_z"] - rev["log_z_lower"]) - half) < 1e-9, rev
 pl = one["pseudo_likelihood"]
 assert pl["per_example"] < 0 and abs(pl["per_pixel"] * 784 - pl["per_example"]) < 1e-6 * abs(pl["per_example"])
 assert one["reconstruction_xent"] > 0

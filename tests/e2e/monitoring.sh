@@ -38,8 +38,8 @@ assert abs(last["free_energy_train"] - train) < 1e-4 * abs(train), (last["free_e
 assert abs(last["free_energy_valid"] - valid) < 1e-4 * abs(valid), (last["free_energy_valid"], valid)
 EOF
 
-echo "== two ranks: each monitors the start of its shard (rows 0..49 and 240..289)"
-mpirun -np 2 "$RBM" train "${base[@]}" --limit 480 --monitor-examples 100 --batch-size 10 --epochs 1 \
+echo "== two ranks: each monitors the start of its shard (rows 0..49 and 240..289); offsets of all rows"
+mpirun -np 2 "$RBM" train "${base[@]}" --limit 480 --monitor-examples 100 --batch-size 10 --epochs 1 --centering true \
   --out "$WORK/two" > "$WORK/two.log" 2>&1 || { cat "$WORK/two.log"; fail "training on 2 ranks"; }
 $PY - "$WORK/two" "$(newest_checkpoint "$WORK/two")" "$MNIST" <<'EOF' || fail "two ranks' free energy"
 import sys; sys.path.insert(0, sys.argv[1] + "/..")
@@ -49,6 +49,9 @@ _, last = last_epoch_row(sys.argv[1])
 want = np.concatenate([free_energy(sys.argv[2], rows(sys.argv[3], 0, 50)),
                        free_energy(sys.argv[2], rows(sys.argv[3], 240, 290))]).mean()
 assert abs(last["free_energy_train"] - want) < 1e-4 * abs(want), (last["free_energy_train"], want)
+import h5py   # centering's visible offsets: the means of all 480 rows, summed over both shards
+mu = h5py.File(sys.argv[2], "r")["centering/visible_offset"][:]
+assert np.allclose(mu, rows(sys.argv[3], 0, 480).mean(axis=0), atol=1e-6), abs(mu - rows(sys.argv[3], 0, 480).mean(axis=0)).max()
 EOF
 
 echo "== --vbias-init data and --centering: the step-1 checkpoint is one small step from the start"

@@ -47,6 +47,28 @@ for name, m in zip(sys.argv[2:], others):
 PYEOF
 echo "ok: metrics bitwise equal with and without checkpoints, and after a resume"
 
+echo "== mid-epoch resumes on other rank counts keep the epoch's fraction and its sums"
+# Step 10 of 24 on 2 ranks is step 20 of 48 on one: the epoch ends 28 steps later, at 38.
+keep_until() { for f in "$1"/checkpoints/step-*.h5; do [ $((10#$(basename "$f" .h5 | sed 's/step-//'))) -le "$2" ] || rm "$f"; done; }
+cp -r "$WORK/mid" "$WORK/shrink" && keep_until "$WORK/shrink" 10
+"${MPIRUN[@]}" -np 1 "$RBM" train --resume --out "$WORK/shrink" --epochs 1 > "$WORK/shrink.log" 2>&1 \
+  || { cat "$WORK/shrink.log"; fail "resume on 1 rank"; }
+grep -qF "resumed from step 10 (epoch 0, step 20 of 48)" "$WORK/shrink.log" || fail "1 rank: $(grep resumed "$WORK/shrink.log")"
+$PY -c "import h5py, sys; m = h5py.File(sys.argv[1], 'r')['metrics'][:]; assert m['step'][-1] == 38, m['step']" \
+  "$WORK/shrink/metrics.h5" || fail "the resumed epoch did not end at step 38"
+# On 4 ranks the epoch's sums so far (every rank's at step 10) are counted once: one more
+# step adds 4 ranks x 10 examples to them.
+cp -r "$WORK/mid" "$WORK/grow1" && keep_until "$WORK/grow1" 10
+"${MPIRUN[@]}" -np 4 "$RBM" train --resume --out "$WORK/grow1" --epochs 1 --checkpoint-every 1 > "$WORK/grow1.log" 2>&1 \
+  || { cat "$WORK/grow1.log"; fail "resume on 4 ranks"; }
+$PY - "$WORK/mid/checkpoints/step-0000000010.h5" "$WORK/grow1/checkpoints/step-0000000011.h5" <<'PYEOF' \
+  || fail "the epoch's example count after a resume on 4 ranks"
+import sys, h5py
+before, after = (h5py.File(p, "r")["state/epoch_metric_sums"][:] for p in sys.argv[1:])
+assert len(before) == 12 and len(after) == 24, (len(before), len(after))
+assert before[2::6].sum() == 200 and after[2::6].sum() == 240, (before[2::6], after[2::6])
+PYEOF
+
 echo "== a 2-rank checkpoint resumed on 4 ranks"
 cp -r "$WORK/split" "$WORK/grow"
 "${MPIRUN[@]}" -np 4 "$RBM" train --resume --out "$WORK/grow" --epochs 3 > "$WORK/grow.log" 2>&1 \
