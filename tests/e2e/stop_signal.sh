@@ -63,4 +63,18 @@ wait $busy || true
 if command -v mpirun >/dev/null; then
   run_and_signal two-ranks mpirun --oversubscribe -np 2
 fi
+
+echo "== a signal mid-epoch stops at the next step, not at the epoch's end"
+# One epoch of 4000 steps of about a millisecond each: seconds, where the signal lands early.
+"$RBM" train --data "$MNIST" --limit 40000 --hidden 500 --batch-size 10 --k 5 --monitor-examples 100 --epochs 1 \
+  --filters false --progress-every 0 --out "$WORK/long" > "$WORK/long.log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do grep -q '^training' "$WORK/long.log" && break; sleep 0.1; done
+sleep 0.2
+kill -TERM $pid
+rc=0; wait $pid || rc=$?
+[ $rc = 75 ] || { cat "$WORK/long.log"; fail "long epoch: expected exit 75, got $rc"; }
+stopped=$(grep -o 'checkpoint at step [0-9]*' "$WORK/long.log" | grep -o '[0-9]*$')
+[ -n "$stopped" ] && [ "$stopped" -gt 0 ] && [ "$stopped" -lt 4000 ] || fail "long epoch stopped at step '$stopped' of 4000"
+echo "ok: stopped at step $stopped of 4000"
 echo "PASS"

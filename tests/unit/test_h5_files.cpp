@@ -315,6 +315,24 @@ TEST(Checkpoint, FindNewestAndPrune) {
     EXPECT_TRUE(fs::exists(checkpoint_path(dir, 3000)));
     EXPECT_TRUE(fs::exists(dir + "/checkpoints/notes.txt"));
     EXPECT_TRUE(fs::exists(checkpoint_path(dir, 9999) + ".tmp"));
+    prune_checkpoints(dir, 1);  // the newest alone
+    EXPECT_FALSE(fs::exists(checkpoint_path(dir, 100)));
+    EXPECT_TRUE(fs::exists(checkpoint_path(dir, 3000)));
+}
+
+// Centering offsets are means of 0/1 units: a checkpoint holding another value is damaged,
+// and says so by its name whoever reads it (rbm info, a resume).
+TEST(Checkpoint, RefusesCenteringOffsetsOutsideTheUnitInterval) {
+    const std::string dir = fresh_dir();
+    for (float bad : {1.5f, -0.5f}) {
+        Checkpoint c = sample_checkpoint();
+        c.visible_offset.assign(c.params.shape.n_visible, 0.5f);
+        c.hidden_offset.assign(c.params.shape.n_hidden, 0.5f);
+        c.visible_offset[1] = bad;
+        const std::string path = dir + "/offset.h5";
+        write_checkpoint(path, c);
+        EXPECT_ERROR_HAS(read_checkpoint(path), path + "': centering offset " + (bad > 1 ? "1.5" : "-0.5") + " is outside [0, 1]");
+    }
 }
 
 namespace {
