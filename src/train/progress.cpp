@@ -14,8 +14,8 @@ Progress::Progress(std::ostream& out, bool terminal, double interval_s, uint64_t
       steps_per_epoch_(steps_per_epoch), global_batch_(global_batch) {}
 
 void Progress::tick(uint64_t step, uint64_t position) {
-    if (start_step_ == UINT64_MAX) {
-        start_step_ = position;
+    if (start_position_ == UINT64_MAX) {
+        start_position_ = position;
         start_ = last_draw_ = Clock::now();
         return;
     }
@@ -45,7 +45,7 @@ void Progress::clear() {
 
 std::string Progress::line(uint64_t step, uint64_t position) const {
     const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-    const double steps_per_s = double(position - start_step_) / std::max(elapsed, 1e-9);
+    const double steps_per_s = double(position - start_position_) / std::max(elapsed, 1e-9);
     const uint64_t left = total_steps_ - std::min(position, total_steps_);
     const double eta = steps_per_s > 0 ? double(left) / steps_per_s : 0;
     const double done = total_steps_ ? double(position) / double(total_steps_) : 1.0;

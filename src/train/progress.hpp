@@ -34,7 +34,7 @@ private:
     double interval_s_;
     uint64_t total_steps_, steps_per_epoch_, global_batch_;
     Clock::time_point start_ = Clock::now(), last_draw_ = Clock::now();
-    uint64_t start_step_ = UINT64_MAX;
+    uint64_t start_position_ = UINT64_MAX;  // the position of the first tick, where the rate is measured from
     double pseudo_likelihood_ = 0, reconstruction_xent_ = 0;
     bool have_metrics_ = false, drawn_ = false;
 };
