@@ -27,10 +27,13 @@ po::options_description train_config_options() {
         ("binarize-threshold", text(), "threshold binarisation: x >= T is 1 (default 0.5)")
         ("binarize-seed", text(), "stochastic binarisation: seed of the Philox draws (default 0)")
         ("hidden", text(), "hidden units (default 500)")
-        ("method", text(), "cd | pcd (default pcd)")
+        ("method", text(), "cd | pcd | pt (default pcd; pt: parallel tempering, PCD's chains plus tempered ones)")
         ("k", text(), "Gibbs steps per update (default 15)")
         ("batch-size", text(), "examples per step PER RANK; the global batch is ranks x batch-size (default 20)")
-        ("chains", text(), "persistent chains per rank (default 0: the batch size)")
+        ("chains", text(), "persistent chains per rank (default 0: the batch size); pt: per temperature")
+        ("temperatures", text(), "pt: inverse temperatures, the model's included, evenly spaced from 1 to "
+                                 "--beta-min (default 10)")
+        ("beta-min", text(), "pt: the hottest chains' inverse temperature, in [0, 1) (default 0)")
         ("epochs", text(), "passes over the training data (default 15)")
         ("lr", text(), "learning rate (default 0.1)")
         ("momentum", text(), "momentum in [0, 1) (default 0)")
@@ -201,6 +204,8 @@ void apply(const Settings& settings, const std::string& origin, TrainConfig& c) 
         else if (key == "k") c.k = int(count(key, v, 1, 100000));
         else if (key == "batch-size") c.batch_size = count(key, v, 1, 1u << 24);
         else if (key == "chains") c.chains = count(key, v, 0, 1u << 24);
+        else if (key == "temperatures") c.temperatures = count(key, v, 2, 1024);
+        else if (key == "beta-min") c.beta_min = float(real(key, v, 0, 0.999));
         else if (key == "epochs") c.epochs = count(key, v, 1, 1u << 30);
         else if (key == "lr") c.update.learning_rate = float(real(key, v, 1e-12, 1e6));
         else if (key == "momentum") c.update.momentum = float(real(key, v, 0, 0.999999));
@@ -234,7 +239,15 @@ void validate(const TrainConfig& c) {
     if (!c.test_data.empty() && c.validation_fraction > 0)
         fail("give either --test-data or --validation-fraction, not both");
     if (c.method == Method::cd && c.chains != 0 && c.chains != c.batch_size)
-        fail("--chains applies to pcd only: CD starts one chain per example of the batch");
+        fail("--chains applies to pcd and pt only: CD starts one chain per example of the batch");
+    if (c.method != Method::pt && (c.temperatures != 0 || c.beta_min))
+        fail("--", c.temperatures ? "temperatures" : "beta-min", " applies to --method pt (parallel tempering), and the method here is ",
+             method_name(c.method));
+    if (c.method == Method::pt && c.device == DeviceKind::cuda)
+        fail("--method pt: parallel tempering runs on the CPU engine only (the CUDA engine has none yet); "
+             "use --device cpu or auto");
+    if (c.method == Method::pt && c.k >= (1 << 17))
+        fail("--k ", c.k, ": parallel tempering takes at most ", (1 << 17) - 1, " Gibbs steps per update");
     // The engine holds W, its gradient and velocity, and per-chain workspaces.
     const double bytes = 4.0 * double(c.hidden) * 4096.0 * 3.0;
     if (bytes > 64e9) fail("--hidden ", c.hidden, " asks for more memory than this machine can give");

@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "engine/cpu_kernels.hpp"
+#include "engine/cpu_tempering.hpp"
 #include "engine/engine.hpp"
 #include "model/exact.hpp"
 #include "util/check.hpp"
@@ -74,6 +75,12 @@ public:
     std::vector<uint8_t> get_chains() const override {
         return std::vector<uint8_t>(chain_h_.begin(), chain_h_.end());
     }
+    void set_tempered_chains(const std::vector<uint8_t>& hidden) override {
+        check_chain_state(hidden, shape_);
+        tempering_.set_chains(hidden);
+    }
+    std::vector<uint8_t> get_tempered_chains() const override { return tempering_.get_chains(); }
+    SwapCounts take_swap_counts() override { return tempering_.take_swap_counts(); }
 
     void compute_gradient(const uint32_t* rows, const StepSettings& s, const StepSpec& spec) override;
     void set_offsets(const Offsets& offsets) override {
@@ -181,6 +188,7 @@ private:
     int reserved_threads_ = 0;
     MetricSums metric_sums_;
     Offsets offsets_;                              // centering; empty: plain RBM
+    cpu::Tempering tempering_;                     // PT's tempered levels
 };
 
 void CpuEngine::reserve(std::size_t batch, std::size_t chains) {
@@ -225,7 +233,7 @@ void CpuEngine::gather_batch(const uint32_t* rows, std::size_t batch, float* v0)
 }
 
 void CpuEngine::compute_gradient(const uint32_t* rows, const StepSettings& s, const StepSpec& spec) {
-    const bool persistent = s.method == Method::pcd;
+    const bool persistent = keeps_chains(s.method);
     const std::size_t batch = s.batch, chains = persistent ? s.chains : s.batch;
     if (persistent)
         RBM_CHECK(chain_h_.size() == chains * shape_.n_hidden, "PCD needs " << chains << " persistent chains");
@@ -258,13 +266,16 @@ void CpuEngine::compute_gradient(const uint32_t* rows, const StepSettings& s, co
         }
         metric_sums_.examples += double(batch);
     }
+    if (s.method == Method::pt)
+        tempering_.advance(params_, params_version_, stack_v_.data() + batch * shape_.n_visible, chain_h_.data(), s,
+                           spec);
 }
 
 // Positive phase, costs, k Gibbs sweeps h -> v -> h from the persistent chains (PCD) or
 // from a sample of ph0 (CD), gradient. Draw 0 samples CD's start; sweep j draws v with
 // 1 + 2j and h with 2 + 2j.
 void CpuEngine::step_part(int t, int parts, const StepSettings& s, const StepSpec& spec) {
-    const bool persistent = s.method == Method::pcd;
+    const bool persistent = keeps_chains(s.method);
     const std::size_t batch = s.batch, n = persistent ? s.chains : s.batch;
     const std::size_t nv = shape_.n_visible, nh = shape_.n_hidden, most = std::max(batch, n);
     const auto [h0, h1] = cpu::share(nh, t, parts);  // this thread's hidden units

@@ -17,16 +17,23 @@
 
 namespace rbm {
 
-enum class Method { cd, pcd };
+// pt: parallel tempering (Desjardins et al. 2010): PCD's chains at the model (inverse
+// temperature 1) plus as many chains at each lower inverse temperature, which mix faster
+// and hand their states down by Metropolis swaps between neighbouring temperatures.
+enum class Method { cd, pcd, pt };
+inline bool keeps_chains(Method m) { return m != Method::cd; }
 
 // What every step of a run does; fixed for the run.
 struct StepSettings {
     Method method = Method::pcd;
     int k = 1;                    // Gibbs steps in the negative phase
     std::size_t batch = 20;       // this rank's minibatch
-    std::size_t chains = 20;      // this rank's persistent chains (PCD); CD uses `batch`
+    std::size_t chains = 20;      // this rank's persistent chains (PCD, PT: per temperature); CD uses `batch`
     uint32_t seed = 0;
     uint32_t rank = 0;
+    // PT: the inverse temperatures of the tempered levels 1, 2, ..., decreasing from below
+    // 1 (level 0, the model's, is 1); empty otherwise.
+    std::vector<float> betas{};
 };
 
 // What varies from step to step.
@@ -96,6 +103,15 @@ public:
     // Persistent chains: hidden states [n_chains, n_hidden], each 0 or 1.
     virtual void set_chains(const std::vector<uint8_t>& hidden) = 0;
     virtual std::vector<uint8_t> get_chains() const = 0;
+    // PT's tempered chains: hidden states [level - 1][chain][n_hidden] of levels 1, 2, ...
+    // (set_chains holds level 0's). An engine without tempering refuses any.
+    virtual void set_tempered_chains(const std::vector<uint8_t>& hidden);
+    virtual std::vector<uint8_t> get_tempered_chains() const { return {}; }
+    // PT's swaps between levels m and m + 1 since the last call: proposed[m], accepted[m].
+    struct SwapCounts {
+        std::vector<uint64_t> proposed, accepted;
+    };
+    virtual SwapCounts take_swap_counts() { return {}; }
 
     // Centering on (offsets given) or off (empty offsets; the default).
     virtual void set_offsets(const Offsets& offsets) = 0;
@@ -105,7 +121,9 @@ public:
     // <v h>_data / batch - <v h>_chains / chains, with hidden probabilities, in parameter
     // layout; when centered, followed by the data's hidden means <h>_data [n_hidden], so
     // that one allreduce also sums what the hidden offset moves towards.
-    // PCD advances the persistent chains; the draws are keyed by spec.step.
+    // PCD advances the persistent chains; the draws are keyed by spec.step. PT also
+    // advances every tempered level by k sweeps at its temperature, then proposes swaps
+    // between neighbouring levels (after the gradient is formed from level 0's chains).
     virtual void compute_gradient(const uint32_t* rows, const StepSettings& settings,
                                   const StepSpec& spec) = 0;
     virtual GradientView gradient() = 0;

@@ -1,5 +1,5 @@
 // Why a file: both engines accept centering offsets and chain states, and both must refuse
-// the same bad ones.
+// the same bad ones; and an engine without parallel tempering refuses tempered chains here.
 #include <cmath>
 
 #include "engine/engine.hpp"
@@ -24,6 +24,10 @@ void check_chain_state(const std::vector<uint8_t>& hidden, RbmShape shape) {
         RBM_CHECK(hidden[e] <= 1, "chain state value " << int(hidden[e]) << " (chain " << e / shape.n_hidden
                                                        << ", hidden unit " << e % shape.n_hidden
                                                        << ") is not 0 or 1");
+}
+
+void Engine::set_tempered_chains(const std::vector<uint8_t>& hidden) {
+    RBM_CHECK(hidden.empty(), "the " << describe() << " engine has no parallel tempering (--method pt)");
 }
 
 }  // namespace rbm

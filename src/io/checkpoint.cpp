@@ -32,6 +32,9 @@ void check_consistent(const Checkpoint& c, const std::string& path) {
     RBM_CHECK(c.visible_offset.empty() ? c.hidden_offset.empty()
                                        : c.visible_offset.size() == s.n_visible && c.hidden_offset.size() == s.n_hidden,
               "checkpoint for '" << path << "': centering offsets do not fit the model");
+    RBM_CHECK(c.tempered_hidden.size() == c.tempered_betas.size() * c.chains_hidden.size(),
+              "checkpoint for '" << path << "': " << c.tempered_betas.size() << " tempered levels but "
+                                 << c.tempered_hidden.size() << " tempered chain values");
     RBM_CHECK(c.chains_rank.size() == c.n_chains_total(),
               "checkpoint for '" << path << "': " << c.chains_rank.size() << " chain ranks for "
                                  << c.n_chains_total() << " chains");
@@ -61,6 +64,11 @@ void write_contents(hid_t file, const Checkpoint& c) {
     hsize_t n_chains = c.n_chains_total(), nh = c.params.shape.n_hidden;
     h5::write_bytes(chains, "hidden", c.chains_hidden.data(), {n_chains, nh});
     h5::write_int32s(chains, "rank", c.chains_rank.data(), {n_chains});
+    if (!c.tempered_betas.empty()) {
+        const hsize_t levels = c.tempered_betas.size();
+        h5::write_bytes(chains, "tempered_hidden", c.tempered_hidden.data(), {levels, n_chains, nh});
+        h5::write_floats(chains, "tempered_betas", c.tempered_betas.data(), {levels});
+    }
 
     Handle state = h5::create_group(file, "state");
     h5::set_attr(state, "step", c.step);
@@ -134,6 +142,34 @@ RbmShape read_shape(hid_t model, const std::string& path) {
     return s;
 }
 
+// Parallel tempering's levels: as many rows as /chains/hidden per level, 0s and 1s, and
+// inverse temperatures decreasing from below 1 to no less than 0.
+void read_tempered(hid_t chains, Checkpoint& c, const std::string& path) {
+    const bool has_hidden = h5::exists(chains, "tempered_hidden"), has_betas = h5::exists(chains, "tempered_betas");
+    RBM_CHECK(has_hidden && has_betas, "'" << path << "': chains/" << (has_betas ? "tempered_betas" : "tempered_hidden")
+                                           << " without chains/" << (has_betas ? "tempered_hidden" : "tempered_betas"));
+    const auto beta_dims = h5::dataset_dims(chains, "tempered_betas", path);
+    const auto dims = h5::dataset_dims(chains, "tempered_hidden", path);
+    const hsize_t n_chains = c.n_chains_total(), nh = c.params.shape.n_hidden;
+    RBM_CHECK(beta_dims.size() == 1 && beta_dims[0] >= 1 && dims.size() == 3 && dims[0] == beta_dims[0] &&
+                  dims[1] == n_chains && dims[2] == nh,
+              "'" << path << "': chains/tempered_hidden is " << h5::shape_text(dims) << " and chains/tempered_betas "
+                  << h5::shape_text(beta_dims) << "; they must be [levels, " << n_chains << ", " << nh
+                  << "] and [levels]");
+    c.tempered_betas = h5::read_floats(chains, "tempered_betas", path, beta_dims);
+    for (std::size_t m = 0; m < c.tempered_betas.size(); ++m) {
+        const float beta = c.tempered_betas[m], above = m ? c.tempered_betas[m - 1] : 1.0f;
+        RBM_CHECK(std::isfinite(beta) && beta >= 0.0f && beta < above,
+                  "'" << path << "': chains/tempered_betas[" << m << "] = " << beta
+                      << "; inverse temperatures must fall from below 1 to no less than 0");
+    }
+    c.tempered_hidden = h5::read_bytes(chains, "tempered_hidden", path, dims);
+    for (std::size_t e = 0; e < c.tempered_hidden.size(); ++e)
+        RBM_CHECK(c.tempered_hidden[e] <= 1, "'" << path << "': chains/tempered_hidden holds "
+                                                 << int(c.tempered_hidden[e]) << " at element " << e
+                                                 << "; hidden states are 0 or 1");
+}
+
 void read_chains(hid_t file, Checkpoint& c, const std::string& path) {
     Handle chains = h5::open_group(file, "chains", path);
     auto dims = h5::dataset_dims(chains, "hidden", path);
@@ -151,6 +187,7 @@ void read_chains(hid_t file, Checkpoint& c, const std::string& path) {
     for (int32_t r : c.chains_rank)
         RBM_CHECK(r >= 0 && static_cast<uint32_t>(r) < c.world_size,
                   "'" << path << "': chains/rank holds rank " << r << " but world_size is " << c.world_size);
+    if (h5::exists(chains, "tempered_betas") || h5::exists(chains, "tempered_hidden")) read_tempered(chains, c, path);
 }
 
 void read_state(hid_t file, Checkpoint& c, const std::string& path) {

@@ -10,6 +10,10 @@
 //   /optimizer/velocity_W, velocity_vbias, velocity_hbias   (momentum state, same shapes)
 //   /chains/hidden    uint8 [n_chains_total, n_hidden]  persistent chains, all ranks in rank order
 //   /chains/rank      int32 [n_chains_total]  the rank whose Philox stream drew each row
+//   /chains/tempered_hidden uint8 [levels, n_chains_total, n_hidden]  parallel tempering
+//                     (--method pt) only: the tempered levels' chains, each level's rows
+//                     laid out as /chains/hidden's (the model's level, inverse temperature 1)
+//   /chains/tempered_betas float32 [levels]  their inverse temperatures, decreasing
 //   /state            attrs: step, epoch, step_in_epoch, seed, world_size, steps_per_epoch,
 //                     train_rows, data_fingerprint (the training rows: a resume checks them)
 //   /state/epoch_metric_sums float64 [6 x world_size]: each rank's running metric sums
@@ -37,6 +41,8 @@ struct Checkpoint {
     std::string hidden_type = "bernoulli";
     std::vector<uint8_t> chains_hidden; // [n_chains_total, n_hidden]
     std::vector<int32_t> chains_rank;   // [n_chains_total]
+    std::vector<uint8_t> tempered_hidden; // PT: [levels][n_chains_total][n_hidden]; else empty
+    std::vector<float> tempered_betas;    // PT: [levels]
     uint64_t step = 0;                  // optimizer steps taken
     uint64_t epoch = 0;                 // epoch the next step belongs to
     uint64_t step_in_epoch = 0;         // steps of `epoch` already taken

@@ -46,8 +46,15 @@ void describe_checkpoint(const std::string& path, const std::string& version, st
     out << "  step: " << c.step << "  epoch: " << c.epoch << " (step " << c.step_in_epoch << " of " << c.steps_per_epoch << " in it)\n"
         << "  seed: " << c.seed << "  world size: " << c.world_size << "\n"
         << "  persistent chains: " << c.n_chains_total() << " [" << c.n_chains_total() << ", " << s.n_hidden
-        << "]\n"
-        << "  epoch metric sums: " << c.epoch_metric_sums.size() << " values\n";
+        << "]\n";
+    if (!c.tempered_betas.empty()) {
+        out << "  parallel tempering: " << c.tempered_betas.size() << " more level(s) of " << c.n_chains_total()
+            << " chains at inverse temperatures";
+        for (float beta : c.tempered_betas) out << " " << beta;
+        out << " (/chains/tempered_hidden [" << c.tempered_betas.size() << ", " << c.n_chains_total() << ", "
+            << s.n_hidden << "])\n";
+    }
+    out << "  epoch metric sums: " << c.epoch_metric_sums.size() << " values\n";
     if (!c.visible_offset.empty()) {
         out << "  centering offsets: visible [" << s.n_visible << "]  hidden [" << s.n_hidden << "]\n";
         describe_range(out, "visible_offset", c.visible_offset.data(), s.n_visible);

@@ -10,7 +10,7 @@
 namespace rbm {
 
 namespace {
-constexpr Choice<Method> kMethods[] = {{"cd", Method::cd}, {"pcd", Method::pcd}};
+constexpr Choice<Method> kMethods[] = {{"cd", Method::cd}, {"pcd", Method::pcd}, {"pt", Method::pt}};
 constexpr Choice<Binarization> kBinarizations[] = {
     {"none", Binarization::none}, {"threshold", Binarization::threshold}, {"stochastic", Binarization::stochastic},
     {"dynamic", Binarization::dynamic}};
@@ -44,6 +44,14 @@ UpdateRule TrainConfig::update_at(uint64_t step, uint64_t epoch, uint64_t total_
     return rule;
 }
 
+std::vector<float> TrainConfig::tempered_betas() const {
+    std::vector<float> betas;
+    const std::size_t m_count = temperature_count();
+    for (std::size_t m = 1; m < m_count; ++m)
+        betas.push_back(float(1.0 - double(m) * (1.0 - double(hottest_beta())) / double(m_count - 1)));
+    return betas;
+}
+
 std::string to_ini(const TrainConfig& c) {
     std::ostringstream o;
     o << kConfigFileHeader << "\n";
@@ -59,6 +67,10 @@ std::string to_ini(const TrainConfig& c) {
     o << "k = " << c.k << "\n";
     o << "batch-size = " << c.batch_size << "\n";
     o << "chains = " << c.chains << "\n";
+    if (c.method == Method::pt) {
+        o << "temperatures = " << c.temperature_count() << "\n";
+        o << "beta-min = " << shortest(c.hottest_beta()) << "\n";
+    }
     o << "epochs = " << c.epochs << "\n";
     o << "lr = " << shortest(c.update.learning_rate) << "\n";
     o << "momentum = " << shortest(c.update.momentum) << "\n";

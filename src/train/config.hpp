@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "dist/comm_kind.hpp"
 #include "engine/device_kind.hpp"
@@ -26,7 +27,9 @@ struct TrainConfig {
     Method method = Method::pcd;
     int k = 15;
     std::size_t batch_size = 20;      // per rank; the global batch is ranks x batch_size
-    std::size_t chains = 0;           // persistent chains per rank (0: batch_size)
+    std::size_t chains = 0;           // persistent chains per rank (0: batch_size); PT: per temperature
+    std::size_t temperatures = 0;     // PT: inverse temperatures, the model's included (0: kDefaultTemperatures)
+    std::optional<float> beta_min;    // PT: the hottest one (unset: kDefaultBetaMin)
     std::size_t epochs = 15;
     UpdateRule update;                // lr 0.1, momentum 0, weight decay 0, offset rate 0.01
     // schedules, centering and initialisation (docs/training.md)
@@ -52,6 +55,16 @@ struct TrainConfig {
     bool tf32 = false;                            // cuBLAS TF32 products
 
     std::size_t chains_per_rank() const { return chains ? chains : batch_size; }
+    // PT's ladder: M inverse temperatures evenly spaced from 1 (the model) down to beta_min.
+    static constexpr std::size_t kDefaultTemperatures = 10;
+    static constexpr float kDefaultBetaMin = 0.0f;
+    std::size_t temperature_count() const {
+        return method == Method::pt ? (temperatures ? temperatures : kDefaultTemperatures) : 1;
+    }
+    float hottest_beta() const { return beta_min.value_or(kDefaultBetaMin); }
+    // The tempered levels' inverse temperatures 1 - m (1 - beta_min) / (M - 1), m = 1..M-1
+    // (empty unless PT).
+    std::vector<float> tempered_betas() const;
     // The update rule of a step of epoch `epoch`, out of total_steps in the whole run.
     UpdateRule update_at(uint64_t step, uint64_t epoch, uint64_t total_steps) const;
 };

@@ -96,7 +96,7 @@ void RunOutputs::prepare() {
     make_dir(config_.out);
     make_dir(fs::path(config_.out) / "checkpoints");
     if (config_.filters && image_height_) make_dir(fs::path(config_.out) / "filters");
-    if (config_.sample_every > 0 && config_.method == Method::pcd) make_dir(fs::path(config_.out) / "samples");
+    if (config_.sample_every > 0 && keeps_chains(config_.method)) make_dir(fs::path(config_.out) / "samples");
     if (config_.sample_every > 0 && config_.method == Method::cd)
         std::cerr << "rbm: warning: --sample-every: CD keeps no persistent chains, so no samples are written "
                      "(rbm sample draws them from a checkpoint)" << std::endl;

@@ -68,10 +68,10 @@ RunData load_checked(const TrainConfig& c, const Communicator& comm) {
     const SourceInfo info = probe_source(c.data);  // the header or metadata only
     const double nv = double(info.n_cols), nh = double(c.hidden), ranks = double(comm.size());
     const double rows = double(c.limit ? std::min(c.limit, info.n_rows) : info.n_rows);
-    const double step_rows = double(c.batch_size + c.chains_per_rank());
+    const double step_rows = double(c.batch_size + c.chains_per_rank() * c.temperature_count());
     const double copies = c.binarize.mode == Binarization::dynamic ? 2.0 : 1.0;  // pixels + this epoch's draw
     const double need = 4.0 * (copies * std::ceil(rows / ranks) * nv + 6.0 * (nv * nh + nv + nh) + 4.0 * step_rows * (nv + nh)) +
-                        ranks * double(c.chains_per_rank()) * nh;
+                        ranks * double(c.chains_per_rank() * c.temperature_count()) * nh;
     const double have = double(data::physical_memory());
     if (need > have)
         fail("training on ", c.data, " (", info.n_rows, " rows of ", info.n_cols, " values) with --hidden ",
@@ -104,6 +104,7 @@ public:
         settings_.k = config.k;
         settings_.batch = config.batch_size;
         settings_.chains = config.chains_per_rank();
+        settings_.betas = config.tempered_betas();
         settings_.seed = config.seed;
         settings_.rank = uint32_t(comm.rank());
         engine_->set_training_shard(data_.shard);
@@ -119,6 +120,8 @@ private:
     void restore_metric_sums(std::vector<double> stored, uint64_t old_world);
     void check_same_data(const Checkpoint& ckpt) const;
     std::string resliced_note(std::size_t stored, uint64_t old_world) const;
+    std::vector<uint8_t> rank_chains(const uint8_t* level, std::size_t stored_rows) const;
+    void report_swaps();
     void train_step(const uint32_t* rows);
     void check_step_report();
     void check_step_finite(const Engine::StepReport& report, uint64_t step);
@@ -169,7 +172,9 @@ private:
 // reducer that fits where its gradients live.
 void Trainer::create_engine() {
     EngineOptions options;
-    options.device = resolve_device_everywhere(comm_, config_.device);
+    // Parallel tempering has no CUDA engine yet (validate() refused --device cuda).
+    const bool cpu_only = config_.method == Method::pt;
+    options.device = resolve_device_everywhere(comm_, cpu_only ? DeviceKind::cpu : config_.device);
     options.tf32 = config_.tf32;
     bool shares_gpu = false;
     if (options.device == DeviceKind::cuda) {
@@ -178,8 +183,10 @@ void Trainer::create_engine() {
         shares_gpu = binding.shares_gpu;
     }
     if (comm_.is_root() && config_.device == DeviceKind::auto_select)
-        log_ << "--device auto: " << (options.device == DeviceKind::cuda ? "a GPU is visible, using cuda"
-                                                                         : "no GPU visible, using the cpu")
+        log_ << "--device auto: "
+             << (cpu_only ? "--method pt runs on the cpu (parallel tempering has no CUDA engine yet)"
+                 : options.device == DeviceKind::cuda ? "a GPU is visible, using cuda"
+                                                      : "no GPU visible, using the cpu")
              << std::endl;
     engine_ = make_engine(shape_, options);
     reducer_ = make_reducer(comm_, config_.comm, engine_->gradient().on_device, shares_gpu);
@@ -250,9 +257,11 @@ void Trainer::start_fresh() {
     }
     engine_->set_params(params);
     engine_->set_velocity(ParamBuffer(shape_));
-    // The tutorial starts its persistent chains at h = 0.
-    if (config_.method == Method::pcd)
+    // The tutorial starts its persistent chains at h = 0; PT's tempered ones start there too.
+    if (keeps_chains(config_.method))
         engine_->set_chains(std::vector<uint8_t>(settings_.chains * shape_.n_hidden, 0));
+    if (config_.method == Method::pt)
+        engine_->set_tempered_chains(std::vector<uint8_t>(settings_.betas.size() * settings_.chains * shape_.n_hidden, 0));
     outputs_.open_metrics(std::nullopt);  // a fresh run: no old row is kept
 }
 
@@ -283,6 +292,10 @@ void Trainer::receive_checkpoint(Checkpoint& ckpt) {
     comm_.broadcast(&n_chain_bytes, sizeof n_chain_bytes);
     ckpt.chains_hidden.resize(n_chain_bytes);
     comm_.broadcast(ckpt.chains_hidden.data(), n_chain_bytes);
+    uint64_t n_tempered_bytes = ckpt.tempered_hidden.size();
+    comm_.broadcast(&n_tempered_bytes, sizeof n_tempered_bytes);
+    ckpt.tempered_hidden.resize(n_tempered_bytes);
+    comm_.broadcast(ckpt.tempered_hidden.data(), n_tempered_bytes);
     uint64_t has_offsets = !ckpt.visible_offset.empty();
     comm_.broadcast(&has_offsets, sizeof has_offsets);
     if (has_offsets) {
@@ -308,13 +321,21 @@ void Trainer::resume(Checkpoint& ckpt) {
              " the centering offsets (/centering) but its configuration says centering = ",
              config_.centering ? "true" : "false", ": not a checkpoint rbm wrote; remove it to resume from an earlier one");
     if (has_offsets) engine_->set_offsets({ckpt.visible_offset, ckpt.hidden_offset});
-    if (config_.method == Method::pcd) {
-        const std::size_t per_rank = settings_.chains * shape_.n_hidden;
-        std::vector<uint8_t> mine(per_rank, 0);
-        const std::size_t from = std::size_t(comm_.rank()) * per_rank;
-        for (std::size_t e = 0; e < per_rank && from + e < ckpt.chains_hidden.size(); ++e)
-            mine[e] = ckpt.chains_hidden[from + e];
-        engine_->set_chains(mine);
+    const std::size_t stored_rows = ckpt.n_chains_total();
+    if (keeps_chains(config_.method)) engine_->set_chains(rank_chains(ckpt.chains_hidden.data(), stored_rows));
+    const std::size_t levels = settings_.betas.size(), level_bytes = stored_rows * shape_.n_hidden;
+    if (ckpt.tempered_hidden.size() != levels * level_bytes)
+        fail("the newest checkpoint in ", config_.out, "/checkpoints holds ",
+             level_bytes ? ckpt.tempered_hidden.size() / level_bytes : 0, " tempered level(s) of chains (/chains/"
+             "tempered_hidden) but its configuration has ", levels, ": not a checkpoint rbm wrote; remove it to resume "
+             "from an earlier one");
+    if (levels) {
+        std::vector<uint8_t> mine;
+        for (std::size_t m = 0; m < levels; ++m) {
+            const std::vector<uint8_t> level = rank_chains(ckpt.tempered_hidden.data() + m * level_bytes, stored_rows);
+            mine.insert(mine.end(), level.begin(), level.end());
+        }
+        engine_->set_tempered_chains(mine);
     }
     if (old_world != uint64_t(comm_.size())) {
         // Another rank count: new shards and epoch length; keep the fraction of the epoch done.
@@ -329,16 +350,27 @@ void Trainer::resume(Checkpoint& ckpt) {
              << " of " << data_.steps_per_epoch << ")" << std::endl;
 }
 
+// This rank's rows of one level of chains as stored, all ranks' in rank order [stored_rows,
+// n_hidden]: rows [rank n, (rank + 1) n) of n per rank, those beyond the stored ones at h = 0.
+std::vector<uint8_t> Trainer::rank_chains(const uint8_t* level, std::size_t stored_rows) const {
+    const std::size_t nh = shape_.n_hidden, per_rank = settings_.chains * nh;
+    std::vector<uint8_t> mine(per_rank, 0);
+    const std::size_t from = std::size_t(comm_.rank()) * per_rank;
+    for (std::size_t e = 0; e < per_rank && from + e < stored_rows * nh; ++e) mine[e] = level[from + e];
+    return mine;
+}
+
 // What a resume on another rank count did with the persistent chains.
 std::string Trainer::resliced_note(std::size_t stored, uint64_t old_world) const {
     std::ostringstream note;
     note << "resuming a run of " << old_world << " rank(s) on " << comm_.size();
-    if (config_.method != Method::pcd) return note.str() + " (CD: no persistent chains)";
+    if (!keeps_chains(config_.method)) return note.str() + " (CD: no persistent chains)";
     const std::size_t needed = settings_.chains * std::size_t(comm_.size());
     note << ": persistent chains re-sliced (" << stored << " stored, " << needed << " needed; ";
     if (stored > needed) note << "the first " << needed << " kept)";
     else if (stored < needed) note << "the " << needed - stored << " more start at h = 0)";
     else note << "all kept)";
+    if (config_.method == Method::pt) note << ", at each of the " << settings_.betas.size() + 1 << " temperatures";
     return note.str();
 }
 
@@ -453,10 +485,35 @@ void Trainer::finish_epoch() {
     ++epoch_;
     step_in_epoch_ = 0;
     write_metrics_row(true);
+    if (config_.method == Method::pt) report_swaps();
     if (config_.filters) outputs_.write_filters(*engine_, epoch_);
     if (config_.sample_every && epoch_ % config_.sample_every == 0)
         outputs_.write_chain_samples(*engine_, epoch_, step_);
     write_checkpoint();
+}
+
+// PT: the fraction of swaps accepted between each pair of neighbouring temperatures since
+// the last report, all ranks together. A pair near 0 cuts the ladder (more temperatures, or
+// a higher --beta-min, close the gap); near 1 everywhere, fewer would do.
+void Trainer::report_swaps() {
+    const Engine::SwapCounts counts = engine_->take_swap_counts();
+    const std::size_t pairs = settings_.betas.size();
+    std::vector<double> sums(2 * pairs, 0.0);
+    for (std::size_t m = 0; m < pairs && m < counts.proposed.size(); ++m) {
+        sums[m] = double(counts.proposed[m]);
+        sums[pairs + m] = double(counts.accepted[m]);
+    }
+    comm_.allreduce_sum(sums.data(), sums.size());
+    if (!comm_.is_root()) return;
+    std::ostringstream line;
+    line << "tempering: swaps accepted between neighbouring inverse temperatures (1 -> " << settings_.betas.back()
+         << "):";
+    for (std::size_t m = 0; m < pairs; ++m) {
+        line << " " << std::fixed << std::setprecision(2);
+        if (sums[m] > 0) line << sums[pairs + m] / sums[m];
+        else line << "-";
+    }
+    log_ << line.str() << std::endl;
 }
 
 double Trainer::mean_free_energy(const Dataset& rows, std::size_t n) {
@@ -532,6 +589,19 @@ void Trainer::write_checkpoint() {
     if (!all_sums.empty()) std::memcpy(ckpt.epoch_metric_sums.data(), all_sums.data(), all_sums.size());
     const std::vector<uint8_t> chains = engine_->get_chains();
     ckpt.chains_hidden = comm_.gather(chains.data(), chains.size());
+    if (config_.method == Method::pt) {
+        // Gathered as [rank][level][chain]; stored as [level][rank][chain], each level laid
+        // out as /chains/hidden, so a resume on another rank count re-slices every level alike.
+        const std::vector<uint8_t> tempered = engine_->get_tempered_chains();
+        const std::vector<uint8_t> all = comm_.gather(tempered.data(), tempered.size());
+        const std::size_t levels = settings_.betas.size(), block = chains.size();
+        ckpt.tempered_hidden.resize(all.size());
+        for (std::size_t r = 0; r < all.size() / std::max<std::size_t>(1, levels * block); ++r)
+            for (std::size_t m = 0; m < levels; ++m)
+                std::copy_n(all.begin() + long((r * levels + m) * block), block,
+                            ckpt.tempered_hidden.begin() + long((m * std::size_t(comm_.size()) + r) * block));
+        ckpt.tempered_betas = settings_.betas;
+    }
     ckpt.params = ParamBuffer(shape_);
     ckpt.velocity = ParamBuffer(shape_);
     engine_->get_params(ckpt.params);

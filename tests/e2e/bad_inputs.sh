@@ -343,13 +343,13 @@ flag "--weight-decay -1" "--weight-decay must be a number" --weight-decay -1 --o
 flag "--validation-fraction 1" "--validation-fraction must be a number from 0 to 0.99" --validation-fraction 1 --out x
 flag "--validation-fraction with --test-data" "either --test-data or --validation-fraction" \
   --validation-fraction 0.1 --test-data "$MNIST_TEST" --out x
-flag "--method CD" "method must be cd or pcd, got 'CD'" --method CD --out x
+flag "--method CD" "method must be cd, pcd or pt, got 'CD'" --method CD --out x
 flag "--binarize yes" "binarize must be none, threshold, stochastic or dynamic" --binarize yes --out x
 flag "--binarize-threshold 2" "--binarize-threshold must be a number from 0 to 1" --binarize-threshold 2 --out x
 flag "--seed -1" "--seed must be a whole number" --seed -1 --out x
 flag "--seed 2^32" "--seed must be a whole number from 0 to 4294967295" --seed 4294967296 --out x
 flag "--threads 5000" "--threads must be a whole number from 0 to 1024" --threads 5000 --out x
-flag "--chains with cd" "--chains applies to pcd only" --method cd --chains 5 --out x
+flag "--chains with cd" "--chains applies to pcd and pt only" --method cd --chains 5 --out x
 flag "--checkpoint-every -1" "--checkpoint-every must be a whole number" --checkpoint-every -1 --out x
 flag "--monitor-examples 0" "--monitor-examples must be a whole number from 1" --monitor-examples 0 --out x
 flag "--filters maybe" "--filters must be true or false" --filters maybe --out x
@@ -364,7 +364,7 @@ for ini in typo:"typo.ini.*learning-rate" section:"section.ini.*train.hidden" no
            float_epochs:"float_epochs.ini.*--epochs must be a whole number" empty_lr:"empty_lr.ini.*--lr" \
            nan_lr:"nan_lr.ini.*--lr must be a number" overflow_lr:"overflow_lr.ini.*--lr must be a number" \
            hex_hidden:"hex_hidden.ini.*--hidden must be a whole number" two_values:"two_values.ini.*--hidden" \
-           bad_bool:"bad_bool.ini.*--filters must be true or false" bad_method:"bad_method.ini.*cd or pcd" \
+           bad_bool:"bad_bool.ini.*--filters must be true or false" bad_method:"bad_method.ini.*cd, pcd or pt" \
            bom:"bom.ini" binary:"binary.ini" nul:"nul.ini: holds a NUL byte" \
            dir:"dir.ini.*it is a directory" missing:"missing.ini"; do
   name=${ini%%:*}

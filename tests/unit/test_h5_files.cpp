@@ -335,6 +335,51 @@ TEST(Checkpoint, RefusesCenteringOffsetsOutsideTheUnitInterval) {
     }
 }
 
+TEST(Checkpoint, TemperedChainsRoundTripAndBadLaddersAreRefused) {
+    const std::string dir = fresh_dir(), path = dir + "/pt.h5";
+    auto tempered = [] {
+        Checkpoint c = sample_checkpoint();
+        c.tempered_betas = {0.75f, 0.5f};
+        for (std::size_t i = 0; i < 2 * c.chains_hidden.size(); ++i)
+            c.tempered_hidden.push_back(static_cast<uint8_t>((i * 5) % 7 < 3));
+        return c;
+    };
+    const Checkpoint c = tempered();
+    write_checkpoint(path, c);
+    const Checkpoint r = read_checkpoint(path);
+    EXPECT_EQ(r.tempered_betas, c.tempered_betas);
+    EXPECT_EQ(r.tempered_hidden, c.tempered_hidden);
+    write_checkpoint(dir + "/plain.h5", sample_checkpoint());
+    EXPECT_TRUE(read_checkpoint(dir + "/plain.h5").tempered_hidden.empty());
+    for (std::vector<float> bad : {std::vector<float>{0.5f, 0.75f}, {1.0f, 0.5f}, {0.5f, -0.25f}}) {
+        Checkpoint b = tempered();
+        b.tempered_betas = bad;
+        write_checkpoint(path, b);
+        EXPECT_ERROR_HAS(read_checkpoint(path), "inverse temperatures must fall from below 1 to no less than 0");
+    }
+    Checkpoint b = tempered();
+    b.tempered_hidden[3] = 2;
+    write_checkpoint(path, b);
+    EXPECT_ERROR_HAS(read_checkpoint(path), path + "': chains/tempered_hidden holds 2 at element 3");
+    b = tempered();
+    b.tempered_hidden.resize(b.chains_hidden.size());  // one level's rows for two levels
+    EXPECT_ERROR_HAS(write_checkpoint(path, b), "2 tempered levels but");
+    const std::string cut = damaged_checkpoint(dir, [](hid_t file) {
+        h5::Handle chains = h5::open_group(file, "chains", "test");
+        h5::write_floats(chains, "tempered_betas", std::vector<float>{0.5f}.data(), {1});
+    });
+    EXPECT_ERROR_HAS(read_checkpoint(cut), "': chains/tempered_betas without chains/tempered_hidden");
+    const std::string shape = dir + "/shape.h5";
+    write_checkpoint(shape, c);
+    {
+        h5::Handle file = h5::open_file_write(shape);
+        h5::Handle chains = h5::open_group(file.get(), "chains", "test");
+        H5Ldelete(chains.get(), "tempered_betas", H5P_DEFAULT);
+        h5::write_floats(chains.get(), "tempered_betas", std::vector<float>{0.5f}.data(), {1});
+    }
+    EXPECT_ERROR_HAS(read_checkpoint(shape), "chains/tempered_hidden is [2, 6, 5] and chains/tempered_betas [1]");
+}
+
 namespace {
 MetricsRow metrics_row(uint64_t step) {
     MetricsRow r;

@@ -375,6 +375,7 @@ void CudaEngine::reserve(const CaptureKey& key) {
 }
 
 void CudaEngine::compute_gradient(const uint32_t* rows, const StepSettings& s, const StepSpec& spec) {
+    RBM_CHECK(s.method != Method::pt, "the CUDA engine has no parallel tempering (--method pt): use --device cpu");
     const bool persistent = s.method == Method::pcd;
     CaptureKey key{s.batch, persistent ? s.chains : s.batch, s.k, s.method, s.seed, s.rank, spec.measure,
                    shard_binary_, centered_};

@@ -1,0 +1,173 @@
+// Parallel tempering (--method pt) on the CPU engine: every level samples its own tempered
+// distribution exactly (checked against enumeration), the swaps keep it so, and the
+// model's level is PCD's: without tempered levels PT is PCD bit for bit.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "engine/cpu_kernels.hpp"
+#include "engine/engine.hpp"
+#include "test_models.hpp"
+#include "util/check.hpp"
+
+using namespace rbm;
+
+namespace {
+
+// p_beta(h) of every hidden state h (index bit j = unit j), by enumeration:
+// log p~(h) = beta c'h + sum_i softplus(beta (b_i + W_i h)).
+std::vector<double> exact_hidden_marginal(const ParamBuffer& p, double beta) {
+    const std::size_t nv = p.shape.n_visible, nh = p.shape.n_hidden, states = std::size_t(1) << nh;
+    std::vector<double> logp(states);
+    for (std::size_t s = 0; s < states; ++s) {
+        double l = 0;
+        for (std::size_t j = 0; j < nh; ++j)
+            if (s >> j & 1) l += beta * p.hbias()[j];
+        for (std::size_t i = 0; i < nv; ++i) {
+            double a = p.vbias()[i];
+            for (std::size_t j = 0; j < nh; ++j)
+                if (s >> j & 1) a += p.W()[i * nh + j];
+            l += std::log1p(std::exp(beta * a));
+        }
+        logp[s] = l;
+    }
+    const double top = *std::max_element(logp.begin(), logp.end());
+    double z = 0;
+    for (double& l : logp) z += (l = std::exp(l - top));
+    for (double& l : logp) l /= z;
+    return logp;
+}
+
+// Adds the hidden states of `chains` rows [n, nh] to a histogram over 2^nh states.
+void count_states(const std::vector<uint8_t>& chains, std::size_t nh, std::vector<double>& histogram) {
+    for (std::size_t r = 0; r < chains.size() / nh; ++r) {
+        std::size_t s = 0;
+        for (std::size_t j = 0; j < nh; ++j) s |= std::size_t(chains[r * nh + j]) << j;
+        histogram[s] += 1;
+    }
+}
+
+double total_variation(const std::vector<double>& counts, const std::vector<double>& p) {
+    const double n = std::accumulate(counts.begin(), counts.end(), 0.0);
+    double tv = 0;
+    for (std::size_t s = 0; s < p.size(); ++s) tv += std::abs(counts[s] / n - p[s]);
+    return tv / 2;
+}
+
+struct Fixture {
+    std::unique_ptr<Engine> engine;
+    StepSettings settings;
+    std::vector<uint32_t> rows;
+};
+
+Fixture make(const ParamBuffer& p, Method method, std::vector<float> betas, std::size_t chains) {
+    Fixture f{make_cpu_engine(p.shape), {}, {}};
+    f.engine->set_params(p);
+    f.engine->set_velocity(ParamBuffer(p.shape));
+    f.engine->set_training_shard(test::dataset_of(test::random_binary_rows(8, p.shape.n_visible, 5), p.shape.n_visible));
+    f.settings = {.method = method, .k = 1, .batch = 4, .chains = chains, .seed = 17, .rank = 1, .betas = betas};
+    f.engine->set_chains(std::vector<uint8_t>(chains * p.shape.n_hidden, 0));
+    f.engine->set_tempered_chains(std::vector<uint8_t>(betas.size() * chains * p.shape.n_hidden, 0));
+    f.rows = {0, 3, 5, 6};
+    return f;
+}
+
+}  // namespace
+
+// With the parameters held fixed, the chains of every level must settle into that level's
+// distribution p_beta(h). Swaps with a wrong acceptance rule (always, never-with-the-wrong-
+// sign, energies mixed up) mix the levels' distributions and fail this.
+TEST(Tempering, EveryLevelSamplesItsTemperedDistribution) {
+    const RbmShape shape{6, 4};
+    const ParamBuffer p = test::random_params(shape, 1.6, 21);
+    const std::vector<float> betas = {0.7f, 0.45f, 0.2f};
+    Fixture f = make(p, Method::pt, betas, 1000);
+    const std::size_t nh = shape.n_hidden, levels = betas.size() + 1;
+    std::vector<std::vector<double>> counts(levels, std::vector<double>(std::size_t(1) << nh, 0.0));
+    for (uint64_t step = 0; step < 450; ++step) {
+        f.engine->compute_gradient(f.rows.data(), f.settings, StepSpec{.step = step, .measure = false});
+        if (step < 50) continue;
+        count_states(f.engine->get_chains(), nh, counts[0]);
+        const std::vector<uint8_t> tempered = f.engine->get_tempered_chains();
+        const std::size_t level_bytes = f.settings.chains * nh;
+        for (std::size_t m = 1; m < levels; ++m)
+            count_states({tempered.begin() + long((m - 1) * level_bytes), tempered.begin() + long(m * level_bytes)}, nh,
+                         counts[m]);
+    }
+    for (std::size_t m = 0; m < levels; ++m) {
+        const double beta = m ? betas[m - 1] : 1.0;
+        const double tv = total_variation(counts[m], exact_hidden_marginal(p, beta));
+        SCOPED_TRACE(testing::Message() << "level " << m << ", beta " << beta);
+        EXPECT_LT(tv, 0.005);  // sampling noise here ~0.002; a level 0 energy from the wrong products gives 0.007
+
+        // The levels' distributions differ far more than the tolerance: a swap that mixed
+        // them up would show.
+        if (m) {
+            EXPECT_GT(total_variation(counts[m], exact_hidden_marginal(p, 1.0)), 0.1);
+        }
+    }
+    const Engine::SwapCounts swaps = f.engine->take_swap_counts();
+    ASSERT_EQ(swaps.proposed.size(), levels - 1);
+    for (std::size_t m = 0; m + 1 < levels; ++m) {
+        EXPECT_EQ(swaps.proposed[m], 225u * f.settings.chains) << "pair " << m << ": one every other step";
+        EXPECT_GT(swaps.accepted[m], 0u);
+        EXPECT_LT(swaps.accepted[m], swaps.proposed[m]);
+    }
+    EXPECT_EQ(f.engine->take_swap_counts().proposed, std::vector<uint64_t>(levels - 1, 0)) << "taking resets them";
+}
+
+// The gradient and the model's chains come from level 0 as in PCD: without tempered
+// levels PT is PCD bit for bit, and with them the first step's gradient is PCD's.
+TEST(Tempering, WithoutTemperedLevelsItIsPcd) {
+    const RbmShape shape{9, 7};
+    const ParamBuffer p = test::random_params(shape, 0.8, 4);
+    Fixture pcd = make(p, Method::pcd, {}, 6), pt = make(p, Method::pt, {}, 6), tempered = make(p, Method::pt, {0.5f}, 6);
+    const UpdateRule rule{.learning_rate = 0.05f, .momentum = 0.5f};
+    for (uint64_t step = 0; step < 6; ++step) {
+        for (Fixture* f : {&pcd, &pt, &tempered}) f->engine->compute_gradient(f->rows.data(), f->settings, {.step = step});
+        const GradientView a = pcd.engine->gradient(), b = pt.engine->gradient(), c = tempered.engine->gradient();
+        ASSERT_EQ(std::vector<float>(a.data, a.data + a.count), std::vector<float>(b.data, b.data + b.count));
+        if (step == 0) {
+            ASSERT_EQ(std::vector<float>(a.data, a.data + a.count), std::vector<float>(c.data, c.data + c.count));
+        }
+        for (Fixture* f : {&pcd, &pt, &tempered}) f->engine->apply_update(rule, 1.0f);
+    }
+    EXPECT_EQ(pcd.engine->get_chains(), pt.engine->get_chains());
+    EXPECT_NE(tempered.engine->get_chains(), std::vector<uint8_t>(6 * shape.n_hidden, 0)) << "the chains moved";
+}
+
+// A level's draws depend on the seed, rank, level and step only: the same run twice, or
+// on another thread count, gives the same tempered chains (here, where no probability
+// lies within rounding of its draw: dyadic weights keep every pre-activation exact).
+TEST(Tempering, TemperedLevelsAreDeterministicAcrossThreadCounts) {
+    const RbmShape shape{12, 10};
+    const ParamBuffer p = test::dyadic_params(shape, test::dyadic_spread(shape), 9);
+    std::vector<std::vector<uint8_t>> runs;
+    for (int threads : {1, 2, 1}) {
+        cpu::set_threads(threads);
+        Fixture f = make(p, Method::pt, {0.75f, 0.5f, 0.25f}, 5);
+        for (uint64_t step = 0; step < 20; ++step)
+            f.engine->compute_gradient(f.rows.data(), f.settings, {.step = step, .measure = false});
+        std::vector<uint8_t> all = f.engine->get_chains();
+        const std::vector<uint8_t> tempered = f.engine->get_tempered_chains();
+        all.insert(all.end(), tempered.begin(), tempered.end());
+        runs.push_back(all);
+    }
+    cpu::set_threads(1);
+    EXPECT_EQ(runs[0], runs[1]);
+    EXPECT_EQ(runs[0], runs[2]);
+}
+
+TEST(Tempering, RefusesChainsThatDoNotFit) {
+    const RbmShape shape{6, 4};
+    Fixture f = make(test::random_params(shape, 1.0, 3), Method::pt, {0.5f}, 3);
+    f.settings.betas = {0.5f, 0.25f};  // two tempered levels, chains for one
+    try {
+        f.engine->compute_gradient(f.rows.data(), f.settings, {});
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("parallel tempering needs 2 tempered levels of 3 chains"), std::string::npos)
+            << e.what();
+    }
+}
