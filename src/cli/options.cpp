@@ -32,8 +32,8 @@ po::options_description train_config_options() {
         ("batch-size", text(), "examples per step PER RANK; the global batch is ranks x batch-size (default 20)")
         ("chains", text(), "persistent chains per rank (default 0: the batch size); pt: per temperature")
         ("temperatures", text(), "pt: inverse temperatures, the model's included, evenly spaced from 1 to "
-                                 "--beta-min (default 10)")
-        ("beta-min", text(), "pt: the hottest chains' inverse temperature, in [0, 1) (default 0)")
+                                 "--beta-min (default 5)")
+        ("beta-min", text(), "pt: the hottest chains' inverse temperature, from 0 to 0.999 (default 0.8)")
         ("epochs", text(), "passes over the training data (default 15)")
         ("lr", text(), "learning rate (default 0.1)")
         ("momentum", text(), "momentum in [0, 1) (default 0)")

@@ -69,19 +69,18 @@ void Tempering::advance(const ParamBuffer& params, uint64_t params_version, cons
         transpose(nv, nh, params.W(), nh, wt_.data(), nv);
         wt_version_ = params_version;
     }
-    // The levels are independent until the swaps: one thread each, whatever their count,
-    // so a level's numbers do not depend on the thread count.
+    // The levels are independent until the swaps: each is swept whole by one thread, so its
+    // numbers do not depend on the thread count. The tempered levels are shared out evenly;
+    // thread 0 also takes level 0's energies (one product).
     parallel([&](int t, int parts) {
-        const std::size_t first = levels * std::size_t(t) / std::size_t(parts);
-        const std::size_t last = levels * std::size_t(t + 1) / std::size_t(parts);
-        for (std::size_t level = first; level < last; ++level) {
-            if (level == 0) {
-                model_products(params, model_v);
-                store_energies(0, params, model_v, model_h, work(0).pre_h);
-            } else {
-                sweep(level, s.betas[level - 1], params, s, spec);
-            }
+        if (t == 0) {
+            model_products(params, model_v);
+            store_energies(0, params, model_v, model_h, work(0).pre_h);
         }
+        const std::size_t tempered = levels - 1;
+        for (std::size_t level = 1 + tempered * std::size_t(t) / std::size_t(parts);
+             level < 1 + tempered * std::size_t(t + 1) / std::size_t(parts); ++level)
+            sweep(level, s.betas[level - 1], params, s, spec);
     });
     swap(s, spec, model_h);
 }

@@ -26,7 +26,7 @@ enum class Purpose : uint32_t {
     sample_start = 6,   // which examples / noise start `rbm sample`'s chains
     split = 7,          // which examples are held out for validation
     ais = 8,            // annealed importance sampling
-    tempering = 9,      // parallel tempering: the tempered levels' draws (level << 16 | draw) and swaps (draw 0)
+    tempering = 9,      // parallel tempering: the tempered levels' draws (level << 18 | draw) and swaps (draw 0)
 };
 
 // One stream: fixed key, counter = {element / 4, draw, step_lo, step_hi}.

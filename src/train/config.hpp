@@ -56,8 +56,8 @@ struct TrainConfig {
 
     std::size_t chains_per_rank() const { return chains ? chains : batch_size; }
     // PT's ladder: M inverse temperatures evenly spaced from 1 (the model) down to beta_min.
-    static constexpr std::size_t kDefaultTemperatures = 10;
-    static constexpr float kDefaultBetaMin = 0.0f;
+    static constexpr std::size_t kDefaultTemperatures = 5;
+    static constexpr float kDefaultBetaMin = 0.8f;
     std::size_t temperature_count() const {
         return method == Method::pt ? (temperatures ? temperatures : kDefaultTemperatures) : 1;
     }

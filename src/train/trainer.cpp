@@ -70,7 +70,9 @@ RunData load_checked(const TrainConfig& c, const Communicator& comm) {
     const double rows = double(c.limit ? std::min(c.limit, info.n_rows) : info.n_rows);
     const double step_rows = double(c.batch_size + c.chains_per_rank() * c.temperature_count());
     const double copies = c.binarize.mode == Binarization::dynamic ? 2.0 : 1.0;  // pixels + this epoch's draw
-    const double need = 4.0 * (copies * std::ceil(rows / ranks) * nv + 6.0 * (nv * nh + nv + nh) + 4.0 * step_rows * (nv + nh)) +
+    const double tempering_wt = c.method == Method::pt ? nv * nh : 0.0;  // the tempered levels' copy of W'
+    const double need = 4.0 * (copies * std::ceil(rows / ranks) * nv + 6.0 * (nv * nh + nv + nh) + tempering_wt +
+                               4.0 * step_rows * (nv + nh)) +
                         ranks * double(c.chains_per_rank() * c.temperature_count()) * nh;
     const double have = double(data::physical_memory());
     if (need > have)
@@ -321,6 +323,11 @@ void Trainer::resume(Checkpoint& ckpt) {
              " the centering offsets (/centering) but its configuration says centering = ",
              config_.centering ? "true" : "false", ": not a checkpoint rbm wrote; remove it to resume from an earlier one");
     if (has_offsets) engine_->set_offsets({ckpt.visible_offset, ckpt.hidden_offset});
+    // The configuration fixes the ladder; a checkpoint whose chains were tempered on another is not this run's.
+    if (comm_.is_root() && ckpt.tempered_betas != settings_.betas)
+        fail("the newest checkpoint in ", config_.out, "/checkpoints holds chains tempered at ",
+             ckpt.tempered_betas.size(), " inverse temperature(s) (/chains/tempered_betas) that are not its "
+             "configuration's ladder: not a checkpoint rbm wrote; remove it to resume from an earlier one");
     const std::size_t stored_rows = ckpt.n_chains_total();
     if (keeps_chains(config_.method)) engine_->set_chains(rank_chains(ckpt.chains_hidden.data(), stored_rows));
     const std::size_t levels = settings_.betas.size(), level_bytes = stored_rows * shape_.n_hidden;

@@ -69,6 +69,14 @@ else
   echo "SKIP: the MPI part (no mpirun)"
 fi
 
+echo "== the default ladder: 5 temperatures from 1 down to 0.8"
+"$RBM" train --data "$MNIST" --limit 40 --hidden 5 --method pt --k 1 --epochs 1 --filters false --progress-every 0 \
+  --out "$WORK/defaults" > /dev/null
+grep -qx "temperatures = 5" "$WORK/defaults/config.ini" && grep -qx "beta-min = 0.8" "$WORK/defaults/config.ini" \
+  || fail "the default ladder is not 5 temperatures down to 0.8: $(grep -E 'temperatures|beta' "$WORK/defaults/config.ini")"
+$PY -c "import h5py, numpy as np, sys; b = h5py.File(sys.argv[1])['chains/tempered_betas'][:]; \
+assert np.allclose(b, [0.95, 0.9, 0.85, 0.8]), b" "$(newest_checkpoint "$WORK/defaults")"
+
 echo "== what does not fit parallel tempering is refused"
 expect_error "--temperatures with pcd" "--temperatures applies to --method pt.*the method here is pcd" \
   "$RBM" train --data "$MNIST" --temperatures 5 --out "$WORK/bad"
@@ -81,5 +89,9 @@ expect_error "pt on the GPU" "--method pt: parallel tempering runs on the CPU en
   "$RBM" train --data "$MNIST" --method pt --device cuda --out "$WORK/bad"
 expect_error "another ladder on resume" "--temperatures 5 differs from the configuration of the run being resumed" \
   "$RBM" train --resume --out "$WORK/full" --temperatures 5
+cp -r "$WORK/defaults" "$WORK/other-ladder"
+$PY -c "import h5py, sys; h5py.File(sys.argv[1], 'r+')['chains/tempered_betas'][3] = 0.7" "$(newest_checkpoint "$WORK/other-ladder")"
+expect_error "a checkpoint tempered on another ladder" "holds chains tempered at 4 inverse temperature\(s\) \(/chains/tempered_betas\) that are not its configuration's ladder" \
+  "$RBM" train --resume --out "$WORK/other-ladder" --epochs 2
 [ ! -e "$WORK/bad" ] || fail "a refused run left $WORK/bad behind"
 echo "PASS"

@@ -351,7 +351,7 @@ TEST(Checkpoint, TemperedChainsRoundTripAndBadLaddersAreRefused) {
     EXPECT_EQ(r.tempered_hidden, c.tempered_hidden);
     write_checkpoint(dir + "/plain.h5", sample_checkpoint());
     EXPECT_TRUE(read_checkpoint(dir + "/plain.h5").tempered_hidden.empty());
-    for (std::vector<float> bad : {std::vector<float>{0.5f, 0.75f}, {1.0f, 0.5f}, {0.5f, -0.25f}}) {
+    for (std::vector<float> bad : {std::vector<float>{0.5f, 0.75f}, {1.0f, 0.5f}, {0.5f, -0.25f}, {0.5f, 0.5f}}) {
         Checkpoint b = tempered();
         b.tempered_betas = bad;
         write_checkpoint(path, b);
@@ -369,6 +369,14 @@ TEST(Checkpoint, TemperedChainsRoundTripAndBadLaddersAreRefused) {
         h5::write_floats(chains, "tempered_betas", std::vector<float>{0.5f}.data(), {1});
     });
     EXPECT_ERROR_HAS(read_checkpoint(cut), "': chains/tempered_betas without chains/tempered_hidden");
+    const std::string no_betas = dir + "/no_betas.h5";
+    write_checkpoint(no_betas, c);
+    {
+        h5::Handle file = h5::open_file_write(no_betas);
+        h5::Handle chains = h5::open_group(file.get(), "chains", "test");
+        H5Ldelete(chains.get(), "tempered_betas", H5P_DEFAULT);
+    }
+    EXPECT_ERROR_HAS(read_checkpoint(no_betas), "': chains/tempered_hidden without chains/tempered_betas");
     const std::string shape = dir + "/shape.h5";
     write_checkpoint(shape, c);
     {

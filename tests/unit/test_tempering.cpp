@@ -159,6 +159,87 @@ TEST(Tempering, TemperedLevelsAreDeterministicAcrossThreadCounts) {
     EXPECT_EQ(runs[0], runs[2]);
 }
 
+// At stationarity the states two neighbouring levels propose to swap are independent draws
+// of their joint distributions, so each pair's acceptance rate is
+//   sum over x, y of pi_a(x) pi_b(y) min(1, exp((beta_a - beta_b)(E(x) - E(y))))
+// over the joint states (v, h), enumerable at 6 x 4. A level's energy from the wrong
+// visible rows (the batch's instead of the chains') or the wrong products moves it.
+TEST(Tempering, SwapRatesMatchTheirStationaryValues) {
+    const RbmShape shape{6, 4};
+    const ParamBuffer p = test::random_params(shape, 1.6, 21);
+    const std::vector<float> betas = {0.7f, 0.45f};
+    Fixture f = make(p, Method::pt, betas, 1000);
+    for (uint64_t step = 0; step < 50; ++step)
+        f.engine->compute_gradient(f.rows.data(), f.settings, StepSpec{.step = step, .measure = false});
+    f.engine->take_swap_counts();
+    for (uint64_t step = 50; step < 450; ++step)
+        f.engine->compute_gradient(f.rows.data(), f.settings, StepSpec{.step = step, .measure = false});
+    const Engine::SwapCounts swaps = f.engine->take_swap_counts();
+    // E(v, h) of every joint state, v in the low bits.
+    const std::size_t nv = shape.n_visible, nh = shape.n_hidden, states = std::size_t(1) << (nv + nh);
+    std::vector<double> energy(states);
+    for (std::size_t x = 0; x < states; ++x) {
+        double e = 0;
+        for (std::size_t i = 0; i < nv; ++i) {
+            if (!(x >> i & 1)) continue;
+            e -= p.vbias()[i];
+            for (std::size_t j = 0; j < nh; ++j)
+                if (x >> (nv + j) & 1) e -= p.W()[i * nh + j];
+        }
+        for (std::size_t j = 0; j < nh; ++j)
+            if (x >> (nv + j) & 1) e -= p.hbias()[j];
+        energy[x] = e;
+    }
+    auto joint = [&](double beta) {
+        std::vector<double> pi(states);
+        double z = 0;
+        for (std::size_t x = 0; x < states; ++x) z += (pi[x] = std::exp(-beta * energy[x]));
+        for (double& q : pi) q /= z;
+        return pi;
+    };
+    const std::vector<double> level_beta = {1.0, betas[0], betas[1]};
+    for (std::size_t m = 0; m + 1 < level_beta.size(); ++m) {
+        const std::vector<double> pa = joint(level_beta[m]), pb = joint(level_beta[m + 1]);
+        const double d_beta = level_beta[m] - level_beta[m + 1];
+        double rate = 0;
+        for (std::size_t x = 0; x < states; ++x)
+            for (std::size_t y = 0; y < states; ++y)
+                rate += pa[x] * pb[y] * std::min(1.0, std::exp(d_beta * (energy[x] - energy[y])));
+        const double measured = double(swaps.accepted[m]) / double(swaps.proposed[m]);
+        // 200,000 proposals: a standard error near 0.001, more with the chains' correlation.
+        EXPECT_NEAR(measured, rate, 0.006) << "pair " << m;
+    }
+}
+
+// Products of binary samples are sums of W's (or W''s) rows when the samples are sparse,
+// products through sgemm otherwise: dyadic weights make both exact, so the chains must
+// agree bit for bit, and across a change of the parameters (W' is cached per change).
+TEST(Tempering, SparseAndDenseProductsAgree) {
+    const RbmShape shape{40, 30};
+    auto sparse_model = [&](unsigned seed) {  // negative biases: mostly zeros, the row sums' case
+        ParamBuffer p = test::dyadic_params(shape, test::dyadic_spread(shape), seed);
+        for (std::size_t i = 0; i < shape.n_visible; ++i) p.vbias()[i] = -2.0f;
+        for (std::size_t j = 0; j < shape.n_hidden; ++j) p.hbias()[j] = -2.0f;
+        return p;
+    };
+    const ParamBuffer first = sparse_model(3), later = sparse_model(4);
+    // Chains driven by the same draws tend to coalesce, so states are compared at every
+    // step, not only at the end.
+    std::vector<std::vector<uint8_t>> runs(2);
+    for (bool sparse : {true, false}) {
+        const bool was = cpu::use_sparse_samples(sparse);
+        Fixture f = make(first, Method::pt, {0.75f, 0.5f}, 8);
+        for (uint64_t step = 0; step < 30; ++step) {
+            if (step == 15) f.engine->set_params(later);
+            f.engine->compute_gradient(f.rows.data(), f.settings, {.step = step, .measure = false});
+            for (const std::vector<uint8_t>& state : {f.engine->get_chains(), f.engine->get_tempered_chains()})
+                runs[sparse].insert(runs[sparse].end(), state.begin(), state.end());
+        }
+        cpu::use_sparse_samples(was);
+    }
+    EXPECT_EQ(runs[0], runs[1]);
+}
+
 TEST(Tempering, RefusesChainsThatDoNotFit) {
     const RbmShape shape{6, 4};
     Fixture f = make(test::random_params(shape, 1.0, 3), Method::pt, {0.5f}, 3);

@@ -51,6 +51,8 @@ struct Options {
     std::size_t hidden = 500, batch = 20, chains = 0, limit = 10000;
     int k = 15, threads = 1, steps = 150, repeats = 3;
     Method method = Method::pcd;
+    std::size_t temperatures = 5;  // pt
+    float beta_min = 0.8f;         // pt
     float lr = 0.1f;
     bool measure = true;
     bool steps_only = false;  // --steps-only: train steps * repeats and nothing else (for profilers)
@@ -60,7 +62,8 @@ struct Options {
 [[noreturn]] void usage(const std::string& why) {
     std::cerr << "rbm_bench: " << why << "\n"
               << "usage: rbm_bench [--data FILE|random] [--hidden N] [--batch N] [--chains N] [--k N]\n"
-              << "                 [--method pcd|cd] [--lr X] [--threads N] [--steps N] [--repeats N]\n"
+              << "                 [--method pcd|cd|pt] [--temperatures M] [--beta-min B] [--lr X] [--threads N]\n"
+              << "                 [--steps N] [--repeats N]\n"
               << "                 [--limit N] [--no-measure] [--start CHECKPOINT] [--steps-only]\n";
     std::exit(2);
 }
@@ -90,6 +93,8 @@ Options parse(int argc, char** argv) {
         else if (a == "--repeats") o.repeats = int(number());
         else if (a == "--limit") o.limit = std::size_t(number());
         else if (a == "--lr") o.lr = std::stof(value());
+        else if (a == "--temperatures") o.temperatures = std::size_t(number());
+        else if (a == "--beta-min") o.beta_min = std::stof(value());
         else if (a == "--no-measure") o.measure = false;
         else if (a == "--steps-only") o.steps_only = true;
         else if (a == "--start") o.start = value();
@@ -97,12 +102,14 @@ Options parse(int argc, char** argv) {
             const std::string m = value();
             if (m == "pcd") o.method = Method::pcd;
             else if (m == "cd") o.method = Method::cd;
-            else usage("--method " + m + ": pcd or cd");
+            else if (m == "pt") o.method = Method::pt;
+            else usage("--method " + m + ": pcd, cd or pt");
         } else if (a == "--help" || a == "-h") usage("the CPU engine's step against its products alone");
         else usage("unknown argument " + a);
     }
     if (!o.chains) o.chains = o.batch;
     if (!o.batch || !o.hidden || !o.steps || !o.repeats || o.k < 1) usage("counts must be positive");
+    if (o.temperatures < 2 || !(o.beta_min >= 0 && o.beta_min < 1)) usage("pt needs 2 or more temperatures, beta-min in [0, 1)");
     return o;
 }
 
@@ -170,7 +177,12 @@ int main(int argc, char** argv) try {
     settings.batch = o.batch;
     settings.chains = o.chains;
     settings.seed = 123;
-    if (o.method == Method::pcd) engine->set_chains(start_chains);
+    if (keeps_chains(o.method)) engine->set_chains(start_chains);
+    if (o.method == Method::pt) {  // the ladder of rbm train --temperatures --beta-min; tempered chains at h = 0
+        for (std::size_t m = 1; m < o.temperatures; ++m)
+            settings.betas.push_back(float(1.0 - double(m) * (1.0 - double(o.beta_min)) / double(o.temperatures - 1)));
+        engine->set_tempered_chains(std::vector<uint8_t>(settings.betas.size() * start_chains.size(), 0));
+    }
     const UpdateRule rule{o.lr, 0.0f, 0.0f};
     const std::vector<uint32_t> order = epoch_order(data.n_rows, 123, 0, 0);
     const std::size_t steps_per_epoch = data.n_rows / o.batch;
@@ -244,10 +256,13 @@ int main(int argc, char** argv) try {
     split_steps(3);
     if (threads > 1) whole_steps(3);
 
-    const std::size_t chains = o.method == Method::pcd ? o.chains : o.batch;
+    const std::size_t chains = keeps_chains(o.method) ? o.chains : o.batch;
+    const std::string method = o.method == Method::pt ? "PT(" + std::to_string(o.temperatures) + " temperatures to " +
+                                                            std::to_string(o.beta_min).substr(0, 4) + ")"
+                                                      : o.method == Method::pcd ? "PCD" : "CD";
     std::printf("rbm_bench: %zux%zu RBM, %s-%d, batch %zu, %zu chains, lr %g, %d thread(s), kernels %s\n",
-                shape.n_visible, shape.n_hidden, o.method == Method::pcd ? "PCD" : "CD", o.k, o.batch,
-                chains, double(o.lr), o.threads, cpu::kernel_isa());
+                shape.n_visible, shape.n_hidden, method.c_str(), o.k, o.batch, chains, double(o.lr), o.threads,
+                cpu::kernel_isa());
     std::printf("  data: %s; monitoring costs %s\n", what.c_str(),
                 o.measure ? "every step (as rbm train)" : "off");
     std::printf("  model: %s\n", o.start.empty() ? "the tutorial's initialisation" : ("from " + o.start).c_str());
@@ -298,16 +313,18 @@ int main(int argc, char** argv) try {
                 flops / (tg * 1e-3) * 1e-9, q,
                 q >= 1 ? (std::to_string(int(100.0 * (1.0 - 1.0 / q) + 0.5)) + "% of the step outside the products").c_str()
                        : "less than the products: the sparse samples' products are row sums");
-    std::printf("  throughput: %.0f examples/s = %.0f examples x Gibbs steps/s (products alone: %.0f examples/s)\n",
-                ex_s, ex_s * o.k, double(o.batch) / (tg * 1e-3));
+    // Sweeps per step: k, at each temperature for PT.
+    const double sweeps = double(o.k) * double(o.method == Method::pt ? o.temperatures : 1);
+    std::printf("  throughput: %.0f examples/s = %.0f examples x Gibbs sweeps/s (products alone: %.0f examples/s)\n",
+                ex_s, ex_s * sweeps, double(o.batch) / (tg * 1e-3));
     const double td = median(dense_ms), tp = median(paired_ms);
     std::printf("  every Gibbs product through sgemm instead: step %.3f ms against %.3f ms (medians of %d, "
                 "alternating): sparse samples %.2fx\n", td, tp, o.repeats, td / tp);
     std::printf("RESULT engine=rbm method=%s k=%d batch=%zu hidden=%zu threads=%d measure=%d ex_per_s=%.1f "
                 "ex_gibbs_per_s=%.1f step_ms=%.4f gemm_ms=%.4f ratio=%.4f outside=%.4f gflop=%.5f engine_threads=%d "
                 "blas_threads=%d whole_ms=%.4f dense_step_ms=%.4f\n",
-                o.method == Method::pcd ? "pcd" : "cd", o.k, o.batch, o.hidden, o.threads, int(o.measure), ex_s,
-                ex_s * o.k, ts, tg, q, 1.0 - 1.0 / q, flops * 1e-9, threads, blas_threads, t_whole, td);
+                o.method == Method::pt ? "pt" : o.method == Method::pcd ? "pcd" : "cd", o.k, o.batch, o.hidden, o.threads, int(o.measure), ex_s,
+                ex_s * sweeps, ts, tg, q, 1.0 - 1.0 / q, flops * 1e-9, threads, blas_threads, t_whole, td);
     return 0;
 } catch (const std::exception& e) {
     std::cerr << "rbm_bench: " << e.what() << std::endl;
