@@ -1,8 +1,9 @@
 # Parallel tempering (--method pt) end to end: the run's log reports the swaps, its
 # checkpoints hold every level's chains laid out as /chains/hidden with their inverse
 # temperatures, a resume mid-epoch ends bitwise equal to the run uninterrupted (on one
-# rank and two), a resume on another rank count re-slices every level, `rbm info` and
-# `rbm sample` read its checkpoints, and options that do not fit it are refused by name.
+# rank, and on two with centering), a resume on another rank count re-slices every level,
+# `rbm info` and `rbm sample` read its checkpoints, the default ladder is 5 temperatures
+# down to 0.8, and options or checkpoints that do not fit it are refused by name.
 source "$(dirname "$0")/lib/common.sh"
 need_mnist
 opts=(--data "$MNIST" --limit 300 --hidden 16 --method pt --k 2 --temperatures 4 --beta-min 0.4 --chains 6
@@ -36,8 +37,10 @@ grep -q "parallel tempering: 3 more level(s) of 6 chains at inverse temperatures
   --out "$WORK/samples.h5" > /dev/null || fail "rbm sample cannot read a PT checkpoint"
 
 if command -v mpirun > /dev/null; then
-  echo "== two ranks: exact resume; then on one rank and on three, every level re-sliced"
-  mpirun -np 2 "$RBM" train "${opts[@]}" --epochs 2 --checkpoint-every 10 --keep-checkpoints 0 --out "$WORK/two" > "$WORK/two.log"
+  echo "== two ranks, centered: exact resume; then on one rank and on three, every level re-sliced"
+  # Centered, with momentum: the update that follows a tempered step is the plain one's code.
+  mpirun -np 2 "$RBM" train "${opts[@]}" --centering true --momentum 0.5 --epochs 2 --checkpoint-every 10 \
+    --keep-checkpoints 0 --out "$WORK/two" > "$WORK/two.log"
   grep -q "replicas bitwise identical on 2 rank(s)" "$WORK/two.log" || fail "no replica check on 2 ranks"
   resume_from "$WORK/two" 20 "$WORK/two-mid" mpirun -np 2
   $PY - "$(newest_checkpoint "$WORK/two")" <<'PYEOF'
