@@ -268,6 +268,19 @@ std::map<uint64_t, fs::path> list_checkpoints(const std::string& run_dir) {
 
 }  // namespace
 
+std::vector<uint8_t> tempered_chains_by_level(const std::vector<uint8_t>& gathered, std::size_t levels,
+                                              std::size_t ranks) {
+    RBM_CHECK(levels && ranks && gathered.size() % (levels * ranks) == 0,
+              gathered.size() << " bytes of tempered chains are not " << ranks << " ranks x " << levels << " levels");
+    const std::size_t block = gathered.size() / (levels * ranks);
+    std::vector<uint8_t> by_level(gathered.size());
+    for (std::size_t r = 0; r < ranks; ++r)
+        for (std::size_t m = 0; m < levels; ++m)
+            std::copy_n(gathered.begin() + long((r * levels + m) * block), block,
+                        by_level.begin() + long((m * ranks + r) * block));
+    return by_level;
+}
+
 void write_checkpoint(const std::string& path, const Checkpoint& ckpt) {
     check_consistent(ckpt, path);
     fs::path parent = fs::path(path).parent_path();

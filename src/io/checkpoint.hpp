@@ -61,6 +61,13 @@ struct Checkpoint {
     }
 };
 
+// Parallel tempering's chains as gathered from the ranks, rank by rank and within each
+// rank level by level ([rank][level][rows]), in the checkpoint's order, level by level and
+// within each level rank by rank ([level][rank][rows]): each level then reads like
+// /chains/hidden. `gathered` holds ranks x levels equal blocks.
+std::vector<uint8_t> tempered_chains_by_level(const std::vector<uint8_t>& gathered, std::size_t levels,
+                                              std::size_t ranks);
+
 // Writes `path` atomically (path + ".tmp", flush, fsync, rename, fsync of the directory).
 void write_checkpoint(const std::string& path, const Checkpoint& ckpt);
 

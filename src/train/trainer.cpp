@@ -600,13 +600,9 @@ void Trainer::write_checkpoint() {
         // Gathered as [rank][level][chain]; stored as [level][rank][chain], each level laid
         // out as /chains/hidden, so a resume on another rank count re-slices every level alike.
         const std::vector<uint8_t> tempered = engine_->get_tempered_chains();
-        const std::vector<uint8_t> all = comm_.gather(tempered.data(), tempered.size());
-        const std::size_t levels = settings_.betas.size(), block = chains.size();
-        ckpt.tempered_hidden.resize(all.size());
-        for (std::size_t r = 0; r < all.size() / std::max<std::size_t>(1, levels * block); ++r)
-            for (std::size_t m = 0; m < levels; ++m)
-                std::copy_n(all.begin() + long((r * levels + m) * block), block,
-                            ckpt.tempered_hidden.begin() + long((m * std::size_t(comm_.size()) + r) * block));
+        const std::vector<uint8_t> all = comm_.gather(tempered.data(), tempered.size());  // empty but on rank 0
+        if (comm_.is_root())
+            ckpt.tempered_hidden = tempered_chains_by_level(all, settings_.betas.size(), std::size_t(comm_.size()));
         ckpt.tempered_betas = settings_.betas;
     }
     ckpt.params = ParamBuffer(shape_);

@@ -335,6 +335,20 @@ TEST(Checkpoint, RefusesCenteringOffsetsOutsideTheUnitInterval) {
     }
 }
 
+// Gathered rank by rank ([rank][level][rows]), stored level by level ([level][rank][rows]),
+// so each level reads like /chains/hidden and a resume slices every level alike.
+TEST(Checkpoint, TemperedChainsAreStoredLevelByLevel) {
+    // 2 ranks x 3 levels, blocks of 2 bytes: the byte says rank r, level m, row k as 100 r + 10 m + k.
+    std::vector<uint8_t> gathered;
+    for (uint8_t r = 0; r < 2; ++r)
+        for (uint8_t m = 0; m < 3; ++m)
+            for (uint8_t k = 0; k < 2; ++k) gathered.push_back(uint8_t(100 * r + 10 * m + k));
+    const std::vector<uint8_t> want = {0, 1, 100, 101, 10, 11, 110, 111, 20, 21, 120, 121};
+    EXPECT_EQ(tempered_chains_by_level(gathered, 3, 2), want);
+    EXPECT_EQ(tempered_chains_by_level(gathered, 1, 1), gathered) << "one rank, one level: as gathered";
+    EXPECT_ERROR_HAS(tempered_chains_by_level(std::vector<uint8_t>(7), 3, 2), "7 bytes of tempered chains are not 2 ranks x 3 levels");
+}
+
 TEST(Checkpoint, TemperedChainsRoundTripAndBadLaddersAreRefused) {
     const std::string dir = fresh_dir(), path = dir + "/pt.h5";
     auto tempered = [] {
