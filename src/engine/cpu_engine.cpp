@@ -111,6 +111,13 @@ private:
         to.values = from.values;
     }
     void reserve(std::size_t batch, std::size_t chains);
+    // W' of the current parameters when every thread's rows of wt_ hold it (the sparse
+    // sweeps transposed them this step), else null.
+    const float* current_wt() const {
+        const bool all = std::all_of(wt_version_.begin(), wt_version_.end(),
+                                     [&](uint64_t v) { return v == params_version_; });
+        return all && !wt_version_.empty() ? wt_.data() : nullptr;
+    }
     void gather_batch(const uint32_t* rows, std::size_t batch, float* v0) const;
     // Thread t's part of a step (of `parts` threads); the pieces below are called by it.
     void step_part(int t, int parts, const StepSettings& s, const StepSpec& spec);
@@ -267,8 +274,8 @@ void CpuEngine::compute_gradient(const uint32_t* rows, const StepSettings& s, co
         metric_sums_.examples += double(batch);
     }
     if (s.method == Method::pt)
-        tempering_.advance(params_, params_version_, stack_v_.data() + batch * shape_.n_visible, chain_h_.data(), s,
-                           spec);
+        tempering_.advance(params_, params_version_, current_wt(), stack_v_.data() + batch * shape_.n_visible,
+                           chain_h_.data(), s, spec);
 }
 
 // Positive phase, costs, k Gibbs sweeps h -> v -> h from the persistent chains (PCD) or

@@ -56,8 +56,8 @@ float* Tempering::chains_of(std::size_t level, float* model_h) {
     return level == 0 ? model_h : h_.data() + (level - 1) * chains_ * shape_.n_hidden;
 }
 
-void Tempering::advance(const ParamBuffer& params, uint64_t params_version, const float* model_v, float* model_h,
-                        const StepSettings& s, const StepSpec& spec) {
+void Tempering::advance(const ParamBuffer& params, uint64_t params_version, const float* model_wt,
+                        const float* model_v, float* model_h, const StepSettings& s, const StepSpec& spec) {
     const std::size_t nv = params.shape.n_visible, nh = params.shape.n_hidden, n = s.chains;
     const std::size_t levels = s.betas.size() + 1;
     RBM_CHECK(h_.size() == s.betas.size() * n * nh,
@@ -65,10 +65,11 @@ void Tempering::advance(const ParamBuffer& params, uint64_t params_version, cons
     RBM_CHECK(s.k < (1 << (kLevelShift - 1)), "parallel tempering takes at most " << (1 << (kLevelShift - 1)) - 1
                                                                                   << " Gibbs steps per update");
     reserve(params.shape, levels, n);
-    if (wt_version_ != params_version) {
+    if (!model_wt && wt_version_ != params_version) {
         transpose(nv, nh, params.W(), nh, wt_.data(), nv);
         wt_version_ = params_version;
     }
+    step_wt_ = model_wt ? model_wt : wt_.data();
     // The levels are independent until the swaps: each is swept whole by one thread, so its
     // numbers do not depend on the thread count. The tempered levels are shared out evenly;
     // thread 0 also takes level 0's energies (one product).
@@ -106,7 +107,7 @@ void Tempering::sweep(std::size_t level, float beta, const ParamBuffer& params, 
     float* h = chains_of(level, nullptr);
     for (int j = 0; j < s.k; ++j) {
         if (list_sparse_rows(h, n, nh, nh, w.ones, w.count))
-            sum_listed_rows(wt_.data(), nv, w.ones, nullptr, nh, w.count, n, w.act_v, nv, nv);
+            sum_listed_rows(step_wt_, nv, w.ones, nullptr, nh, w.count, n, w.act_v, nv, nv);
         else
             gemm(false, true, n, nv, nh, h, params.W(), w.act_v);
         scale_pre(w.act_v, params.vbias(), beta, w.act_v, n, nv);

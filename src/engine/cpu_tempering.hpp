@@ -27,10 +27,11 @@ public:
     // of Purpose::tempering at counter spec.step), then the swaps between levels (m, m + 1)
     // for every m of the step's parity, chain c with chain c, accepted when the uniform
     // (draw 0, element m * chains + c) is below exp((beta_m - beta_m+1)(E_m - E_m+1)).
-    // A swap exchanges the hidden states, so model_h may change. params_version changes
-    // whenever params do (W' is cached by it).
-    void advance(const ParamBuffer& params, uint64_t params_version, const float* model_v, float* model_h,
-                 const StepSettings& s, const StepSpec& spec);
+    // A swap exchanges the hidden states, so model_h may change. model_wt is W' [nh, nv]
+    // of params where the caller has it (the engine's sparse sweeps keep one), else null:
+    // then W' is transposed here, once per params_version (which changes whenever params do).
+    void advance(const ParamBuffer& params, uint64_t params_version, const float* model_wt, const float* model_v,
+                 float* model_h, const StepSettings& s, const StepSpec& spec);
 
 private:
     // Level l's workspace: its visible sample, products and a sample's nonzeros.
@@ -58,6 +59,7 @@ private:
     std::vector<double> energy_;        // E(v, h) of each level's last state [level][chain]
     std::vector<float> wt_;             // W' [nh, nv]: the rows summed for a sparse h's product
     uint64_t wt_version_ = UINT64_MAX;
+    const float* step_wt_ = nullptr;    // this step's W': the caller's or wt_
     Engine::SwapCounts swaps_;
 };
 

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "engine/cpu_kernels.hpp"
+#include "engine/cpu_tempering.hpp"
 #include "engine/engine.hpp"
 #include "test_models.hpp"
 #include "util/check.hpp"
@@ -229,6 +230,13 @@ TEST(Tempering, SparseAndDenseProductsAgree) {
     for (bool sparse : {true, false}) {
         const bool was = cpu::use_sparse_samples(sparse);
         Fixture f = make(first, Method::pt, {0.75f, 0.5f}, 8);
+        // The model's chains start dense (every unit on: its first sweep takes sgemm and
+        // leaves the engine without W'), the tempered ones sparse but not empty, so the
+        // first step's tempered products must transpose W themselves.
+        f.engine->set_chains(std::vector<uint8_t>(8 * shape.n_hidden, 1));
+        std::vector<uint8_t> sparse_start(2 * 8 * shape.n_hidden, 0);
+        for (std::size_t e = 0; e < sparse_start.size(); e += 7) sparse_start[e] = 1;
+        f.engine->set_tempered_chains(sparse_start);
         for (uint64_t step = 0; step < 30; ++step) {
             if (step == 15) f.engine->set_params(later);
             f.engine->compute_gradient(f.rows.data(), f.settings, {.step = step, .measure = false});
@@ -238,6 +246,38 @@ TEST(Tempering, SparseAndDenseProductsAgree) {
         cpu::use_sparse_samples(was);
     }
     EXPECT_EQ(runs[0], runs[1]);
+}
+
+// The engine hands its own W' to the tempered levels when its sparse sweeps made one this
+// step; otherwise they transpose W themselves, once per change of the parameters. Both
+// must give the same chains, before and after a change.
+TEST(Tempering, OwnTransposeEqualsTheEnginesAcrossAParameterChange) {
+    const RbmShape shape{40, 30};
+    const std::size_t nv = shape.n_visible, nh = shape.n_hidden, n = 8;
+    auto sparse_model = [&](unsigned seed) {
+        ParamBuffer p = test::dyadic_params(shape, test::dyadic_spread(shape), seed);
+        for (std::size_t i = 0; i < nv; ++i) p.vbias()[i] = -2.0f;
+        for (std::size_t j = 0; j < nh; ++j) p.hbias()[j] = -2.0f;
+        return p;
+    };
+    const std::vector<ParamBuffer> models = {sparse_model(5), sparse_model(6)};
+    const StepSettings s{.method = Method::pt, .k = 2, .batch = 4, .chains = n, .seed = 3, .betas = {0.75f, 0.5f}};
+    const std::vector<float> model_v = test::random_binary_rows(n, nv, 8);
+    std::vector<float> own_h = test::random_binary_rows(n, nh, 9), given_h = own_h;
+    cpu::Tempering own, given;
+    own.set_chains(std::vector<uint8_t>(2 * n * nh, 0));
+    given.set_chains(std::vector<uint8_t>(2 * n * nh, 0));
+    std::vector<float> wt(nh * nv);
+    for (uint64_t step = 0; step < 30; ++step) {
+        const uint64_t version = step < 15 ? 1 : 2;
+        const ParamBuffer& p = models[version - 1];
+        for (std::size_t i = 0; i < nv; ++i)
+            for (std::size_t j = 0; j < nh; ++j) wt[j * nv + i] = p.W()[i * nh + j];
+        own.advance(p, version, nullptr, model_v.data(), own_h.data(), s, {.step = step});
+        given.advance(p, version, wt.data(), model_v.data(), given_h.data(), s, {.step = step});
+        ASSERT_EQ(own.get_chains(), given.get_chains()) << "step " << step;
+        ASSERT_EQ(own_h, given_h) << "step " << step;
+    }
 }
 
 TEST(Tempering, RefusesChainsThatDoNotFit) {
