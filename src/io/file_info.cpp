@@ -81,6 +81,7 @@ void describe_metrics(const std::string& path, const std::string& version, std::
         << r.free_energy_valid << "\n    free_energy_gap " << r.free_energy_gap << "\n    learning_rate "
         << r.learning_rate << "\n    examples_per_s " << r.examples_per_s << "\n    wall_s " << r.wall_s
         << "\n";
+    if (!std::isnan(r.swap_acceptance_min)) out << "    swap_acceptance_min " << r.swap_acceptance_min << "\n";
 }
 
 void describe_samples(const std::string& path, const std::string& version, std::ostream& out) {

@@ -28,6 +28,7 @@ constexpr hsize_t kRowsPerChunk = 256;
 struct Field {
     const char* name;
     std::size_t offset;
+    bool in_every_file = true;  // false: a column added later, absent from older files
 };
 
 // The compound's fields are exactly MetricsRow's members, in order; step first (uint64).
@@ -41,6 +42,7 @@ const Field kDoubleFields[] = {
     {"learning_rate", offsetof(MetricsRow, learning_rate)},
     {"examples_per_s", offsetof(MetricsRow, examples_per_s)},
     {"wall_s", offsetof(MetricsRow, wall_s)},
+    {"swap_acceptance_min", offsetof(MetricsRow, swap_acceptance_min), false},
 };
 
 // In-memory layout (MetricsRow itself) when `packed` is false; the file's packed
@@ -158,7 +160,7 @@ Handle open_metrics_dataset(hid_t file, const std::string& path) {
     RBM_CHECK(H5Tget_class(type) == H5T_COMPOUND, "'" << path << "': /metrics is not a table of rows");
     RBM_CHECK(H5Tget_member_index(type, "step") >= 0, "'" << path << "': /metrics lacks the field 'step'");
     for (const Field& f : kDoubleFields)
-        RBM_CHECK(H5Tget_member_index(type, f.name) >= 0,
+        RBM_CHECK(!f.in_every_file || H5Tget_member_index(type, f.name) >= 0,
                   "'" << path << "': /metrics lacks the field '" << f.name << "'");
     Handle space(RBM_H5(H5Dget_space(dset), "dataspace of /metrics in '" << path << "'"));
     RBM_CHECK(H5Sget_simple_extent_ndims(space) == 1, "'" << path << "': /metrics is not one-dimensional");
@@ -172,6 +174,8 @@ uint64_t row_count(hid_t dset, const std::string& path) {
     return n;
 }
 
+// A file written before a column existed lacks it: HDF5 converts the columns the file has
+// by name and leaves the others as MetricsRow's defaults (NaN for swap_acceptance_min).
 std::vector<MetricsRow> read_rows(hid_t dset, const std::string& path) {
     std::vector<MetricsRow> rows(row_count(dset, path));
     if (rows.empty()) return rows;

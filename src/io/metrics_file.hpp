@@ -3,6 +3,7 @@
 // (f["metrics"]["pseudo_likelihood"]). Flushed after every row.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,6 +23,10 @@ struct MetricsRow {
     double learning_rate = 0;
     double examples_per_s = 0;      // global (all ranks) training examples per second
     double wall_s = 0;              // seconds since this process started training
+    // PT: the lowest fraction of swaps accepted between two neighbouring temperatures since
+    // the last row, all ranks together (a value near 0 says the ladder is cut there). NaN
+    // for other methods, and in rows of files written before this column existed.
+    double swap_acceptance_min = std::nan("");
 };
 
 class MetricsFile {

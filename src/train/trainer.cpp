@@ -123,6 +123,7 @@ private:
     void check_same_data(const Checkpoint& ckpt) const;
     std::string resliced_note(std::size_t stored, uint64_t old_world) const;
     std::vector<uint8_t> rank_chains(const uint8_t* level, std::size_t stored_rows) const;
+    double take_swaps();
     void report_swaps();
     void train_step(const uint32_t* rows);
     void check_step_report();
@@ -166,6 +167,7 @@ private:
     uint64_t last_checkpoint_step_ = UINT64_MAX;
     std::unique_ptr<Progress> progress_;  // rank 0 only
     double allreduce_seconds_ = 0;        // this process's time in the gradient allreduce
+    std::vector<double> epoch_swaps_;     // PT: this epoch's swaps, all ranks (take_swaps)
     Clock::time_point loop_start_;
     uint64_t loop_start_step_ = 0;
 };
@@ -499,10 +501,10 @@ void Trainer::finish_epoch() {
     write_checkpoint();
 }
 
-// PT: the fraction of swaps accepted between each pair of neighbouring temperatures since
-// the last report, all ranks together. A pair near 0 cuts the ladder (more temperatures, or
-// a higher --beta-min, close the gap); near 1 everywhere, fewer would do.
-void Trainer::report_swaps() {
+// PT: the swaps proposed and accepted between each pair of neighbouring temperatures since
+// the last metrics row, all ranks together ([proposed per pair..., accepted per pair...]);
+// added to the epoch's for the log, and the lowest pair's rate returned for the row.
+double Trainer::take_swaps() {
     const Engine::SwapCounts counts = engine_->take_swap_counts();
     const std::size_t pairs = settings_.betas.size();
     std::vector<double> sums(2 * pairs, 0.0);
@@ -511,6 +513,22 @@ void Trainer::report_swaps() {
         sums[pairs + m] = double(counts.accepted[m]);
     }
     comm_.allreduce_sum(sums.data(), sums.size());
+    epoch_swaps_.resize(sums.size(), 0.0);
+    double lowest = std::nan("");
+    for (std::size_t m = 0; m < pairs; ++m) {
+        epoch_swaps_[m] += sums[m];
+        epoch_swaps_[pairs + m] += sums[pairs + m];
+        if (sums[m] > 0) lowest = std::fmin(lowest, sums[pairs + m] / sums[m]);  // fmin skips the NaN
+    }
+    return lowest;
+}
+
+// The epoch's swap acceptance between each pair, for the log. A pair near 0 cuts the ladder
+// (more temperatures, or a higher --beta-min, close the gap); near 1 everywhere, fewer would do.
+void Trainer::report_swaps() {
+    const std::size_t pairs = settings_.betas.size();
+    std::vector<double> sums = std::exchange(epoch_swaps_, {});
+    sums.resize(2 * pairs, 0.0);
     if (!comm_.is_root()) return;
     std::ostringstream line;
     line << "tempering: swaps accepted between neighbouring inverse temperatures (1 -> " << settings_.betas.back()
@@ -561,6 +579,7 @@ void Trainer::write_metrics_row(bool epoch_row) {
     row.examples_per_s =
         double(step_ - row_start_step_) * double(config_.batch_size) * comm_.size() / std::max(elapsed, 1e-9);
     row.wall_s = seconds_since(start_);
+    if (config_.method == Method::pt) row.swap_acceptance_min = take_swaps();
     if (!engine_->params_finite() || !std::isfinite(row.pseudo_likelihood))
         fail("training diverged at step ", step_, ": parameters or costs are not finite; the last "
              "good checkpoint is kept (lower --lr?)");

@@ -32,6 +32,7 @@ import numpy as np
 m, last = last_epoch_row(sys.argv[1])
 assert len(m) > 4, len(m)
 assert np.allclose(m["free_energy_gap"], m["free_energy_valid"] - m["free_energy_train"], rtol=0, atol=1e-9), m
+assert np.isnan(m["swap_acceptance_min"]).all()      # PT's column: NaN for PCD
 train = free_energy(sys.argv[2], rows(sys.argv[3], 0, 100)).mean()
 valid = free_energy(sys.argv[2], rows(sys.argv[3], 300, 400)).mean()
 assert abs(last["free_energy_train"] - train) < 1e-4 * abs(train), (last["free_energy_train"], train)

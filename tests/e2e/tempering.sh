@@ -27,6 +27,15 @@ assert np.allclose(betas, [0.8, 0.6, 0.4]), betas
 assert set(np.unique(tempered)) <= {0, 1}
 assert not (tempered == hidden[None]).all()
 PYEOF
+# The metrics' swap column: per epoch row the lowest pair's rate, as the log prints it.
+$PY - "$WORK/full/metrics.h5" "$WORK/full.log" <<'PYEOF'
+import sys, h5py, numpy as np
+m = h5py.File(sys.argv[1], "r", swmr=True)["metrics"][:]
+logged = [min(float(x) for x in line.split(":")[-1].split()) for line in open(sys.argv[2]) if line.startswith("tempering:")]
+assert len(m) == 2 and len(logged) == 2, (len(m), logged)
+assert np.allclose(m["swap_acceptance_min"], logged, atol=0.0051), (m["swap_acceptance_min"], logged)
+assert ((m["swap_acceptance_min"] >= 0) & (m["swap_acceptance_min"] <= 1)).all()
+PYEOF
 resume_from "$WORK/full" 25 "$WORK/mid"
 echo "ok: resumed mid-epoch at step 25, bitwise equal at step 60"
 

@@ -453,6 +453,56 @@ TEST(MetricsFile, AppendReopenAndDropAfterCheckpoint) {
     EXPECT_TRUE(read_metrics(path).empty());
 }
 
+// Parallel tempering's column round-trips; a file written before it existed (the same
+// table without it) is read with NaN there, and a resumed run's reopened file gains it.
+TEST(MetricsFile, SwapColumnAndFilesWithoutIt) {
+    const std::string dir = fresh_dir(), path = dir + "/metrics.h5", old = dir + "/old.h5";
+    {
+        MetricsFile m(path);
+        MetricsRow r = metrics_row(10);
+        r.swap_acceptance_min = 0.125;
+        m.append(r);
+        m.append(metrics_row(20));
+    }
+    std::vector<MetricsRow> rows = read_metrics(path);
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].swap_acceptance_min, 0.125);
+    EXPECT_TRUE(std::isnan(rows[1].swap_acceptance_min));
+    {  // the table as rbm wrote it before the column: step and nine doubles, packed
+        const char* names[] = {"epoch", "pseudo_likelihood", "reconstruction_xent", "free_energy_train",
+                               "free_energy_valid", "free_energy_gap", "learning_rate", "examples_per_s", "wall_s"};
+        h5::Handle file = h5::create_file(old);
+        h5::set_kind(file.get(), "metrics", 1);
+        h5::Handle type(H5Tcreate(H5T_COMPOUND, 80));
+        H5Tinsert(type.get(), "step", 0, H5T_STD_U64LE);
+        for (std::size_t i = 0; i < 9; ++i) H5Tinsert(type.get(), names[i], 8 * (i + 1), H5T_IEEE_F64LE);
+        std::vector<unsigned char> row(80, 0);
+        const uint64_t step = 7;
+        const double epoch = 0.5;
+        std::memcpy(row.data(), &step, 8);
+        std::memcpy(row.data() + 8, &epoch, 8);
+        hsize_t one = 1;
+        h5::Handle space(H5Screate_simple(1, &one, nullptr));
+        h5::Handle dset(H5Dcreate2(file.get(), "metrics", type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+        ASSERT_GE(H5Dwrite(dset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, row.data()), 0);
+    }
+    rows = read_metrics(old);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].step, 7u);
+    EXPECT_EQ(rows[0].epoch, 0.5);
+    EXPECT_TRUE(std::isnan(rows[0].swap_acceptance_min));
+    {
+        MetricsFile m(old, 7);  // a resumed run keeps the old row and appends with the column
+        MetricsRow r = metrics_row(8);
+        r.swap_acceptance_min = 0.5;
+        m.append(r);
+    }
+    rows = read_metrics(old);
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_TRUE(std::isnan(rows[0].swap_acceptance_min));
+    EXPECT_EQ(rows[1].swap_acceptance_min, 0.5);
+}
+
 TEST(MetricsFile, RefusesFilesThatAreNotMetrics) {
     std::string dir = fresh_dir();
     std::string ckpt = dir + "/c.h5";
