@@ -6,7 +6,8 @@
 Writes into DIR (default RUN_DIR/plots):
   learning_curves.png  every row of metrics.h5 against epochs: pseudo-likelihood cost,
                        reconstruction cross-entropy, free energies (train, validation),
-                       their gap, throughput (the end-of-epoch rows are dots)
+                       their gap, throughput, learning rate and, for parallel tempering, the
+                       lowest neighbouring pair's swap acceptance (the end-of-epoch rows are dots)
   filters.png          the first N hidden units' weights (columns of W) of the newest
                        checkpoint (or --checkpoint), each tile scaled to its own range
   chains.png           p(v | h) of the checkpoint's persistent chains: what PCD samples look like
@@ -103,7 +104,14 @@ def plot_metrics(metrics_path, out_dir, run_name):
         ("examples_per_s", ["examples_per_s"], "examples / s, all ranks"),
         ("learning_rate", ["learning_rate"], "learning rate"),
     ]
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
+    # Parallel tempering's runs (a column older files lack): the lowest neighbouring pair's
+    # swap acceptance, where a ladder that is cut shows as a curve near 0.
+    tempered = "swap_acceptance_min" in m.dtype.names and np.any(np.isfinite(m["swap_acceptance_min"]))
+    if tempered:
+        panels.append(("swap_acceptance_min", ["swap_acceptance_min"], "lowest pair's swap acceptance"))
+    fig, axes = plt.subplots(2, 4 if tempered else 3, figsize=(17 if tempered else 13, 7), constrained_layout=True)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
     for ax, (title, fields, ylabel) in zip(axes.flat, panels):
         for name in fields:
             y = m[name]

@@ -1,7 +1,8 @@
 # tools/plot_run.py (Debian's /usr/bin/python3, h5py, matplotlib's Agg backend) turns a
 # small run directory into PNGs: learning curves, the filter grid, the persistent chains,
-# one grid per samples file (training's and rbm sample's); it also plots a run that is
-# still training, and refuses what is not a run directory with a message.
+# one grid per samples file (training's and rbm sample's), parallel tempering's swap
+# column; it also plots a run that is still training, and refuses what is not a run
+# directory with a message.
 source "$(dirname "$0")/lib/common.sh"
 need_mnist
 PLOT=$SRC/tools/plot_run.py
@@ -36,6 +37,17 @@ for p in paths:
     assert float(np.std(img[..., :3])) > 0.01, f"{p}: a flat image"
 print(f"ok: {len(paths)} PNGs decode: {', '.join(sorted(set(names)))}")
 EOF
+
+# Parallel tempering's run: a seventh panel for its swap column (four panels a row).
+"$RBM" train --data "$MNIST" --limit 300 --hidden 16 --method pt --k 1 --monitor-every 10 --epochs 2 \
+  --filters false --progress-every 0 --out "$WORK/pt" > /dev/null 2>&1 || fail "training with --method pt"
+"$PLOT" "$WORK/pt" --out "$WORK/pt-plots" > /dev/null || fail "plot_run.py on a PT run"
+$PY -c "
+import sys, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+pt, plain = (plt.imread(p).shape[1] for p in sys.argv[1:])
+assert (pt, plain) == (1700, 1300), (pt, plain)" "$WORK/pt-plots/learning_curves.png" "$run/plots/learning_curves.png" \
+  || fail "the PT run's learning curves lack the swap panel"
+echo "ok: the PT run's learning curves have the swap panel"
 
 # A run still training: the metrics file is read as a SWMR reader.
 "$RBM" train --data "$MNIST" --limit 2000 --hidden 16 --k 1 --monitor-every 5 --epochs 100 \
