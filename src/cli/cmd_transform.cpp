@@ -3,10 +3,9 @@
 // reads (scikit-learn's BernoulliRBM.transform, for rbm's checkpoints). One product per
 // 256 rows on the CPU: all of MNIST takes about a second, so there is no GPU path.
 #include <algorithm>
-#include <charconv>
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <string>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
@@ -17,6 +16,7 @@
 #include "io/dataset.hpp"
 #include "io/features_file.hpp"
 #include "util/check.hpp"
+#include "util/shortest_text.hpp"
 
 namespace rbm::cli {
 namespace {
@@ -132,11 +132,8 @@ int run_transform(const std::vector<std::string>& args) {
                       {"feature", "p(h=1|v)"}, {"binarize", choice_name(r.binarize.mode, kOnceBinarizations)}};
     if (!r.labels.empty()) set.attrs.text["labels_file"] = absolute(r.labels);
     set.attrs.number = {{"checkpoint_step", double(ckpt.step)}};
-    if (r.binarize.mode == Binarization::threshold) {  // the float's shortest decimal: 0.3, not 0.30000001192...
-        char text[32];
-        *std::to_chars(text, text + sizeof text - 1, r.binarize.threshold).ptr = '\0';
-        set.attrs.number["binarize_threshold"] = std::strtod(text, nullptr);
-    }
+    if (r.binarize.mode == Binarization::threshold)  // as given: 0.3, not the float's 0.30000001192...
+        set.attrs.number["binarize_threshold"] = std::stod(shortest_text(r.binarize.threshold));
     if (r.binarize.mode == Binarization::stochastic) set.attrs.number["binarize_seed"] = r.binarize.seed;
     write_features(r.out, set);
     std::cout << "wrote the features of " << set.n_examples << " examples [" << set.n_examples << ", "

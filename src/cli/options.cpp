@@ -246,8 +246,6 @@ void validate(const TrainConfig& c) {
     if (c.method == Method::pt && c.device == DeviceKind::cuda)
         fail("--method pt: parallel tempering runs on the CPU engine only (the CUDA engine has none yet); "
              "use --device cpu or auto");
-    if (c.method == Method::pt && c.k >= (1 << 17))
-        fail("--k ", c.k, ": parallel tempering takes at most ", (1 << 17) - 1, " Gibbs steps per update");
     // The engine holds W, its gradient and velocity, and per-chain workspaces.
     const double bytes = 4.0 * double(c.hidden) * 4096.0 * 3.0;
     if (bytes > 64e9) fail("--hidden ", c.hidden, " asks for more memory than this machine can give");

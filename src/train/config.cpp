@@ -2,10 +2,10 @@
 #include "train/config.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <sstream>
 
 #include "util/choices.hpp"
+#include "util/shortest_text.hpp"
 
 namespace rbm {
 
@@ -23,16 +23,6 @@ std::string binarize_name(Binarization b) { return choice_name(b, kBinarizations
 Binarization parse_binarization(const std::string& text, const std::string& origin) {
     return parse_choice(text, origin, kBinarizations);
 }
-
-namespace {
-// The shortest text that reads back as the same number (0.1f -> "0.1").
-template <typename Real>
-std::string shortest(Real x) {
-    char buf[64];
-    auto result = std::to_chars(buf, buf + sizeof buf, x);
-    return std::string(buf, result.ptr);
-}
-}  // namespace
 
 UpdateRule TrainConfig::update_at(uint64_t step, uint64_t epoch, uint64_t total_steps) const {
     UpdateRule rule = update;
@@ -57,10 +47,10 @@ std::string to_ini(const TrainConfig& c) {
     o << kConfigFileHeader << "\n";
     o << "data = " << c.data << "\n";
     if (!c.test_data.empty()) o << "test-data = " << c.test_data << "\n";
-    o << "validation-fraction = " << shortest(c.validation_fraction) << "\n";
+    o << "validation-fraction = " << shortest_text(c.validation_fraction) << "\n";
     o << "limit = " << c.limit << "\n";
     o << "binarize = " << binarize_name(c.binarize.mode) << "\n";
-    o << "binarize-threshold = " << shortest(c.binarize.threshold) << "\n";
+    o << "binarize-threshold = " << shortest_text(c.binarize.threshold) << "\n";
     o << "binarize-seed = " << c.binarize.seed << "\n";
     o << "hidden = " << c.hidden << "\n";
     o << "method = " << method_name(c.method) << "\n";
@@ -69,17 +59,17 @@ std::string to_ini(const TrainConfig& c) {
     o << "chains = " << c.chains << "\n";
     if (c.method == Method::pt) {
         o << "temperatures = " << c.temperature_count() << "\n";
-        o << "beta-min = " << shortest(c.hottest_beta()) << "\n";
+        o << "beta-min = " << shortest_text(c.hottest_beta()) << "\n";
     }
     o << "epochs = " << c.epochs << "\n";
-    o << "lr = " << shortest(c.update.learning_rate) << "\n";
-    o << "momentum = " << shortest(c.update.momentum) << "\n";
-    o << "weight-decay = " << shortest(c.update.weight_decay) << "\n";
-    if (c.lr_final) o << "lr-final = " << shortest(*c.lr_final) << "\n";
-    o << "initial-momentum = " << shortest(c.initial_momentum) << "\n";
+    o << "lr = " << shortest_text(c.update.learning_rate) << "\n";
+    o << "momentum = " << shortest_text(c.update.momentum) << "\n";
+    o << "weight-decay = " << shortest_text(c.update.weight_decay) << "\n";
+    if (c.lr_final) o << "lr-final = " << shortest_text(*c.lr_final) << "\n";
+    o << "initial-momentum = " << shortest_text(c.initial_momentum) << "\n";
     o << "momentum-warmup = " << c.momentum_warmup << "\n";
     o << "centering = " << (c.centering ? "true" : "false") << "\n";
-    o << "offset-rate = " << shortest(c.update.offset_rate) << "\n";
+    o << "offset-rate = " << shortest_text(c.update.offset_rate) << "\n";
     o << "vbias-init = " << vbias_init_name(c.vbias_from_data) << "\n";
     o << "seed = " << c.seed << "\n";
     o << "out = " << c.out << "\n";
@@ -89,7 +79,7 @@ std::string to_ini(const TrainConfig& c) {
     o << "monitor-examples = " << c.monitor_examples << "\n";
     o << "sample-every = " << c.sample_every << "\n";
     o << "filters = " << (c.filters ? "true" : "false") << "\n";
-    o << "progress-every = " << shortest(c.progress_every) << "\n";
+    o << "progress-every = " << shortest_text(c.progress_every) << "\n";
     o << "threads = " << c.threads << "\n";
     o << "device = " << device_name(c.device) << "\n";
     o << "comm = " << comm_name(c.comm) << "\n";

@@ -383,23 +383,20 @@ TEST(Checkpoint, TemperedChainsRoundTripAndBadLaddersAreRefused) {
         h5::write_floats(chains, "tempered_betas", std::vector<float>{0.5f}.data(), {1});
     });
     EXPECT_ERROR_HAS(read_checkpoint(cut), "': chains/tempered_betas without chains/tempered_hidden");
-    const std::string no_betas = dir + "/no_betas.h5";
-    write_checkpoint(no_betas, c);
-    {
-        h5::Handle file = h5::open_file_write(no_betas);
+    // c written to `name` without its /chains/tempered_betas, then given `betas` there (if any).
+    auto with_betas = [&](const std::string& name, const std::vector<float>& betas) {
+        const std::string edited = dir + "/" + name;
+        write_checkpoint(edited, c);
+        h5::Handle file = h5::open_file_write(edited);
         h5::Handle chains = h5::open_group(file.get(), "chains", "test");
         H5Ldelete(chains.get(), "tempered_betas", H5P_DEFAULT);
-    }
-    EXPECT_ERROR_HAS(read_checkpoint(no_betas), "': chains/tempered_hidden without chains/tempered_betas");
-    const std::string shape = dir + "/shape.h5";
-    write_checkpoint(shape, c);
-    {
-        h5::Handle file = h5::open_file_write(shape);
-        h5::Handle chains = h5::open_group(file.get(), "chains", "test");
-        H5Ldelete(chains.get(), "tempered_betas", H5P_DEFAULT);
-        h5::write_floats(chains.get(), "tempered_betas", std::vector<float>{0.5f}.data(), {1});
-    }
-    EXPECT_ERROR_HAS(read_checkpoint(shape), "chains/tempered_hidden is [2, 6, 5] and chains/tempered_betas [1]");
+        if (!betas.empty()) h5::write_floats(chains.get(), "tempered_betas", betas.data(), {betas.size()});
+        return edited;
+    };
+    EXPECT_ERROR_HAS(read_checkpoint(with_betas("no_betas.h5", {})),
+                     "': chains/tempered_hidden without chains/tempered_betas");
+    EXPECT_ERROR_HAS(read_checkpoint(with_betas("shape.h5", {0.5f})),
+                     "chains/tempered_hidden is [2, 6, 5] and chains/tempered_betas [1]");
 }
 
 namespace {

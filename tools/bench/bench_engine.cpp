@@ -37,6 +37,7 @@
 #include "engine/engine.hpp"
 #include "io/checkpoint.hpp"
 #include "io/dataset.hpp"
+#include "train/config.hpp"
 #include "model/init.hpp"
 #include "random/shuffle.hpp"
 #include "util/check.hpp"
@@ -178,9 +179,12 @@ int main(int argc, char** argv) try {
     settings.chains = o.chains;
     settings.seed = 123;
     if (keeps_chains(o.method)) engine->set_chains(start_chains);
-    if (o.method == Method::pt) {  // the ladder of rbm train --temperatures --beta-min; tempered chains at h = 0
-        for (std::size_t m = 1; m < o.temperatures; ++m)
-            settings.betas.push_back(float(1.0 - double(m) * (1.0 - double(o.beta_min)) / double(o.temperatures - 1)));
+    if (o.method == Method::pt) {  // the ladder rbm train's --temperatures --beta-min make; tempered chains at h = 0
+        TrainConfig ladder;
+        ladder.method = Method::pt;
+        ladder.temperatures = o.temperatures;
+        ladder.beta_min = o.beta_min;
+        settings.betas = ladder.tempered_betas();
         engine->set_tempered_chains(std::vector<uint8_t>(settings.betas.size() * start_chains.size(), 0));
     }
     const UpdateRule rule{o.lr, 0.0f, 0.0f};
