@@ -35,6 +35,9 @@ void check_consistent(const Checkpoint& c, const std::string& path) {
     RBM_CHECK(c.tempered_hidden.size() == c.tempered_betas.size() * c.chains_hidden.size(),
               "checkpoint for '" << path << "': " << c.tempered_betas.size() << " tempered levels but "
                                  << c.tempered_hidden.size() << " tempered chain values");
+    RBM_CHECK(c.tempered_swaps.empty() || c.tempered_swaps.size() == 4 * c.tempered_betas.size(),
+              "checkpoint for '" << path << "': " << c.tempered_swaps.size() << " swap tallies for "
+                                 << c.tempered_betas.size() << " tempered levels");
     RBM_CHECK(c.chains_rank.size() == c.n_chains_total(),
               "checkpoint for '" << path << "': " << c.chains_rank.size() << " chain ranks for "
                                  << c.n_chains_total() << " chains");
@@ -68,6 +71,8 @@ void write_contents(hid_t file, const Checkpoint& c) {
         const hsize_t levels = c.tempered_betas.size();
         h5::write_bytes(chains, "tempered_hidden", c.tempered_hidden.data(), {levels, n_chains, nh});
         h5::write_floats(chains, "tempered_betas", c.tempered_betas.data(), {levels});
+        if (!c.tempered_swaps.empty())
+            h5::write_int64s(chains, "tempered_swaps", c.tempered_swaps.data(), {2, 2, levels});
     }
 
     Handle state = h5::create_group(file, "state");
@@ -142,6 +147,25 @@ RbmShape read_shape(hid_t model, const std::string& path) {
     return s;
 }
 
+// Parallel tempering's swap tallies: [2, 2, levels], never negative, no more accepted than
+// proposed.
+void read_swap_tallies(hid_t chains, Checkpoint& c, const std::string& path) {
+    const auto dims = h5::dataset_dims(chains, "tempered_swaps", path);
+    const hsize_t levels = c.tempered_betas.size();
+    RBM_CHECK(dims.size() == 3 && dims[0] == 2 && dims[1] == 2 && dims[2] == levels,
+              "'" << path << "': chains/tempered_swaps is " << h5::shape_text(dims) << "; it must be [2, 2, "
+                  << levels << "] (epoch and row, proposed and accepted, per pair of neighbouring levels)");
+    c.tempered_swaps = h5::read_int64s(chains, "tempered_swaps", path, dims);
+    for (std::size_t window = 0; window < 2; ++window)
+        for (std::size_t m = 0; m < levels; ++m) {
+            const int64_t proposed = c.tempered_swaps[(2 * window) * levels + m],
+                          accepted = c.tempered_swaps[(2 * window + 1) * levels + m];
+            RBM_CHECK(accepted >= 0 && accepted <= proposed,
+                      "'" << path << "': chains/tempered_swaps[" << window << ", :, " << m << "] counts " << accepted
+                          << " swaps accepted of " << proposed << " proposed");
+        }
+}
+
 // Parallel tempering's levels: as many rows as /chains/hidden per level, 0s and 1s, and
 // inverse temperatures decreasing from below 1 to no less than 0.
 void read_tempered(hid_t chains, Checkpoint& c, const std::string& path) {
@@ -168,6 +192,7 @@ void read_tempered(hid_t chains, Checkpoint& c, const std::string& path) {
         RBM_CHECK(c.tempered_hidden[e] <= 1, "'" << path << "': chains/tempered_hidden holds "
                                                  << int(c.tempered_hidden[e]) << " at element " << e
                                                  << "; hidden states are 0 or 1");
+    if (h5::exists(chains, "tempered_swaps")) read_swap_tallies(chains, c, path);
 }
 
 void read_chains(hid_t file, Checkpoint& c, const std::string& path) {

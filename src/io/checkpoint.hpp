@@ -14,6 +14,10 @@
 //                     (--method pt) only: the tempered levels' chains, each level's rows
 //                     laid out as /chains/hidden's (the model's level, inverse temperature 1)
 //   /chains/tempered_betas float32 [levels]  their inverse temperatures, decreasing
+//   /chains/tempered_swaps int64 [2, 2, levels]  PT's swap tallies, all ranks together:
+//                     [this epoch's so far, those since the last metrics row][proposed,
+//                     accepted][pair m: levels m and m + 1]; absent in checkpoints written
+//                     before rbm kept them (a resume from one starts them at 0)
 //   /state            attrs: step, epoch, step_in_epoch, seed, world_size, steps_per_epoch,
 //                     train_rows, data_fingerprint (the training rows: a resume checks them)
 //   /state/epoch_metric_sums float64 [6 x world_size]: each rank's running metric sums
@@ -43,6 +47,7 @@ struct Checkpoint {
     std::vector<int32_t> chains_rank;   // [n_chains_total]
     std::vector<uint8_t> tempered_hidden; // PT: [levels][n_chains_total][n_hidden]; else empty
     std::vector<float> tempered_betas;    // PT: [levels]
+    std::vector<int64_t> tempered_swaps;  // PT: [2][2][levels] (see the layout above), or empty
     uint64_t step = 0;                  // optimizer steps taken
     uint64_t epoch = 0;                 // epoch the next step belongs to
     uint64_t step_in_epoch = 0;         // steps of `epoch` already taken

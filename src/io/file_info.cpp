@@ -53,6 +53,12 @@ void describe_checkpoint(const std::string& path, const std::string& version, st
         for (float beta : c.tempered_betas) out << " " << beta;
         out << " (/chains/tempered_hidden [" << c.tempered_betas.size() << ", " << c.n_chains_total() << ", "
             << s.n_hidden << "])\n";
+        if (!c.tempered_swaps.empty()) {
+            const std::size_t levels = c.tempered_betas.size();
+            out << "  swaps accepted / proposed this epoch so far, per neighbouring pair:";
+            for (std::size_t m = 0; m < levels; ++m) out << " " << c.tempered_swaps[levels + m] << "/" << c.tempered_swaps[m];
+            out << "\n";
+        }
     }
     out << "  epoch metric sums: " << c.epoch_metric_sums.size() << " values\n";
     if (!c.visible_offset.empty()) {

@@ -107,6 +107,8 @@ public:
         settings_.batch = config.batch_size;
         settings_.chains = config.chains_per_rank();
         settings_.betas = config.tempered_betas();
+        epoch_swaps_.assign(2 * settings_.betas.size(), 0.0);
+        row_swaps_ = epoch_swaps_;
         settings_.seed = config.seed;
         settings_.rank = uint32_t(comm.rank());
         engine_->set_training_shard(data_.shard);
@@ -123,8 +125,11 @@ private:
     void check_same_data(const Checkpoint& ckpt) const;
     std::string resliced_note(std::size_t stored, uint64_t old_world) const;
     std::vector<uint8_t> rank_chains(const uint8_t* level, std::size_t stored_rows) const;
+    void collect_swaps();
     double take_swaps();
     void report_swaps();
+    void restore_swaps(const std::vector<int64_t>& stored);
+    std::vector<int64_t> stored_swaps() const;
     void train_step(const uint32_t* rows);
     void check_step_report();
     void check_step_finite(const Engine::StepReport& report, uint64_t step);
@@ -167,7 +172,9 @@ private:
     uint64_t last_checkpoint_step_ = UINT64_MAX;
     std::unique_ptr<Progress> progress_;  // rank 0 only
     double allreduce_seconds_ = 0;        // this process's time in the gradient allreduce
-    std::vector<double> epoch_swaps_;     // PT: this epoch's swaps, all ranks (take_swaps)
+    // PT: the swaps of this epoch so far and since the last metrics row, all ranks together,
+    // [proposed per pair..., accepted per pair...] (collect_swaps); kept in checkpoints.
+    std::vector<double> epoch_swaps_, row_swaps_;
     Clock::time_point loop_start_;
     uint64_t loop_start_step_ = 0;
 };
@@ -300,6 +307,10 @@ void Trainer::receive_checkpoint(Checkpoint& ckpt) {
     comm_.broadcast(&n_tempered_bytes, sizeof n_tempered_bytes);
     ckpt.tempered_hidden.resize(n_tempered_bytes);
     comm_.broadcast(ckpt.tempered_hidden.data(), n_tempered_bytes);
+    uint64_t n_swap_tallies = ckpt.tempered_swaps.size();
+    comm_.broadcast(&n_swap_tallies, sizeof n_swap_tallies);
+    ckpt.tempered_swaps.resize(n_swap_tallies);
+    comm_.broadcast(ckpt.tempered_swaps.data(), n_swap_tallies * sizeof(int64_t));
     uint64_t has_offsets = !ckpt.visible_offset.empty();
     comm_.broadcast(&has_offsets, sizeof has_offsets);
     if (has_offsets) {
@@ -353,6 +364,7 @@ void Trainer::resume(Checkpoint& ckpt) {
         if (comm_.is_root()) log_ << resliced_note(ckpt.n_chains_total(), old_world) << std::endl;
     }
     restore_metric_sums(ckpt.epoch_metric_sums, old_world);
+    restore_swaps(ckpt.tempered_swaps);
     outputs_.open_metrics(step_);
     if (comm_.is_root())
         log_ << "resumed from step " << step_ << " (epoch " << epoch_ << ", step " << step_in_epoch_
@@ -502,9 +514,9 @@ void Trainer::finish_epoch() {
 }
 
 // PT: the swaps proposed and accepted between each pair of neighbouring temperatures since
-// the last metrics row, all ranks together ([proposed per pair..., accepted per pair...]);
-// added to the epoch's for the log, and the lowest pair's rate returned for the row.
-double Trainer::take_swaps() {
+// the last call, all ranks together, added to the epoch's and the row's tallies. Whole
+// counts in doubles add exactly, so when this is called does not change what they hold.
+void Trainer::collect_swaps() {
     const Engine::SwapCounts counts = engine_->take_swap_counts();
     const std::size_t pairs = settings_.betas.size();
     std::vector<double> sums(2 * pairs, 0.0);
@@ -513,22 +525,49 @@ double Trainer::take_swaps() {
         sums[pairs + m] = double(counts.accepted[m]);
     }
     comm_.allreduce_sum(sums.data(), sums.size());
-    epoch_swaps_.resize(sums.size(), 0.0);
-    double lowest = std::nan("");
-    for (std::size_t m = 0; m < pairs; ++m) {
-        epoch_swaps_[m] += sums[m];
-        epoch_swaps_[pairs + m] += sums[pairs + m];
-        if (sums[m] > 0) lowest = std::fmin(lowest, sums[pairs + m] / sums[m]);  // fmin skips the NaN
+    for (std::size_t e = 0; e < sums.size(); ++e) {
+        epoch_swaps_[e] += sums[e];
+        row_swaps_[e] += sums[e];
     }
+}
+
+// The lowest pair's acceptance since the last metrics row, for this one.
+double Trainer::take_swaps() {
+    collect_swaps();
+    const std::size_t pairs = settings_.betas.size();
+    double lowest = std::nan("");
+    for (std::size_t m = 0; m < pairs; ++m)
+        if (row_swaps_[m] > 0) lowest = std::fmin(lowest, row_swaps_[pairs + m] / row_swaps_[m]);  // fmin skips the NaN
+    std::fill(row_swaps_.begin(), row_swaps_.end(), 0.0);
     return lowest;
+}
+
+// The tallies as a checkpoint keeps them: [epoch, row][proposed, accepted][pair], the layout
+// epoch_swaps_ and row_swaps_ have one after the other.
+std::vector<int64_t> Trainer::stored_swaps() const {
+    std::vector<int64_t> stored;
+    for (const std::vector<double>* tally : {&epoch_swaps_, &row_swaps_})
+        for (double count : *tally) stored.push_back(int64_t(count));
+    return stored;
+}
+
+// A checkpoint's tallies (global sums, so the same on any rank count); one written before
+// rbm kept them leaves them at 0, and the first row and log line after it count from here.
+void Trainer::restore_swaps(const std::vector<int64_t>& stored) {
+    const std::size_t n = epoch_swaps_.size();
+    if (stored.size() != 2 * n) return;
+    for (std::size_t e = 0; e < n; ++e) {
+        epoch_swaps_[e] = double(stored[e]);
+        row_swaps_[e] = double(stored[n + e]);
+    }
 }
 
 // The epoch's swap acceptance between each pair, for the log. A pair near 0 cuts the ladder
 // (more temperatures, or a higher --beta-min, close the gap); near 1 everywhere, fewer would do.
 void Trainer::report_swaps() {
     const std::size_t pairs = settings_.betas.size();
-    std::vector<double> sums = std::exchange(epoch_swaps_, {});
-    sums.resize(2 * pairs, 0.0);
+    std::vector<double> sums = epoch_swaps_;
+    std::fill(epoch_swaps_.begin(), epoch_swaps_.end(), 0.0);
     if (!comm_.is_root()) return;
     std::ostringstream line;
     line << "tempering: swaps accepted between neighbouring inverse temperatures (1 -> " << settings_.betas.back()
@@ -623,6 +662,8 @@ void Trainer::write_checkpoint() {
         if (comm_.is_root())
             ckpt.tempered_hidden = tempered_chains_by_level(all, settings_.betas.size(), std::size_t(comm_.size()));
         ckpt.tempered_betas = settings_.betas;
+        collect_swaps();
+        ckpt.tempered_swaps = stored_swaps();
     }
     ckpt.params = ParamBuffer(shape_);
     ckpt.velocity = ParamBuffer(shape_);

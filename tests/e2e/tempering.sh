@@ -38,6 +38,24 @@ assert ((m["swap_acceptance_min"] >= 0) & (m["swap_acceptance_min"] <= 1)).all()
 PYEOF
 resume_from "$WORK/full" 25 "$WORK/mid"
 echo "ok: resumed mid-epoch at step 25, bitwise equal at step 60"
+# The checkpoint kept the swaps of steps 1-25, so the resumed run's first epoch row and
+# log line count all 30 of the epoch's steps, as the uninterrupted run's do.
+same_swaps() {
+  local resumed; resumed=$(grep '^tempering:' "$2.log")
+  [ -n "$resumed" ] && [ "$(grep '^tempering:' "$1.log" | tail -n "$(wc -l <<< "$resumed")")" = "$resumed" ] \
+    || fail "$2's swap reports differ from $1's"
+  $PY - "$1/metrics.h5" "$2/metrics.h5" <<'PYEOF' || fail "$2's swap column differs from $1's"
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r", swmr=True)["metrics"][:] for p in sys.argv[1:])
+assert (a["step"] == b["step"]).all() and np.array_equal(a["swap_acceptance_min"], b["swap_acceptance_min"]), \
+    (a["swap_acceptance_min"], b["swap_acceptance_min"])
+PYEOF
+}
+same_swaps "$WORK/full" "$WORK/mid"
+"$RBM" info "$WORK/mid/checkpoints/step-0000000025.h5" \
+  | grep -q "swaps accepted / proposed this epoch so far, per neighbouring pair: [0-9]*/78 [0-9]*/72 [0-9]*/78$" \
+  || fail "rbm info does not give the swap tallies: $("$RBM" info "$WORK/mid/checkpoints/step-0000000025.h5" | grep swaps)"
+echo "ok: the resumed run's swap reports and column equal the uninterrupted run's"
 
 "$RBM" info "$(newest_checkpoint "$WORK/full")" > "$WORK/info.txt"
 grep -q "parallel tempering: 3 more level(s) of 6 chains at inverse temperatures 0.8 0.6 0.4" "$WORK/info.txt" \
@@ -52,6 +70,7 @@ if command -v mpirun > /dev/null; then
     --keep-checkpoints 0 --out "$WORK/two" > "$WORK/two.log"
   grep -q "replicas bitwise identical on 2 rank(s)" "$WORK/two.log" || fail "no replica check on 2 ranks"
   resume_from "$WORK/two" 20 "$WORK/two-mid" mpirun -np 2
+  same_swaps "$WORK/two" "$WORK/two-mid"
   $PY - "$(newest_checkpoint "$WORK/two")" <<'PYEOF'
 import sys, h5py, numpy as np
 c = h5py.File(sys.argv[1])

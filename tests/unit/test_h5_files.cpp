@@ -399,6 +399,42 @@ TEST(Checkpoint, TemperedChainsRoundTripAndBadLaddersAreRefused) {
                      "chains/tempered_hidden is [2, 6, 5] and chains/tempered_betas [1]");
 }
 
+TEST(Checkpoint, SwapTalliesRoundTripAndImpossibleCountsAreRefused) {
+    const std::string dir = fresh_dir(), path = dir + "/swaps.h5";
+    auto tallied = [] {
+        Checkpoint c = sample_checkpoint();
+        c.tempered_betas = {0.75f, 0.5f};
+        c.tempered_hidden.assign(2 * c.chains_hidden.size(), 1);
+        // [epoch, row][proposed, accepted][pair]
+        c.tempered_swaps = {40, 36, 31, 7, 12, 12, 4, 2};
+        return c;
+    };
+    write_checkpoint(path, tallied());
+    EXPECT_EQ(read_checkpoint(path).tempered_swaps, tallied().tempered_swaps);
+    Checkpoint untallied = tallied();
+    untallied.tempered_swaps.clear();
+    write_checkpoint(path, untallied);
+    EXPECT_TRUE(read_checkpoint(path).tempered_swaps.empty()) << "checkpoints from before the tallies read as none";
+    Checkpoint b = tallied();
+    b.tempered_swaps[3] = 37;  // epoch, accepted, pair 1: more than pair 1's 36 proposed
+    write_checkpoint(path, b);
+    EXPECT_ERROR_HAS(read_checkpoint(path), path + "': chains/tempered_swaps[0, :, 1] counts 37 swaps accepted of 36 proposed");
+    b = tallied();
+    b.tempered_swaps[6] = -1;  // row, accepted, pair 0
+    write_checkpoint(path, b);
+    EXPECT_ERROR_HAS(read_checkpoint(path), "chains/tempered_swaps[1, :, 0] counts -1 swaps accepted of 12 proposed");
+    b = tallied();
+    b.tempered_swaps.resize(6);
+    EXPECT_ERROR_HAS(write_checkpoint(path, b), "6 swap tallies for 2 tempered levels");
+    const std::string reshaped = damaged_checkpoint(dir, [](hid_t file) {
+        h5::Handle chains = h5::open_group(file, "chains", "test");
+        h5::write_floats(chains, "tempered_betas", std::vector<float>{0.5f}.data(), {1});
+        h5::write_bytes(chains, "tempered_hidden", std::vector<uint8_t>(30, 0).data(), {1, 6, 5});
+        h5::write_int64s(chains, "tempered_swaps", std::vector<int64_t>(8, 0).data(), {2, 2, 2});
+    });
+    EXPECT_ERROR_HAS(read_checkpoint(reshaped), "chains/tempered_swaps is [2, 2, 2]; it must be [2, 2, 1]");
+}
+
 namespace {
 MetricsRow metrics_row(uint64_t step) {
     MetricsRow r;
