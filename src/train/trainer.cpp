@@ -26,6 +26,7 @@
 #include "train/progress.hpp"
 #include "train/run_outputs.hpp"
 #include "train/stop_request.hpp"
+#include "train/swap_tally.hpp"
 #include "util/check.hpp"
 
 namespace rbm {
@@ -107,8 +108,7 @@ public:
         settings_.batch = config.batch_size;
         settings_.chains = config.chains_per_rank();
         settings_.betas = config.tempered_betas();
-        epoch_swaps_.assign(2 * settings_.betas.size(), 0.0);
-        row_swaps_ = epoch_swaps_;
+        swaps_ = SwapTally(settings_.betas.size());
         settings_.seed = config.seed;
         settings_.rank = uint32_t(comm.rank());
         engine_->set_training_shard(data_.shard);
@@ -126,10 +126,7 @@ private:
     std::string resliced_note(std::size_t stored, uint64_t old_world) const;
     std::vector<uint8_t> rank_chains(const uint8_t* level, std::size_t stored_rows) const;
     void collect_swaps();
-    double take_swaps();
     void report_swaps();
-    void restore_swaps(const std::vector<int64_t>& stored);
-    std::vector<int64_t> stored_swaps() const;
     void train_step(const uint32_t* rows);
     void check_step_report();
     void check_step_finite(const Engine::StepReport& report, uint64_t step);
@@ -172,9 +169,7 @@ private:
     uint64_t last_checkpoint_step_ = UINT64_MAX;
     std::unique_ptr<Progress> progress_;  // rank 0 only
     double allreduce_seconds_ = 0;        // this process's time in the gradient allreduce
-    // PT: the swaps of this epoch so far and since the last metrics row, all ranks together,
-    // [proposed per pair..., accepted per pair...] (collect_swaps); kept in checkpoints.
-    std::vector<double> epoch_swaps_, row_swaps_;
+    SwapTally swaps_;  // PT: the swaps of this epoch and metrics row so far, all ranks (collect_swaps)
     Clock::time_point loop_start_;
     uint64_t loop_start_step_ = 0;
 };
@@ -364,7 +359,7 @@ void Trainer::resume(Checkpoint& ckpt) {
         if (comm_.is_root()) log_ << resliced_note(ckpt.n_chains_total(), old_world) << std::endl;
     }
     restore_metric_sums(ckpt.epoch_metric_sums, old_world);
-    restore_swaps(ckpt.tempered_swaps);
+    swaps_.restore(ckpt.tempered_swaps);
     outputs_.open_metrics(step_);
     if (comm_.is_root())
         log_ << "resumed from step " << step_ << " (epoch " << epoch_ << ", step " << step_in_epoch_
@@ -514,8 +509,7 @@ void Trainer::finish_epoch() {
 }
 
 // PT: the swaps proposed and accepted between each pair of neighbouring temperatures since
-// the last call, all ranks together, added to the epoch's and the row's tallies. Whole
-// counts in doubles add exactly, so when this is called does not change what they hold.
+// the last call, all ranks together, into the tallies of the epoch and of the metrics row.
 void Trainer::collect_swaps() {
     const Engine::SwapCounts counts = engine_->take_swap_counts();
     const std::size_t pairs = settings_.betas.size();
@@ -525,57 +519,21 @@ void Trainer::collect_swaps() {
         sums[pairs + m] = double(counts.accepted[m]);
     }
     comm_.allreduce_sum(sums.data(), sums.size());
-    for (std::size_t e = 0; e < sums.size(); ++e) {
-        epoch_swaps_[e] += sums[e];
-        row_swaps_[e] += sums[e];
-    }
-}
-
-// The lowest pair's acceptance since the last metrics row, for this one.
-double Trainer::take_swaps() {
-    collect_swaps();
-    const std::size_t pairs = settings_.betas.size();
-    double lowest = std::nan("");
-    for (std::size_t m = 0; m < pairs; ++m)
-        if (row_swaps_[m] > 0) lowest = std::fmin(lowest, row_swaps_[pairs + m] / row_swaps_[m]);  // fmin skips the NaN
-    std::fill(row_swaps_.begin(), row_swaps_.end(), 0.0);
-    return lowest;
-}
-
-// The tallies as a checkpoint keeps them: [epoch, row][proposed, accepted][pair], the layout
-// epoch_swaps_ and row_swaps_ have one after the other.
-std::vector<int64_t> Trainer::stored_swaps() const {
-    std::vector<int64_t> stored;
-    for (const std::vector<double>* tally : {&epoch_swaps_, &row_swaps_})
-        for (double count : *tally) stored.push_back(int64_t(count));
-    return stored;
-}
-
-// A checkpoint's tallies (global sums, so the same on any rank count); one written before
-// rbm kept them leaves them at 0, and the first row and log line after it count from here.
-void Trainer::restore_swaps(const std::vector<int64_t>& stored) {
-    const std::size_t n = epoch_swaps_.size();
-    if (stored.size() != 2 * n) return;
-    for (std::size_t e = 0; e < n; ++e) {
-        epoch_swaps_[e] = double(stored[e]);
-        row_swaps_[e] = double(stored[n + e]);
-    }
+    swaps_.add(sums);
 }
 
 // The epoch's swap acceptance between each pair, for the log. A pair near 0 cuts the ladder
 // (more temperatures, or a higher --beta-min, close the gap); near 1 everywhere, fewer would do.
 void Trainer::report_swaps() {
-    const std::size_t pairs = settings_.betas.size();
-    std::vector<double> sums = epoch_swaps_;
-    std::fill(epoch_swaps_.begin(), epoch_swaps_.end(), 0.0);
+    const std::vector<double> rates = swaps_.take_epoch_rates();
     if (!comm_.is_root()) return;
     std::ostringstream line;
     line << "tempering: swaps accepted between neighbouring inverse temperatures (1 -> " << settings_.betas.back()
          << "):";
-    for (std::size_t m = 0; m < pairs; ++m) {
+    for (double rate : rates) {
         line << " " << std::fixed << std::setprecision(2);
-        if (sums[m] > 0) line << sums[pairs + m] / sums[m];
-        else line << "-";
+        if (std::isnan(rate)) line << "-";
+        else line << rate;
     }
     log_ << line.str() << std::endl;
 }
@@ -618,7 +576,10 @@ void Trainer::write_metrics_row(bool epoch_row) {
     row.examples_per_s =
         double(step_ - row_start_step_) * double(config_.batch_size) * comm_.size() / std::max(elapsed, 1e-9);
     row.wall_s = seconds_since(start_);
-    if (config_.method == Method::pt) row.swap_acceptance_min = take_swaps();
+    if (config_.method == Method::pt) {
+        collect_swaps();
+        row.swap_acceptance_min = swaps_.take_row_lowest();
+    }
     if (!engine_->params_finite() || !std::isfinite(row.pseudo_likelihood))
         fail("training diverged at step ", step_, ": parameters or costs are not finite; the last "
              "good checkpoint is kept (lower --lr?)");
@@ -663,7 +624,7 @@ void Trainer::write_checkpoint() {
             ckpt.tempered_hidden = tempered_chains_by_level(all, settings_.betas.size(), std::size_t(comm_.size()));
         ckpt.tempered_betas = settings_.betas;
         collect_swaps();
-        ckpt.tempered_swaps = stored_swaps();
+        ckpt.tempered_swaps = swaps_.stored();
     }
     ckpt.params = ParamBuffer(shape_);
     ckpt.velocity = ParamBuffer(shape_);

@@ -16,9 +16,11 @@
 #include "io/h5.hpp"
 #include "io/metrics_file.hpp"
 #include "io/samples_file.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using namespace rbm;
+using rbm::test::error_of;
 
 namespace {
 
@@ -59,20 +61,6 @@ Checkpoint sample_checkpoint(std::size_t nv = 7, std::size_t nh = 5, std::size_t
     c.config_ini = "[model]\nn_hidden = 5\n\n[train]\nlearning_rate = 0.1  # ünïcode ok\n";
     return c;
 }
-
-template <typename F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-
-#define EXPECT_ERROR_HAS(stmt, text) EXPECT_THAT_STR(error_of([&] { stmt; }), text)
-#define EXPECT_THAT_STR(msg, text) \
-    EXPECT_NE((msg).find(text), std::string::npos) << "message: " << (msg) << "\nexpected to contain: " << (text)
 
 // Rewrites one thing in a valid checkpoint to make it invalid in a specific way.
 template <typename Edit>
