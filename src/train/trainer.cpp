@@ -1,6 +1,7 @@
 // The training loop, top to bottom: load this rank's shard, start or resume, then for
 // every step compute the gradient, sum it across ranks, apply the same update
-// everywhere; at the end of every epoch measure, checkpoint and draw.
+// everywhere; at the end of every epoch measure, checkpoint and draw. How a run starts,
+// resumes and is checkpointed is in trainer_state.cpp.
 #include "train/trainer.hpp"
 
 #include <unistd.h>
@@ -8,58 +9,25 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <iomanip>
 #include <sstream>
 
 #include "dist/device_binding.hpp"
-#include "dist/reducer_factory.hpp"
-#include "engine/engine.hpp"
 #include "engine/engine_factory.hpp"
 #include "io/data_rows.hpp"
 #include "io/metrics_file.hpp"
-#include "model/init.hpp"
 #include "random/shuffle.hpp"
-#include "train/run_data.hpp"
-#include "train/progress.hpp"
-#include "train/run_outputs.hpp"
 #include "train/stop_request.hpp"
-#include "train/swap_tally.hpp"
+#include "train/trainer_impl.hpp"
 #include "util/check.hpp"
 
 namespace rbm {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// 64-bit FNV-1a: a cheap fingerprint for comparing replicas across ranks.
-uint64_t fnv1a(const void* data, std::size_t bytes, uint64_t hash = 1469598103934665603ull) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    for (std::size_t i = 0; i < bytes; ++i) hash = (hash ^ p[i]) * 1099511628211ull;
-    return hash;
-}
-
 // A bar only where a person watches: Open MPI hands ranks a pseudo-terminal even when
 // mpirun's own output goes to a file, so under mpirun progress is printed as lines.
 bool stdout_is_terminal() { return isatty(STDOUT_FILENO) != 0 && std::getenv("OMPI_COMM_WORLD_SIZE") == nullptr; }
-
-double seconds_since(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-constexpr std::size_t kMetricSums = 6;  // a rank's two windows' sums in a checkpoint
-
-// Monitoring sums since a point (an epoch's start, the last metrics row), local to a rank.
-struct Window {
-    double pseudo_likelihood = 0, reconstruction_xent = 0, examples = 0;
-    void add(const MetricSums& s) {
-        pseudo_likelihood += s.pseudo_likelihood;
-        reconstruction_xent += s.reconstruction_xent;
-        examples += s.examples;
-    }
-};
 
 // Sizes that cannot be had are refused before anything is read or allocated, by name,
 // rather than as bad_alloc (or the OOM killer) minutes in: this rank's share of the data
@@ -97,82 +65,24 @@ std::string describe_update(const TrainConfig& c) {
     return o.str();
 }
 
-class Trainer {
-public:
-    Trainer(const TrainConfig& config, const Communicator& comm, std::ostream& log)
-        : config_(config), comm_(comm), log_(log), data_(load_checked(config, comm)),
-          shape_{data_.n_visible, config.hidden}, outputs_(config, comm, data_) {
-        create_engine();
-        settings_.method = config.method;
-        settings_.k = config.k;
-        settings_.batch = config.batch_size;
-        settings_.chains = config.chains_per_rank();
-        settings_.betas = config.tempered_betas();
-        swaps_ = SwapTally(settings_.betas.size());
-        settings_.seed = config.seed;
-        settings_.rank = uint32_t(comm.rank());
-        engine_->set_training_shard(data_.shard);
-    }
+}  // namespace
 
-    void run(std::optional<Checkpoint> resume_from);
+namespace training {
 
-private:
-    void create_engine();
-    void start_fresh();
-    void resume(Checkpoint& ckpt);
-    void receive_checkpoint(Checkpoint& ckpt);
-    void restore_metric_sums(std::vector<double> stored, uint64_t old_world);
-    void check_same_data(const Checkpoint& ckpt) const;
-    std::string resliced_note(std::size_t stored, uint64_t old_world) const;
-    std::vector<uint8_t> rank_chains(const uint8_t* level, std::size_t stored_rows) const;
-    void collect_swaps();
-    void report_swaps();
-    void train_step(const uint32_t* rows);
-    void check_step_report();
-    void check_step_finite(const Engine::StepReport& report, uint64_t step);
-    void finish_epoch();
-    void write_metrics_row(bool epoch_row);
-    void write_checkpoint();
-    void stop_if_asked();
-    void report_allreduce_time();
-    void check_replicas_equal(const Checkpoint& ckpt);
-    double mean_free_energy(const Dataset& rows, std::size_t n);
-    std::vector<float> training_means();
-    // Steps into the run in this run's steps per epoch: step_ itself, unless a resume changed
-    // the rank count (and with it the epoch's length), when step_ counts the old steps too.
-    uint64_t run_position() const { return epoch_ * data_.steps_per_epoch + step_in_epoch_; }
-    UpdateRule update_at(uint64_t position) const {
-        return config_.update_at(position, position / data_.steps_per_epoch,
-                                 uint64_t(config_.epochs) * data_.steps_per_epoch);
-    }
-    UpdateRule update_now() const { return update_at(run_position()); }
-    double epochs_done() const {
-        return double(epoch_) + double(step_in_epoch_) / double(data_.steps_per_epoch);
-    }
-
-    const TrainConfig& config_;
-    const Communicator& comm_;
-    std::ostream& log_;
-    RunData data_;
-    RbmShape shape_;
-    RunOutputs outputs_;
-    std::unique_ptr<Engine> engine_;
-    std::unique_ptr<GradientReducer> reducer_;
-    StepSettings settings_;
-    uint64_t step_ = 0, epoch_ = 0, step_in_epoch_ = 0;
-    Window epoch_window_, row_window_;
-    bool report_pending_ = false;  // a step report begun and not yet read
-    uint64_t report_step_ = 0;     // the step count at which that report began
-    Clock::time_point start_ = Clock::now(), row_start_ = Clock::now();
-    uint64_t row_start_step_ = 0;
-    uint64_t last_replica_hash_ = 0;
-    uint64_t last_checkpoint_step_ = UINT64_MAX;
-    std::unique_ptr<Progress> progress_;  // rank 0 only
-    double allreduce_seconds_ = 0;        // this process's time in the gradient allreduce
-    SwapTally swaps_;  // PT: the swaps of this epoch and metrics row so far, all ranks (collect_swaps)
-    Clock::time_point loop_start_;
-    uint64_t loop_start_step_ = 0;
-};
+Trainer::Trainer(const TrainConfig& config, const Communicator& comm, std::ostream& log)
+    : config_(config), comm_(comm), log_(log), data_(load_checked(config, comm)),
+      shape_{data_.n_visible, config.hidden}, outputs_(config, comm, data_) {
+    create_engine();
+    settings_.method = config.method;
+    settings_.k = config.k;
+    settings_.batch = config.batch_size;
+    settings_.chains = config.chains_per_rank();
+    settings_.betas = config.tempered_betas();
+    swaps_ = SwapTally(settings_.betas.size());
+    settings_.seed = config.seed;
+    settings_.rank = uint32_t(comm.rank());
+    engine_->set_training_shard(data_.shard);
+}
 
 // The engine the configuration asks for (a GPU picked by node-local rank) and the
 // reducer that fits where its gradients live.
@@ -247,179 +157,6 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
                  << last_replica_hash_ << std::dec << std::endl;
         outputs_.print_summary(log_);
     }
-}
-
-void Trainer::start_fresh() {
-    ParamBuffer params = initial_params(shape_, config_.seed);
-    if (config_.centering || config_.vbias_from_data) {
-        const std::vector<float> means = training_means();
-        if (config_.vbias_from_data)  // Hinton's guide, section 8: log p / (1 - p), p kept off 0 and 1
-            for (std::size_t i = 0; i < shape_.n_visible; ++i) {
-                const float p = std::clamp(means[i], 1e-3f, 1.0f - 1e-3f);
-                params.vbias()[i] = std::log(p / (1.0f - p));
-            }
-        // Hidden offsets start at 0.5, the hidden means of a model with small weights.
-        if (config_.centering) engine_->set_offsets({means, std::vector<float>(shape_.n_hidden, 0.5f)});
-    }
-    engine_->set_params(params);
-    engine_->set_velocity(ParamBuffer(shape_));
-    // The tutorial starts its persistent chains at h = 0; PT's tempered ones start there too.
-    if (keeps_chains(config_.method))
-        engine_->set_chains(std::vector<uint8_t>(settings_.chains * shape_.n_hidden, 0));
-    if (config_.method == Method::pt)
-        engine_->set_tempered_chains(std::vector<uint8_t>(settings_.betas.size() * settings_.chains * shape_.n_hidden, 0));
-    outputs_.open_metrics(std::nullopt);  // a fresh run: no old row is kept
-}
-
-// Rank 0 read the checkpoint; every other rank receives what it needs of it.
-void Trainer::receive_checkpoint(Checkpoint& ckpt) {
-    uint64_t header[7] = {ckpt.step,       ckpt.epoch,      ckpt.step_in_epoch,   ckpt.steps_per_epoch,
-                          ckpt.world_size, ckpt.train_rows, ckpt.data_fingerprint};
-    comm_.broadcast(header, sizeof header);
-    ckpt.step = header[0];
-    ckpt.epoch = header[1];
-    ckpt.step_in_epoch = header[2];
-    ckpt.steps_per_epoch = header[3];
-    ckpt.world_size = uint32_t(header[4]);
-    ckpt.train_rows = header[5];
-    ckpt.data_fingerprint = header[6];
-    if (!comm_.is_root()) {
-        ckpt.params = ParamBuffer(shape_);
-        ckpt.velocity = ParamBuffer(shape_);
-    }
-    if (!(ckpt.params.shape == shape_))
-        fail("the checkpoint being resumed holds a ", ckpt.params.shape.n_visible, "x", ckpt.params.shape.n_hidden,
-             " model, but this run's data ", config_.data, " has ", shape_.n_visible,
-             " values per example and its configuration --hidden ", shape_.n_hidden);
-    check_same_data(ckpt);
-    comm_.broadcast(ckpt.params.values.data(), ckpt.params.values.size() * sizeof(float));
-    comm_.broadcast(ckpt.velocity.values.data(), ckpt.velocity.values.size() * sizeof(float));
-    uint64_t n_chain_bytes = ckpt.chains_hidden.size();
-    comm_.broadcast(&n_chain_bytes, sizeof n_chain_bytes);
-    ckpt.chains_hidden.resize(n_chain_bytes);
-    comm_.broadcast(ckpt.chains_hidden.data(), n_chain_bytes);
-    uint64_t n_tempered_bytes = ckpt.tempered_hidden.size();
-    comm_.broadcast(&n_tempered_bytes, sizeof n_tempered_bytes);
-    ckpt.tempered_hidden.resize(n_tempered_bytes);
-    comm_.broadcast(ckpt.tempered_hidden.data(), n_tempered_bytes);
-    uint64_t n_swap_tallies = ckpt.tempered_swaps.size();
-    comm_.broadcast(&n_swap_tallies, sizeof n_swap_tallies);
-    ckpt.tempered_swaps.resize(n_swap_tallies);
-    comm_.broadcast(ckpt.tempered_swaps.data(), n_swap_tallies * sizeof(int64_t));
-    uint64_t has_offsets = !ckpt.visible_offset.empty();
-    comm_.broadcast(&has_offsets, sizeof has_offsets);
-    if (has_offsets) {
-        ckpt.visible_offset.resize(shape_.n_visible);
-        ckpt.hidden_offset.resize(shape_.n_hidden);
-        comm_.broadcast(ckpt.visible_offset.data(), shape_.n_visible * sizeof(float));
-        comm_.broadcast(ckpt.hidden_offset.data(), shape_.n_hidden * sizeof(float));
-    }
-}
-
-void Trainer::resume(Checkpoint& ckpt) {
-    receive_checkpoint(ckpt);
-    const bool has_offsets = !ckpt.visible_offset.empty();
-    step_ = ckpt.step;
-    epoch_ = ckpt.epoch;
-    step_in_epoch_ = ckpt.step_in_epoch;
-    const uint64_t old_world = ckpt.world_size;
-    engine_->set_params(ckpt.params);
-    engine_->set_velocity(ckpt.velocity);
-    // --centering cannot change on resume, so offsets and configuration must agree.
-    if (config_.centering != bool(has_offsets))
-        fail("the newest checkpoint in ", config_.out, "/checkpoints ", has_offsets ? "holds" : "lacks",
-             " the centering offsets (/centering) but its configuration says centering = ",
-             config_.centering ? "true" : "false", ": not a checkpoint rbm wrote; remove it to resume from an earlier one");
-    if (has_offsets) engine_->set_offsets({ckpt.visible_offset, ckpt.hidden_offset});
-    // The configuration fixes the ladder; a checkpoint whose chains were tempered on another is not this run's.
-    if (comm_.is_root() && ckpt.tempered_betas != settings_.betas)
-        fail("the newest checkpoint in ", config_.out, "/checkpoints holds chains tempered at ",
-             ckpt.tempered_betas.size(), " inverse temperature(s) (/chains/tempered_betas) that are not its "
-             "configuration's ladder: not a checkpoint rbm wrote; remove it to resume from an earlier one");
-    const std::size_t stored_rows = ckpt.n_chains_total();
-    if (keeps_chains(config_.method)) engine_->set_chains(rank_chains(ckpt.chains_hidden.data(), stored_rows));
-    const std::size_t levels = settings_.betas.size(), level_bytes = stored_rows * shape_.n_hidden;
-    if (ckpt.tempered_hidden.size() != levels * level_bytes)
-        fail("the newest checkpoint in ", config_.out, "/checkpoints holds ",
-             level_bytes ? ckpt.tempered_hidden.size() / level_bytes : 0, " tempered level(s) of chains (/chains/"
-             "tempered_hidden) but its configuration has ", levels, ": not a checkpoint rbm wrote; remove it to resume "
-             "from an earlier one");
-    if (levels) {
-        std::vector<uint8_t> mine;
-        for (std::size_t m = 0; m < levels; ++m) {
-            const std::vector<uint8_t> level = rank_chains(ckpt.tempered_hidden.data() + m * level_bytes, stored_rows);
-            mine.insert(mine.end(), level.begin(), level.end());
-        }
-        engine_->set_tempered_chains(mine);
-    }
-    if (old_world != uint64_t(comm_.size())) {
-        // Another rank count: new shards and epoch length; keep the fraction of the epoch done.
-        step_in_epoch_ = std::min<uint64_t>(data_.steps_per_epoch,
-                                            step_in_epoch_ * data_.steps_per_epoch / std::max<uint64_t>(1, ckpt.steps_per_epoch));
-        if (comm_.is_root()) log_ << resliced_note(ckpt.n_chains_total(), old_world) << std::endl;
-    }
-    restore_metric_sums(ckpt.epoch_metric_sums, old_world);
-    swaps_.restore(ckpt.tempered_swaps);
-    outputs_.open_metrics(step_);
-    if (comm_.is_root())
-        log_ << "resumed from step " << step_ << " (epoch " << epoch_ << ", step " << step_in_epoch_
-             << " of " << data_.steps_per_epoch << ")" << std::endl;
-}
-
-// This rank's rows of one level of chains as stored, all ranks' in rank order [stored_rows,
-// n_hidden]: rows [rank n, (rank + 1) n) of n per rank, those beyond the stored ones at h = 0.
-std::vector<uint8_t> Trainer::rank_chains(const uint8_t* level, std::size_t stored_rows) const {
-    const std::size_t nh = shape_.n_hidden, per_rank = settings_.chains * nh;
-    std::vector<uint8_t> mine(per_rank, 0);
-    const std::size_t from = std::size_t(comm_.rank()) * per_rank;
-    for (std::size_t e = 0; e < per_rank && from + e < stored_rows * nh; ++e) mine[e] = level[from + e];
-    return mine;
-}
-
-// What a resume on another rank count did with the persistent chains.
-std::string Trainer::resliced_note(std::size_t stored, uint64_t old_world) const {
-    std::ostringstream note;
-    note << "resuming a run of " << old_world << " rank(s) on " << comm_.size();
-    if (!keeps_chains(config_.method)) return note.str() + " (CD: no persistent chains)";
-    const std::size_t needed = settings_.chains * std::size_t(comm_.size());
-    note << ": persistent chains re-sliced (" << stored << " stored, " << needed << " needed; ";
-    if (stored > needed) note << "the first " << needed << " kept)";
-    else if (stored < needed) note << "the " << needed - stored << " more start at h = 0)";
-    else note << "all kept)";
-    if (config_.method == Method::pt) note << ", at each of the " << settings_.betas.size() + 1 << " temperatures";
-    return note.str();
-}
-
-// The windows' sums as the checkpoint kept them, kMetricSums per rank: on as many ranks,
-// each rank takes its own back; otherwise (or from a checkpoint of one row for all ranks)
-// rank 0 takes their totals, so the rows' reductions count them once.
-void Trainer::restore_metric_sums(std::vector<double> stored, uint64_t old_world) {
-    uint64_t count = stored.size();
-    comm_.broadcast(&count, sizeof count);
-    stored.resize(count);
-    comm_.broadcast(stored.data(), count * sizeof(double));
-    if (count == 0 || count % kMetricSums != 0) return;
-    double sums[kMetricSums] = {};
-    if (old_world == uint64_t(comm_.size()) && count == kMetricSums * old_world) {
-        std::copy_n(stored.begin() + long(kMetricSums * std::size_t(comm_.rank())), kMetricSums, sums);
-    } else if (comm_.is_root()) {
-        for (std::size_t e = 0; e < count; ++e) sums[e % kMetricSums] += stored[e];
-    }
-    epoch_window_ = {sums[0], sums[1], sums[2]};
-    row_window_ = {sums[3], sums[4], sums[5]};
-}
-
-// --data may move on resume (its path is not part of the run), but its training rows must
-// be the ones trained on: another file would silently train on other data, and one of
-// another size on an epoch of another length. (Checkpoints from before these were kept
-// carry 0s and are not checked.)
-void Trainer::check_same_data(const Checkpoint& ckpt) const {
-    if (ckpt.train_rows && ckpt.train_rows != data_.train_rows)
-        fail("--data ", config_.data, " gives ", data_.train_rows, " training rows, but the run in ", config_.out,
-             " was trained on ", ckpt.train_rows, ": resume with the data it was trained on");
-    if (ckpt.data_fingerprint && ckpt.data_fingerprint != data_.fingerprint)
-        fail("--data ", config_.data, ": its ", data_.train_rows, " training rows are not the ones the run in ",
-             config_.out, " was trained on (same count, other values): resume with the data it was trained on");
 }
 
 // One data-parallel step: local gradient, one allreduce, the same update on every rank.
@@ -594,57 +331,6 @@ void Trainer::write_metrics_row(bool epoch_row) {
     row_start_step_ = step_;
 }
 
-void Trainer::write_checkpoint() {
-    check_step_report();
-    Checkpoint ckpt;
-    ckpt.step = step_;
-    ckpt.epoch = epoch_;
-    ckpt.step_in_epoch = step_in_epoch_;
-    ckpt.steps_per_epoch = data_.steps_per_epoch;
-    ckpt.seed = config_.seed;
-    ckpt.world_size = uint32_t(comm_.size());
-    ckpt.train_rows = data_.train_rows;
-    ckpt.data_fingerprint = data_.fingerprint;
-    // Every rank's own metric sums, in rank order, left as they are: the rows' reductions
-    // then add in the same order with or without checkpoints, and after a resume.
-    const double mine[kMetricSums] = {epoch_window_.pseudo_likelihood, epoch_window_.reconstruction_xent,
-                                      epoch_window_.examples,          row_window_.pseudo_likelihood,
-                                      row_window_.reconstruction_xent, row_window_.examples};
-    const std::vector<uint8_t> all_sums = comm_.gather(mine, sizeof mine);  // empty but on rank 0
-    ckpt.epoch_metric_sums.resize(all_sums.size() / sizeof(double));
-    if (!all_sums.empty()) std::memcpy(ckpt.epoch_metric_sums.data(), all_sums.data(), all_sums.size());
-    const std::vector<uint8_t> chains = engine_->get_chains();
-    ckpt.chains_hidden = comm_.gather(chains.data(), chains.size());
-    if (config_.method == Method::pt) {
-        // Gathered as [rank][level][chain]; stored as [level][rank][chain], each level laid
-        // out as /chains/hidden, so a resume on another rank count re-slices every level alike.
-        const std::vector<uint8_t> tempered = engine_->get_tempered_chains();
-        const std::vector<uint8_t> all = comm_.gather(tempered.data(), tempered.size());  // empty but on rank 0
-        if (comm_.is_root())
-            ckpt.tempered_hidden = tempered_chains_by_level(all, settings_.betas.size(), std::size_t(comm_.size()));
-        ckpt.tempered_betas = settings_.betas;
-        collect_swaps();
-        ckpt.tempered_swaps = swaps_.stored();
-    }
-    ckpt.params = ParamBuffer(shape_);
-    ckpt.velocity = ParamBuffer(shape_);
-    engine_->get_params(ckpt.params);
-    engine_->get_velocity(ckpt.velocity);
-    Offsets offsets = engine_->get_offsets();
-    ckpt.visible_offset = std::move(offsets.visible);
-    ckpt.hidden_offset = std::move(offsets.hidden);
-    check_replicas_equal(ckpt);
-    last_checkpoint_step_ = step_;  // on every rank: stop_if_asked decides collectively from it
-    if (!comm_.is_root()) return;
-    if (!engine_->params_finite())
-        fail("training diverged at step ", step_, ": parameters are not finite; checkpoint not written, "
-             "the last good one is kept");
-    const std::size_t per_rank = chains.size() / shape_.n_hidden;
-    for (int r = 0; r < comm_.size(); ++r) ckpt.chains_rank.insert(ckpt.chains_rank.end(), per_rank, r);
-    ckpt.config_ini = to_ini(config_);
-    outputs_.write_checkpoint(ckpt);
-}
-
 // What one gradient allreduce costs here, beside the whole step (rank 0's clock; on a
 // GPU the call only enqueues, so this is the host's share).
 void Trainer::report_allreduce_time() {
@@ -670,28 +356,11 @@ void Trainer::stop_if_asked() {
     throw StoppedOnSignal{stop_signal_seen()};
 }
 
-// Every rank applied the same updates to the same parameters, so the replicas must be
-// bitwise equal; a difference means a broken reduction, and the run must not go on.
-void Trainer::check_replicas_equal(const Checkpoint& ckpt) {
-    uint64_t hash = fnv1a(ckpt.params.values.data(), ckpt.params.values.size() * sizeof(float));
-    hash = fnv1a(ckpt.velocity.values.data(), ckpt.velocity.values.size() * sizeof(float), hash);
-    hash = fnv1a(ckpt.hidden_offset.data(), ckpt.hidden_offset.size() * sizeof(float), hash);
-    const std::vector<uint8_t> all = comm_.gather(&hash, sizeof hash);
-    if (!comm_.is_root()) return;
-    for (int r = 1; r < comm_.size(); ++r) {
-        uint64_t other;
-        std::memcpy(&other, all.data() + std::size_t(r) * sizeof other, sizeof other);
-        if (other != hash)
-            fail("replicas diverged at step ", step_, ": rank ", r, "'s parameters differ from rank 0's");
-    }
-    last_replica_hash_ = hash;
-}
-
-}  // namespace
+}  // namespace training
 
 void train(const TrainConfig& config, const Communicator& comm, std::optional<Checkpoint> resume_from,
            std::ostream& log) {
-    Trainer trainer(config, comm, log);
+    training::Trainer trainer(config, comm, log);
     trainer.run(std::move(resume_from));
 }
 

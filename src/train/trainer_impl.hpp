@@ -1,0 +1,112 @@
+// The Trainer behind rbm::train, shared by its two halves: the loop (trainer.cpp) and
+// where a run's state comes from and goes to (trainer_state.cpp: a fresh start, a resume on
+// any rank count, the checkpoint). Private to src/train.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "dist/communicator.hpp"
+#include "dist/reducer_factory.hpp"
+#include "engine/engine.hpp"
+#include "io/checkpoint.hpp"
+#include "train/config.hpp"
+#include "train/progress.hpp"
+#include "train/run_data.hpp"
+#include "train/run_outputs.hpp"
+#include "train/swap_tally.hpp"
+
+namespace rbm::training {
+
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+constexpr std::size_t kMetricSums = 6;  // a rank's two windows' sums in a checkpoint
+
+// Monitoring sums since a point (an epoch's start, the last metrics row), local to a rank.
+struct Window {
+    double pseudo_likelihood = 0, reconstruction_xent = 0, examples = 0;
+    void add(const MetricSums& s) {
+        pseudo_likelihood += s.pseudo_likelihood;
+        reconstruction_xent += s.reconstruction_xent;
+        examples += s.examples;
+    }
+};
+
+// One run of `rbm train` on this rank: its data, engine, reducer and outputs, and where it
+// stands. Every rank builds one; rank 0 alone writes files and the log.
+class Trainer {
+public:
+    Trainer(const TrainConfig& config, const Communicator& comm, std::ostream& log);
+
+    void run(std::optional<Checkpoint> resume_from);
+
+private:
+    // The loop (trainer.cpp).
+    void create_engine();
+    void train_step(const uint32_t* rows);
+    void check_step_report();
+    void check_step_finite(const Engine::StepReport& report, uint64_t step);
+    void finish_epoch();
+    void write_metrics_row(bool epoch_row);
+    void collect_swaps();
+    void report_swaps();
+    void stop_if_asked();
+    void report_allreduce_time();
+    double mean_free_energy(const Dataset& rows, std::size_t n);
+    std::vector<float> training_means();
+    // Where the run's state comes from and goes to (trainer_state.cpp).
+    void start_fresh();
+    void resume(Checkpoint& ckpt);
+    void receive_checkpoint(Checkpoint& ckpt);
+    void restore_metric_sums(std::vector<double> stored, uint64_t old_world);
+    void check_same_data(const Checkpoint& ckpt) const;
+    std::string resliced_note(std::size_t stored, uint64_t old_world) const;
+    std::vector<uint8_t> rank_chains(const uint8_t* level, std::size_t stored_rows) const;
+    void write_checkpoint();
+    void check_replicas_equal(const Checkpoint& ckpt);
+    // Steps into the run in this run's steps per epoch: step_ itself, unless a resume changed
+    // the rank count (and with it the epoch's length), when step_ counts the old steps too.
+    uint64_t run_position() const { return epoch_ * data_.steps_per_epoch + step_in_epoch_; }
+    UpdateRule update_at(uint64_t position) const {
+        return config_.update_at(position, position / data_.steps_per_epoch,
+                                 uint64_t(config_.epochs) * data_.steps_per_epoch);
+    }
+    UpdateRule update_now() const { return update_at(run_position()); }
+    double epochs_done() const {
+        return double(epoch_) + double(step_in_epoch_) / double(data_.steps_per_epoch);
+    }
+
+    const TrainConfig& config_;
+    const Communicator& comm_;
+    std::ostream& log_;
+    RunData data_;
+    RbmShape shape_;
+    RunOutputs outputs_;
+    std::unique_ptr<Engine> engine_;
+    std::unique_ptr<GradientReducer> reducer_;
+    StepSettings settings_;
+    uint64_t step_ = 0, epoch_ = 0, step_in_epoch_ = 0;
+    Window epoch_window_, row_window_;
+    bool report_pending_ = false;  // a step report begun and not yet read
+    uint64_t report_step_ = 0;     // the step count at which that report began
+    Clock::time_point start_ = Clock::now(), row_start_ = Clock::now();
+    uint64_t row_start_step_ = 0;
+    uint64_t last_replica_hash_ = 0;
+    uint64_t last_checkpoint_step_ = UINT64_MAX;
+    std::unique_ptr<Progress> progress_;  // rank 0 only
+    double allreduce_seconds_ = 0;        // this process's time in the gradient allreduce
+    SwapTally swaps_;  // PT: the swaps of this epoch and metrics row so far, all ranks (collect_swaps)
+    Clock::time_point loop_start_;
+    uint64_t loop_start_step_ = 0;
+};
+
+}  // namespace rbm::training
