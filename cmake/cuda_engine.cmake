@@ -62,6 +62,8 @@ set_target_properties(rbm_core PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHI
                                           CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON)
 target_include_directories(rbm_core PUBLIC ${PROJECT_SOURCE_DIR})
 target_compile_definitions(rbm_core PUBLIC RBM_HAVE_CUDA=1)
-target_link_libraries(rbm_core PUBLIC CUDA::cudart CUDA::cublas rbm_nccl)
+# cuBLAS is not linked: src/engine/cuda/cublas_library loads it at first use (linked, its
+# initialisers cost every rbm process half a second, GPU or not). Its headers come with cudart's.
+target_link_libraries(rbm_core PUBLIC CUDA::cudart rbm_nccl ${CMAKE_DL_LIBS})
 set(RBM_HAVE_CUDA ON)
 message(STATUS "rbm: CUDA engine enabled (${CMAKE_CUDA_COMPILER_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES}, NCCL ${NCCL_LIBRARY})")

@@ -14,6 +14,7 @@
 #include "cli/commands.hpp"
 #include "dist/communicator.hpp"
 #include "engine/engine_factory.hpp"
+#include "train/stop_request.hpp"
 #include "util/check.hpp"
 
 namespace {
@@ -87,6 +88,9 @@ int main(int argc, char** argv) {
             std::cout << kUsage;
             code = 0;
         } else if (command == "train" || command == "eval" || command == "sample" || command == "transform") {
+            // A stop signal while MPI starts or the checkpoint is read (a job preempted as
+            // it starts) is then seen at the first step rather than killing the process.
+            if (command == "train") rbm::install_stop_handlers();
             mpi = std::make_unique<rbm::MpiSession>(&argc, &argv);
             code = command == "train"    ? rbm::cli::run_train(args)
                    : command == "eval"   ? rbm::cli::run_eval(args)

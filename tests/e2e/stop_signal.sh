@@ -29,6 +29,30 @@ run_and_signal() {  # run_and_signal NAME LAUNCHER... : start, signal after a mo
 
 run_and_signal single env
 
+echo "== a signal while the run starts (MPI, data) stops it at its first step"
+# Sent the moment the process has a handler for it (/proc's caught-signal mask, SIGUSR1 =
+# bit 9): rbm installs them before MPI starts and before loading anything, so the whole
+# start-up is covered; a job preempted as it starts is requeued like any other. At that
+# moment the process has one thread: MPI_Init's (and OpenBLAS's, told to use one) are not
+# there yet, so the handlers came before MPI.
+OPENBLAS_NUM_THREADS=1 "$RBM" train --data "$MNIST" --limit 2000 --hidden 64 --batch-size 10 --k 1 --epochs 1 --out "$WORK/early" \
+  > "$WORK/early.log" 2>&1 &
+pid=$!
+for _ in $(seq 2000); do
+  mask=$(awk '/^SigCgt:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || break
+  [ -n "$mask" ] && (( 0x$mask & (1 << 9) )) && break
+  sleep 0.001
+done
+threads=$(awk '/^Threads:/ {print $2}' "/proc/$pid/status")
+kill -USR1 $pid
+rc=0
+wait $pid || rc=$?
+[ $rc = 75 ] || { cat "$WORK/early.log"; fail "a signal at start-up: expected exit 75, got $rc"; }
+grep -q "stop requested .* checkpoint at step 1 written" "$WORK/early.log" \
+  || { cat "$WORK/early.log"; fail "a signal at start-up: no checkpoint at the first step"; }
+[ "$threads" = 1 ] || fail "the stop handlers came after MPI started ($threads threads when they appeared)"
+echo "ok: signalled at start-up, stopped with a checkpoint at step 1"
+
 echo "== Ctrl-C (SIGINT) stops like SIGTERM; a second Ctrl-C ends the process at once"
 # Steps of ~0.1 s or more, so that both presses land inside one step.
 slow=(--data "$MNIST" --limit 400 --hidden 500 --batch-size 200 --k 15 --monitor-examples 100 --epochs 50)

@@ -5,6 +5,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include "engine/cuda/cublas_library.hpp"
 #include "util/check.hpp"
 
 #define RBM_CUDA(call)                                                                      \
@@ -18,7 +19,7 @@
     do {                                                                                    \
         cublasStatus_t rbm_cublas_rc_ = (call);                                             \
         RBM_CHECK(rbm_cublas_rc_ == CUBLAS_STATUS_SUCCESS,                                  \
-                  "cuBLAS: " #call " failed: " << cublasGetStatusString(rbm_cublas_rc_));   \
+                  "cuBLAS: " #call " failed: " << ::rbm::cuda::cublas().cublasGetStatusString(rbm_cublas_rc_));   \
     } while (0)
 
 // After a kernel launch: launch errors (bad configuration) surface here.

@@ -208,12 +208,12 @@ private:
     }
     void create_handles() {
         RBM_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-        RBM_CUBLAS(cublasCreate(&cublas_));
-        RBM_CUBLAS(cublasSetStream(cublas_, stream_));
-        RBM_CUBLAS(cublasSetMathMode(cublas_, tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+        RBM_CUBLAS(cublas().cublasCreate(&cublas_));
+        RBM_CUBLAS(cublas().cublasSetStream(cublas_, stream_));
+        RBM_CUBLAS(cublas().cublasSetMathMode(cublas_, tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
         // A fixed workspace: cuBLAS must not allocate while a graph is being captured.
         workspace_.resize(32u << 20);
-        RBM_CUBLAS(cublasSetWorkspace(cublas_, workspace_.data(), workspace_.bytes()));
+        RBM_CUBLAS(cublas().cublasSetWorkspace(cublas_, workspace_.data(), workspace_.bytes()));
         RBM_CUDA(cudaMemsetAsync(velocity_.data(), 0, velocity_.bytes(), stream_));
         RBM_CUDA(cudaMemsetAsync(counters_.data(), 0, counters_.bytes(), stream_));
         RBM_CUDA(cudaMemsetAsync(metric_sums_.data(), 0, metric_sums_.bytes(), stream_));
@@ -229,7 +229,7 @@ private:
         drop_graphs();
         if (report_done_) cudaEventDestroy(report_done_);
         if (report_host_) cudaFreeHost(report_host_);
-        if (cublas_) cublasDestroy(cublas_);
+        if (cublas_) cublas().cublasDestroy(cublas_);
         if (stream_) cudaStreamDestroy(stream_);
     }
     // Row-major C[m, n] = op(A) op(B).
@@ -240,7 +240,7 @@ private:
     // y[cols] = sum_r x[r] A[r, :] for row-major A[rows, cols]
     void weighted_column_sums(const float* a, const float* x, std::size_t rows, std::size_t cols, float* y) const {
         const float one = 1.0f, zero = 0.0f;
-        RBM_CUBLAS(cublasSgemv(cublas_, CUBLAS_OP_N, int(cols), int(rows), &one, a, int(cols), x, 1, &zero, y, 1));
+        RBM_CUBLAS(cublas().cublasSgemv(cublas_, CUBLAS_OP_N, int(cols), int(rows), &one, a, int(cols), x, 1, &zero, y, 1));
     }
 
     void upload(const ParamBuffer& p, DevF& to) {
@@ -507,8 +507,8 @@ void CudaEngine::apply_update(const UpdateRule& rule, float scale) {
     float* g = grad_.data();
     const float minus_one = -1.0f, one = 1.0f;
     if (centered_) {  // dW -= mu dc' + db lambda'
-        RBM_CUBLAS(cublasSger(cublas_, nh, nv, &minus_one, g + shape_.hbias_offset(), 1, mu_.data(), 1, g, nh));
-        RBM_CUBLAS(cublasSger(cublas_, nh, nv, &minus_one, lambda_.data(), 1, g + shape_.vbias_offset(), 1, g, nh));
+        RBM_CUBLAS(cublas().cublasSger(cublas_, nh, nv, &minus_one, g + shape_.hbias_offset(), 1, mu_.data(), 1, g, nh));
+        RBM_CUBLAS(cublas().cublasSger(cublas_, nh, nv, &minus_one, lambda_.data(), 1, g + shape_.vbias_offset(), 1, g, nh));
     }
     // The centered update moves the biases again below: the report scans after it instead.
     update_checked_ = !centered_;
@@ -518,9 +518,9 @@ void CudaEngine::apply_update(const UpdateRule& rule, float scale) {
     if (!centered_) return;
     // b -= W_step lambda, c -= W_step' mu (W_step: the velocity just applied), then lambda moves.
     const float* v = velocity_.data();
-    RBM_CUBLAS(cublasSgemv(cublas_, CUBLAS_OP_T, nh, nv, &minus_one, v, nh, lambda_.data(), 1, &one,
+    RBM_CUBLAS(cublas().cublasSgemv(cublas_, CUBLAS_OP_T, nh, nv, &minus_one, v, nh, lambda_.data(), 1, &one,
                            params_.data() + shape_.vbias_offset(), 1));
-    RBM_CUBLAS(cublasSgemv(cublas_, CUBLAS_OP_N, nh, nv, &minus_one, v, nh, mu_.data(), 1, &one,
+    RBM_CUBLAS(cublas().cublasSgemv(cublas_, CUBLAS_OP_N, nh, nv, &minus_one, v, nh, mu_.data(), 1, &one,
                            params_.data() + shape_.hbias_offset(), 1));
     kernels::moving_average(lambda_.data(), g + shape_.total(), rule.offset_rate, scale, shape_.n_hidden, stream_);
 }

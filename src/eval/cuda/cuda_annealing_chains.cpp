@@ -46,9 +46,9 @@ struct GpuModel {
         try {
             RBM_CUDA(cudaSetDevice(device));
             RBM_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-            RBM_CUBLAS(cublasCreate(&cublas));
-            RBM_CUBLAS(cublasSetStream(cublas, stream));
-            RBM_CUBLAS(cublasSetMathMode(cublas, CUBLAS_DEFAULT_MATH));
+            RBM_CUBLAS(cuda::cublas().cublasCreate(&cublas));
+            RBM_CUBLAS(cuda::cublas().cublasSetStream(cublas, stream));
+            RBM_CUBLAS(cuda::cublas().cublasSetMathMode(cublas, CUBLAS_DEFAULT_MATH));
             upload(std::vector<float>(p.W(), p.W() + nv * nh), W, stream);
             upload(std::vector<float>(p.vbias(), p.vbias() + nv), vbias, stream);
             upload(std::vector<float>(p.hbias(), p.hbias() + nh), hbias, stream);
@@ -68,7 +68,7 @@ struct GpuModel {
 
 private:
     void release() noexcept {
-        if (cublas) cublasDestroy(cublas);
+        if (cublas) cuda::cublas().cublasDestroy(cublas);
         if (stream) cudaStreamDestroy(stream);
         cublas = nullptr;
         stream = nullptr;
