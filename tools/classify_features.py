@@ -6,8 +6,9 @@ the same classifier on the raw pixels (the baseline the features must beat).
     tools/classify_features.py TRAIN_FEATURES.h5 TEST_FEATURES.h5 [--C 1.0] [--max-iter 200] [--no-baseline] [--json]
 
 Both files must hold /labels (rbm transform --labels) and come from one checkpoint read
-the same way. The pixel baseline reads the IDX files the features were made from (their
-data_file attribute); without them it says why it is skipped. Prints test accuracy (and with --json one JSON object).
+the same way. The pixel baseline reads the data the features were made from (their
+data_file attribute: an IDX file, or an HDF5 dataset FILE.h5:/path); without it it says why
+it is skipped. Prints test accuracy (and with --json one JSON object).
 
 Runs with Debian's python3-h5py, python3-numpy and python3-sklearn (/usr/bin/python3).
 """
@@ -50,9 +51,26 @@ def check_same_model(train, test, made_train, made_test):
                      f"({made_train.get(key)} against {made_test.get(key)}): transform both with one checkpoint and --binarize")
 
 
+def read_hdf5_rows(spec, n):
+    """The first n rows of a dataset named FILE.h5:/path, as rbm reads it (uint8 as x/255,
+    floats as they are; an image dataset [n, h, w] flattened), or the reason there are none."""
+    path, name = spec[:spec.rindex(":/")], spec[spec.rindex(":/") + 1:]
+    try:
+        with h5py.File(path, "r") as f:
+            rows = f[name][:n]
+    except (OSError, KeyError) as e:
+        return f"cannot read {spec}: {e}"
+    if len(rows) != n:
+        return f"{spec} holds fewer than {n} rows"
+    rows = rows.reshape(n, -1)
+    return rows.astype(np.float32) / 255.0 if rows.dtype == np.uint8 else rows.astype(np.float32)
+
+
 def read_idx_images(path, n):
-    """The first n images of an IDX file (raw or .gz; 3-D or 2-D) as x/255, or the reason
-    there are none."""
+    """The first n images of an IDX file (raw or .gz; 3-D or 2-D) as x/255, or of an HDF5
+    dataset FILE.h5:/path, or the reason there are none."""
+    if ":/" in path:
+        return read_hdf5_rows(path, n)
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rb") as f:

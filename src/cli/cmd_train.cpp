@@ -4,6 +4,7 @@
 #include <mpi.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -14,6 +15,7 @@
 #include "dist/communicator.hpp"
 #include "dist/mpi_check.hpp"
 #include "io/checkpoint.hpp"
+#include "io/hdf5_input.hpp"
 #include "train/stop_request.hpp"
 #include "train/trainer.hpp"
 #include "util/check.hpp"
@@ -91,6 +93,24 @@ void apply_on_resume(const Settings& given, const std::string& origin, TrainConf
     }
 }
 
+// A data path a resumed run takes from its stored configuration is as it was given when the
+// run began, so a relative one is relative to where that was: said so, rather than a bare
+// "no such file" about a path the user did not type this time.
+void check_stored_path(const std::string& key, const std::string& path, const Settings& flags, const Settings& file,
+                       const std::string& origin) {
+    if (path.empty() || flags.count(key) || file.count(key)) return;
+    const std::optional<h5in::Spec> spec = h5in::split_spec(path);
+    const std::filesystem::path on_disk = spec ? spec->file : path;
+    std::error_code ec;
+    if (std::filesystem::exists(on_disk, ec) || ec) return;  // a folder that cannot be searched: the reader says so
+    if (on_disk.is_relative())
+        fail("--", key, " ", path, " (from the configuration of the run being resumed, ", origin, ") is not found from "
+             "this directory (", std::filesystem::current_path(ec).string(), "): it is relative to where the run was "
+             "started; resume from there, or pass --", key, " with the file's path");
+    fail("--", key, " ", path, " (from the configuration of the run being resumed, ", origin, ") does not exist; pass --",
+         key, " with the file's new path");
+}
+
 Resolved resolve(const Settings& flags, const Settings& file, const std::string& file_name, bool resume,
                  const Communicator& comm) {
     Resolved r;
@@ -125,6 +145,8 @@ Resolved resolve(const Settings& flags, const Settings& file, const std::string&
         for (const auto& flag : flags) left_to_file.erase(flag.first);
         apply_on_resume(left_to_file, file_name, stored);
         apply_on_resume(flags, "command line", stored);
+        check_stored_path("data", stored.data, flags, file, origin);
+        check_stored_path("test-data", stored.test_data, flags, file, origin);
         r.config = stored;
         r.resuming = true;
         if (!comm.is_root()) r.checkpoint = Checkpoint{};  // filled by rank 0's broadcasts

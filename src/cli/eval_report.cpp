@@ -91,6 +91,7 @@ void print_json(std::ostream& out, const EvalReport& r) {
     j["n_examples"] = d.examples;
     j["binarize"] = choice_name(r.request.binarize.mode, kOnceBinarizations);
     j["binarize_seed"] = r.request.binarize.seed;
+    j["binarize_threshold"] = r.request.binarize.threshold;
     j["ranks"] = r.ranks;
     j["annealing_device"] = r.annealing_device;
     j["method"] = r.method;
@@ -129,6 +130,7 @@ void print_text(std::ostream& o, const EvalReport& r) {
     o << "data: " << q.data << ", " << d.examples << " examples, binarised "
       << choice_name(q.binarize.mode, kOnceBinarizations);
     if (q.binarize.mode == Binarization::stochastic) o << " (seed " << q.binarize.seed << ")";
+    if (q.binarize.mode == Binarization::threshold) o << " (x >= " << q.binarize.threshold << ")";
     o << ", " << r.ranks << " rank(s)\n\n";
     if (ais.done()) {
         o << "log Z, AIS        " << fixed(ais.log_z) << "  [" << fixed(ais.lower) << ", " << fixed(ais.upper)

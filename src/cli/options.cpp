@@ -91,11 +91,25 @@ void refuse_placeholders(const std::string& text, const std::string& origin) {
                  "a %word% placeholder)");
     }
 }
+
+// `--centering --k 3`: Boost takes "--k" as --centering's value and then calls "3" a stray
+// word, naming neither the option that lacks its value nor the cause.
+void refuse_missing_values(const std::vector<std::string>& args, const po::options_description& options) {
+    for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg == "--") break;  // what follows is no option (and refused as stray words)
+        if (arg.rfind("--", 0) != 0 || arg.find('=') != std::string::npos) continue;
+        const po::option_description* option = options.find_nothrow(arg.substr(2), /*approx=*/true);
+        if (option && option->semantic()->max_tokens() > 0 && args[i + 1].rfind("--", 0) == 0)
+            fail("option '", arg, "' needs a value, but the next word is '", args[i + 1], "' (see --help)");
+    }
+}
 }  // namespace
 
 Settings parse_flags(const std::vector<std::string>& args, const po::options_description& options,
                      po::variables_map& vm) {
     for (const std::string& arg : args) refuse_placeholders(arg, "command line");
+    refuse_missing_values(args, options);
     try {
         const po::parsed_options parsed = po::command_line_parser(args).options(options).run();
         // Boost stores no word that is not an option's value; a stray one (`--hidden 4 8`,

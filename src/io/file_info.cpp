@@ -99,7 +99,8 @@ void describe_samples(const std::string& path, const std::string& version, std::
     if (!s.start_index.empty()) {
         out << "  start_index: [" << s.n_chains << "] int64";
         if (std::all_of(s.start_index.begin(), s.start_index.end(), [](int64_t i) { return i < 0; }))
-            out << " (all -1: the chains started from noise)";
+            out << (s.text_attrs.count("start") ? " (all -1: the chains started from noise)"
+                                                : " (all -1: persistent chains, started at h = 0 when training began)");
         else
             out << " (the examples the chains started from: " << s.start_index.front()
                 << (s.n_chains > 1 ? ", ...)" : ")");

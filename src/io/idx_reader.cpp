@@ -81,8 +81,14 @@ ByteReader::ByteReader(const std::string& path) : path_(path) {
 void ByteReader::open(const std::string& path) {
     std::error_code ec;
     // exists() is false also when a folder on the way cannot be searched: say which.
-    if (!std::filesystem::exists(path, ec))
+    if (!std::filesystem::exists(path, ec)) {
+        // "data.h5:" or "data.h5:dataset": an HDF5 file whose dataset path is missing or lacks its '/'.
+        const std::size_t colon = path.rfind(':');
+        if (!ec && colon != std::string::npos && std::filesystem::is_regular_file(path.substr(0, colon)))
+            fail("cannot read '", path, "': no such file; for a dataset in the HDF5 file '", path.substr(0, colon),
+                 "' name it from the root, as FILE.h5:/group/dataset");
         fail("cannot read '", path, "': ", ec ? ec.message() : std::string("no such file"));
+    }
     if (std::filesystem::is_directory(path, ec)) fail("cannot read '", path, "': it is a directory");
     // A pipe would block the open until a writer comes, and rbm reads a file more than once.
     if (!std::filesystem::is_regular_file(path, ec))

@@ -104,6 +104,8 @@ void Trainer::create_engine() {
                  : options.device == DeviceKind::cuda ? "a GPU is visible, using cuda"
                                                       : "no GPU visible, using the cpu")
              << std::endl;
+    if (comm_.is_root() && config_.tf32 && options.device == DeviceKind::cpu)
+        log_ << "--tf32: applies to the CUDA engine's products; the cpu computes in FP32" << std::endl;
     engine_ = make_engine(shape_, options);
     reducer_ = make_reducer(comm_, config_.comm, engine_->gradient().on_device, shares_gpu);
 }

@@ -16,6 +16,19 @@ expect_error "bad method" "method must be cd, pcd or pt" "$RBM" train "${small[@
 expect_error "batch larger than data" "batch-size 500 is larger" "$RBM" train "${base[@]}" --batch-size 500 --out "$WORK/x"
 expect_error "a stray word" "unexpected argument '8'" "$RBM" train "${base[@]}" --hidden 4 8 --out "$WORK/x"
 expect_error "options after --" "unexpected argument '--lr'" "$RBM" train "${small[@]}" --out "$WORK/x" -- --lr 5
+echo "== a resume from another directory: the stored relative path is explained"
+mkdir -p "$WORK/rel"
+ln -s "$(realpath "$MNIST")" "$WORK/rel/$(basename "$MNIST")"
+(cd "$WORK/rel" && "$RBM" train --data "$(basename "$MNIST")" --limit 200 --hidden 8 --batch-size 10 --k 1 --epochs 1 \
+  --filters false --out "$WORK/relrun" > /dev/null) || fail "a run on a relative path"
+expect_error "resumed elsewhere" "--data $(basename "$MNIST") \(from the configuration of the run being resumed, checkpoint .*\) is not found from this directory \(/\): it is relative to where the run was started" \
+  bash -c "cd / && '$RBM' train --resume --out '$WORK/relrun' --epochs 2"
+(cd / && "$RBM" train --resume --out "$WORK/relrun" --epochs 2 --data "$WORK/rel/$(basename "$MNIST")" > /dev/null) \
+  || fail "a resume elsewhere with --data given"
+expect_error "a switch-like option given no value" "option '--centering' needs a value, but the next word is '--k'" \
+  "$RBM" train "${small[@]}" --centering --k 3 --out "$WORK/x"
+expect_error "a value missing (eval)" "option '--runs' needs a value, but the next word is '--seeds'" \
+  "$RBM" eval --checkpoint "$WORK/x.h5" --data "$MNIST" --runs --seeds 2
 expect_error "a stray word (sample)" "unexpected argument 'stray'" "$RBM" sample --checkpoint "$WORK/x.h5" stray
 expect_error "a stray word (eval)" "unexpected argument 'stray'" "$RBM" eval --checkpoint "$WORK/x.h5" --data "$MNIST" stray
 expect_error "a validation fraction that holds out none" "--validation-fraction 0.001 of 200 examples holds out none" \

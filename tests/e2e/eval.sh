@@ -95,6 +95,15 @@ assert got["reverse"] is None and got["ais"]["runs_total"] == 2
 print("escaped path ok")
 PYEOF
 
+echo "== a threshold binarisation is reported with its threshold"
+"$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --limit 20 --runs 2 --seeds 1 --betas 10 --raise-examples 0 \
+  --binarize threshold --binarize-threshold 0.3 > "$WORK/threshold.out" 2>/dev/null || fail "eval --binarize threshold"
+grep -q "binarised threshold (x >= 0.3)" "$WORK/threshold.out" || fail "no threshold in: $(grep binarised "$WORK/threshold.out")"
+"$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --limit 20 --runs 2 --seeds 1 --betas 10 --raise-examples 0 \
+  --binarize threshold --binarize-threshold 0.3 --json > "$WORK/threshold.json" 2>/dev/null || fail "eval --json threshold"
+$PY -c 'import json, sys; j = json.load(open(sys.argv[1])); assert j["binarize"] == "threshold" and abs(j["binarize_threshold"] - 0.3) < 1e-7, j' \
+  "$WORK/threshold.json" || fail "the JSON lacks the threshold"
+
 echo "== RAISE stuck far below the exact log Z (all-white images) is flagged"
 $PY - "$WORK/white.idx" <<'PYEOF'
 import struct, sys, numpy as np

@@ -17,6 +17,8 @@ $PY -c "
 import h5py, sys; a = h5py.File(sys.argv[1], 'r').attrs
 assert a['epoch'] == 2 and a['step'] == 60, (a['epoch'], a['step'])" "$WORK/run/samples/epoch-0002.h5" \
   || fail "the samples' epoch and step"
+"$RBM" info "$WORK/run/samples/epoch-0002.h5" | grep -qF "(all -1: persistent chains, started at h = 0 when training began)" \
+  || fail "rbm info on training's samples: $("$RBM" info "$WORK/run/samples/epoch-0002.h5" | grep start_index)"
 # 10 chains: one row of ten 28x28 tiles, 1-pixel spacing.
 [ "$(png_size "$WORK/run/samples/epoch-0002.png")" = "289 28" ] || fail "sample grid $(png_size "$WORK/run/samples/epoch-0002.png")"
 # 100 hidden units: a full 10x10 grid of filters, the last tile drawn too.

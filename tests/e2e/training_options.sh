@@ -64,4 +64,10 @@ expect_error "offset rate above 1" "offset-rate" "$RBM" train --data "$MNIST" --
 expect_error "unknown vbias-init" "vbias-init" "$RBM" train --data "$MNIST" --vbias-init mean --out "$WORK/bad"
 expect_error "centering not a bool" "centering" "$RBM" train --data "$MNIST" --centering maybe --out "$WORK/bad"
 expect_error "negative lr-final" "lr-final" "$RBM" train --data "$MNIST" --lr-final -1 --out "$WORK/bad"
+
+echo "== --tf32 on the cpu is said to have no effect there"
+"$RBM" train --data "$MNIST" --limit 100 --hidden 8 --batch-size 10 --k 1 --epochs 1 --filters false --device cpu \
+  --tf32 true --out "$WORK/tf32" > "$WORK/tf32.log" || fail "a run with --tf32 on the cpu"
+grep -q "^--tf32: applies to the CUDA engine's products; the cpu computes in FP32$" "$WORK/tf32.log" \
+  || fail "no note on --tf32: $(head -5 "$WORK/tf32.log")"
 echo "PASS"

@@ -107,6 +107,23 @@ r = json.load(open(sys.argv[1]))
 assert r['train_examples'] == 300 and r['test_examples'] == 200 and r['features'] == 16, r
 assert 0.2 < r['rbm_accuracy'] <= 1 and 0.2 < r['pixel_accuracy'] <= 1, r  # 10 classes: chance is 0.1
 " "$WORK/acc.json" || fail "classifier results: $(cat "$WORK/acc.json")"
+# Features made from an HDF5 dataset (the test images as uint8 [10000, 28, 28], the first 200
+# used): the baseline reads the dataset, and scores exactly as on the IDX file's pixels.
+$PY - "$MNIST_TEST" "$WORK/test.h5" <<'PYEOF'
+import gzip, sys, h5py, numpy as np
+raw = (gzip.open if sys.argv[1].endswith(".gz") else open)(sys.argv[1], "rb").read()
+h5py.File(sys.argv[2], "w")["images/test"] = np.frombuffer(raw[16:], np.uint8).reshape(-1, 28, 28)
+PYEOF
+"$RBM" transform --checkpoint "$ckpt" --data "$WORK/test.h5:/images/test" --labels "$TEST_LABELS" --limit 200 \
+  --out "$WORK/th5.h5" > /dev/null || fail "transform of an HDF5 dataset"
+"$SRC/tools/classify_features.py" "$WORK/f.h5" "$WORK/th5.h5" --max-iter 50 --json > "$WORK/acc_h5.json" \
+  || fail "classify_features.py on features of an HDF5 dataset"
+$PY -c "
+import json, sys
+idx, h5 = (json.load(open(p)) for p in sys.argv[1:])
+assert 'no_baseline' not in h5, h5
+assert h5['pixel_accuracy'] == idx['pixel_accuracy'] and h5['rbm_accuracy'] == idx['rbm_accuracy'], (idx, h5)
+" "$WORK/acc.json" "$WORK/acc_h5.json" || fail "the HDF5 dataset's baseline: $(cat "$WORK/acc_h5.json")"
 expect_error "classify a checkpoint" "is not an rbm features file" "$SRC/tools/classify_features.py" "$ckpt" "$WORK/t.h5"
 expect_error "classify features without labels" "has no /labels" "$SRC/tools/classify_features.py" "$WORK/s.h5" "$WORK/t.h5"
 "$RBM" transform --checkpoint "$ckpt" --data "$MNIST" --labels "$LABELS" --limit 1 --out "$WORK/one.h5" > /dev/null
