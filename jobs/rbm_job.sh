@@ -1,12 +1,14 @@
 # The part every jobs/*.sbatch script shares; sourced, not run. It picks a run directory
 # that stays the same across requeues, launches `rbm train --resume` (so a requeued job
 # continues from its newest checkpoint), forwards Slurm's warning signal to the ranks and,
-# when rbm answers that it checkpointed and stopped (exit 75), requeues the job.
+# when rbm answers that it checkpointed and stopped (exit 75), requeues the job, unless the
+# job is being cancelled (`scancel JOB`): then it stops for good, its checkpoint kept.
 #
 # Environment (all optional):
 #   RBM_HOME      the repository (default: the directory sbatch was run from)
 #   RBM           the binary (default $RBM_HOME/build/rbm)
-#   RBM_CONFIG    INI file for --config (default configs/default.ini; empty: none)
+#   RBM_CONFIG    INI file for --config (default configs/default.ini; empty: none). Relative
+#                 paths (this, the data paths in it, RBM_RUNS) are the submit directory's.
 #   RBM_ARGS      more `rbm train` flags, split on spaces (the script's own arguments too)
 #   RBM_RUNS      where run directories go (default runs, relative to the submit directory)
 #   RBM_RUN_DIR   the run directory itself (default $RBM_RUNS/$SLURM_JOB_NAME-$SLURM_JOB_ID;
@@ -25,9 +27,11 @@ else
   RBM_RUN_DIR=${RBM_RUN_DIR:-$RBM_RUNS/$SLURM_JOB_NAME-$SLURM_JOB_ID}
 fi
 
-# The job step's pid, and whether a trap interrupted `wait` (see wait_step).
+# The job step's pid, whether a trap interrupted `wait` (see wait_step), and the stop
+# signal forwarded to the ranks, if any.
 rbm_step_pid=
 rbm_signalled=0
+rbm_stop_signal=
 
 # Slurm's warning (--signal=B:USR1@N), a preemption's SIGTERM or `scancel --batch
 # --signal=USR1` reach this shell. srun and mpirun both pass SIGUSR1 on to every rank,
@@ -35,6 +39,7 @@ rbm_signalled=0
 # would instead end the step.)
 forward_stop() {
   rbm_signalled=1
+  rbm_stop_signal=$1
   echo "rbm job: $1 received at $(date +%T), asking the ranks to checkpoint and stop"
   [ -n "$rbm_step_pid" ] && kill -USR1 "$rbm_step_pid" 2>/dev/null || true
 }
@@ -57,12 +62,47 @@ wait_step() {
   done
 }
 
+# Slurm's [D-]HH:MM:SS (or MM:SS) as seconds; UNLIMITED and the like as a large number.
+slurm_seconds() {
+  local t=$1 days=0
+  [[ $t =~ ^[0-9:-]+$ ]] || { echo 999999999; return; }
+  [[ $t == *-* ]] && { days=${t%%-*}; t=${t#*-}; }
+  IFS=: read -r -a parts <<< "$t"
+  local s=0 p
+  for p in "${parts[@]}"; do s=$((s * 60 + 10#$p)); done
+  echo $((days * 86400 + s))
+}
+
+# Whether slurmctld is ending the job before its time limit: `scancel JOB` (or a preemption
+# that cancels) shows it COMPLETING (or CANCELLED) while its trap still runs, whereas
+# Slurm's warning signal (--signal) and `scancel --signal` leave it RUNNING, and a job at
+# its time limit has run its whole TimeLimit.
+being_cancelled() {
+  local job state run limit
+  job=$(scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null) || return 1
+  state=$(grep -o 'JobState=[A-Z_]*' <<< "$job" | cut -d= -f2)
+  run=$(grep -o 'RunTime=[^ ]*' <<< "$job" | cut -d= -f2)
+  limit=$(grep -o 'TimeLimit=[^ ]*' <<< "$job" | cut -d= -f2)
+  { [ "$state" = COMPLETING ] || [ "$state" = CANCELLED ]; } && [ "$(slurm_seconds "$run")" -lt "$(slurm_seconds "$limit")" ]
+}
+
+# How to continue a job that ended without a requeue: the same run directory, resubmitted.
+resubmit_hint() {
+  echo "rbm job: to continue from its newest checkpoint, resubmit with RBM_RUN_DIR=$RBM_RUN_DIR" >&2
+}
+
 # rbm_run [rbm train flags...]: runs the training step and exits the job.
 rbm_run() {
   local args=(train --resume --out "$RBM_RUN_DIR")
   [ -n "$RBM_CONFIG" ] && args+=(--config "$RBM_CONFIG")
   # shellcheck disable=SC2206  # RBM_ARGS is a space-separated list of flags on purpose
   args+=(${RBM_ARGS:-} "$@")
+  if [ -n "$RBM_CONFIG" ] && [ ! -f "$RBM_CONFIG" ]; then
+    echo "rbm job: RBM_CONFIG $RBM_CONFIG is not a file here ($PWD); relative paths (RBM_CONFIG, the" \
+         "data paths in it, RBM_RUNS) are the submit directory's: submit from the repository root, or give" \
+         "absolute paths" >&2
+    exit 2
+  fi
   mkdir -p "$RBM_RUN_DIR"
   echo "rbm job: $SLURM_JOB_ID${SLURM_ARRAY_TASK_ID:+ (array task $SLURM_ARRAY_TASK_ID)}, restart ${SLURM_RESTART_COUNT:-0}, $SLURM_NTASKS task(s) on $SLURM_JOB_NODELIST, run directory $RBM_RUN_DIR"
   case "${RBM_LAUNCHER:-srun}" in
@@ -80,15 +120,27 @@ rbm_run() {
   rbm_step_pid=$!
   local rc=0
   wait_step || rc=$?
-  if [ "$rc" = 75 ]; then
+  # A stop signal that came while rbm was still loading (before its handlers) ends it by
+  # the signal itself (128 + 10 or 15): stopped all the same, from its last checkpoint.
+  local stopped=0
+  [ "$rc" = 75 ] && stopped=1
+  [ -n "$rbm_stop_signal" ] && { [ "$rc" = 138 ] || [ "$rc" = 143 ]; } && stopped=1
+  if [ "$stopped" = 1 ]; then
+    if being_cancelled; then
+      echo "rbm job: cancelled (scancel): checkpointed in $RBM_RUN_DIR, not requeueing" >&2
+      resubmit_hint
+      exit "$rc"
+    fi
     if [ "${SLURM_RESTART_COUNT:-0}" -ge "${RBM_MAX_RESTARTS:-100}" ]; then
       echo "rbm job: checkpointed, but already restarted $SLURM_RESTART_COUNT times: not requeueing" >&2
-      exit 75
+      resubmit_hint
+      exit "$rc"
     fi
-    echo "rbm job: checkpointed in $RBM_RUN_DIR; requeueing job $SLURM_JOB_ID"
+    echo "rbm job: stopped (exit $rc) with its checkpoint in $RBM_RUN_DIR; requeueing job $SLURM_JOB_ID"
     scontrol requeue "$SLURM_JOB_ID" && exit 0
-    echo "rbm job: scontrol requeue failed; resubmit to continue from the checkpoint" >&2
+    echo "rbm job: scontrol requeue failed" >&2
   fi
-  echo "rbm job: rbm exited with $rc"
+  echo "rbm job: the step (${RBM_LAUNCHER:-srun} ... rbm train) exited with $rc"
+  [ "$rc" = 0 ] || resubmit_hint
   exit "$rc"
 }

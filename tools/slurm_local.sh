@@ -73,6 +73,11 @@ JobAcctGatherType=jobacct_gather/none
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=local Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
+  # PMIx's per-step directories under DIR rather than /tmp: Slurm fails to remove a
+  # cancelled step's, and a later cluster (job ids start at 1 again) could not launch that
+  # job id's step ("Cannot create client cli tmpdir ... File exists").
+  mkdir -p "$dir/pmix"
+  echo "PMIxCliTmpDirBase=$dir/pmix" > "$dir/mpi.conf"
   # munged as root, on its own socket, with the key the Debian package wrote.
   # Each daemon that fails to start says so, with its log (set -e would exit silently).
   munged --force --socket="$dir/munge/munge.socket" --pid-file="$dir/munged.pid" \

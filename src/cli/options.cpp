@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -150,7 +151,13 @@ Settings parse_ini(const std::string& text, const std::string& origin, const po:
 
 Settings read_ini_file(const std::string& path, const po::options_description& options) {
     std::ifstream in(path);
-    if (!in) fail("cannot read configuration file '", path, "'");
+    if (!in) {
+        const int why = errno;
+        std::error_code ec;
+        const bool relative = std::filesystem::path(path).is_relative();
+        fail("cannot read configuration file '", path, "': ", std::strerror(why),
+             relative ? " (relative to the current directory, " + std::filesystem::current_path(ec).string() + ")" : "");
+    }
     // A directory opens as a stream but reads as nothing: it would pass as an empty file.
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) fail("cannot read configuration file '", path, "': it is a directory");

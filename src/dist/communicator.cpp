@@ -120,7 +120,8 @@ void check_launch_consistency(const Communicator& comm) {
     if (!tasks || !*tasks) return;
     if (std::atoi(tasks) != comm.size())
         fail("misconfigured launch: SLURM_NTASKS=", tasks, " but MPI sees a world of ", comm.size(),
-             " rank(s). Launch with `srun --mpi=pmix` (or mpirun) so that the ranks form one job.");
+             " rank(s): inside a Slurm allocation start one rank per task, with `srun --mpi=pmix rbm ...` or `mpirun "
+             "rbm ...` without -np (or -np ", tasks, "); rbm without a launcher is one rank");
 }
 
 }  // namespace rbm

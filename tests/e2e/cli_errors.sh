@@ -51,7 +51,9 @@ printf 'hidden = 12\nlearning-rate = 0.1\n' > "$WORK/typo.ini"
 expect_error "config typo" "typo.ini.*learning-rate" "$RBM" train "${small[@]}" --config "$WORK/typo.ini" --out "$WORK/x"
 printf 'hidden = twelve\n' > "$WORK/bad.ini"
 expect_error "config bad value" "bad.ini.*hidden" "$RBM" train "${small[@]}" --config "$WORK/bad.ini" --out "$WORK/x"
-expect_error "missing config" "cannot read configuration file" "$RBM" train --config "$WORK/none.ini"
+expect_error "missing config" "cannot read configuration file '.*none.ini': No such file or directory$" "$RBM" train --config "$WORK/none.ini"
+expect_error "missing config, relative" "cannot read configuration file 'none.ini': No such file or directory \\(relative to the current directory, /\\)" \
+  bash -c "cd / && '$RBM' train --config none.ini"
 
 echo "== a config.ini of the user's own in --out is not replaced"
 mkdir -p "$WORK/mine" && printf '# my experiment\nhidden = 8\n' > "$WORK/mine/config.ini"

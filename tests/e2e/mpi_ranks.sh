@@ -124,5 +124,6 @@ rc=0
 echo "== SLURM_NTASKS that disagrees with the world size"
 rc=0
 SLURM_NTASKS=3 "${MPIRUN[@]}" -np 2 -x SLURM_NTASKS "$RBM" train "${small[@]}" --out "$WORK/slurm" > "$WORK/slurm.log" 2>&1 || rc=$?
-[ $rc -ne 0 ] && grep -q "misconfigured launch: SLURM_NTASKS=3" "$WORK/slurm.log" || fail "launch check ($rc)"
+[ $rc -ne 0 ] && grep -q "misconfigured launch: SLURM_NTASKS=3 but MPI sees a world of 2 rank(s): inside a Slurm allocation start one rank per task, .* (or -np 3)" "$WORK/slurm.log" \
+  || { cat "$WORK/slurm.log"; fail "launch check ($rc)"; }
 echo "PASS"

@@ -83,4 +83,29 @@ assert len(m) == int(sys.argv[2]), f"{len(m)} rows"
 assert np.all(np.diff(steps) > 0), f"steps not increasing: {steps}"
 print(f"ok: metrics.h5 has {len(m)} rows, steps {steps[0]}..{steps[-1]}")
 EOF
+
+# `scancel JOB` stops a job for good: the ranks checkpoint (Slurm's SIGTERM reaches them),
+# and the script, seeing slurmctld end the job, does not requeue it; resubmitted with its
+# run directory, it continues from that checkpoint.
+jid2=$(RBM_HOME=$SRC RBM=$RBM RBM_CONFIG= sbatch --parsable --chdir="$WORK" "$SRC/jobs/rbm_cpu.sbatch" "${cfg[@]}")
+log2=$WORK/rbm-cpu-$jid2.out
+wait_for 120 "epoch 2 of job $jid2" grep -qs "epoch    2/$epochs" "$log2"
+scancel "$jid2"
+ended() { [ "$(state "$jid2")" = CANCELLED ]; }
+wait_for 60 "job $jid2 to end cancelled" ended
+grep -q "rbm job: cancelled (scancel): checkpointed in runs/rbm-cpu-$jid2, not requeueing" "$log2" \
+  || { cat "$log2"; fail "a cancelled job was not left cancelled"; }
+[ "$(field "$jid2" Restarts)" = 0 ] || fail "the cancelled job $jid2 was requeued"
+cancelled_at=$(grep -o 'checkpoint at step [0-9]*' "$log2" | grep -o '[0-9]*$')
+echo "ok: scancel $jid2 checkpointed at step $cancelled_at and left the job cancelled"
+# The node must be done with the cancelled job before another step launches on it.
+idle() { [ "$(sinfo -h -o %T 2>/dev/null)" = idle ]; }
+wait_for 60 "the node to be idle" idle
+jid3=$(RBM_HOME=$SRC RBM=$RBM RBM_CONFIG= RBM_RUN_DIR="runs/rbm-cpu-$jid2" sbatch --parsable --chdir="$WORK" \
+  "$SRC/jobs/rbm_cpu.sbatch" "${cfg[@]}")
+wait_for 120 "the resubmitted job $jid3 to resume" grep -qs "^resumed from step" "$WORK/rbm-cpu-$jid3.out"
+grep -q "^resumed from step $cancelled_at " "$WORK/rbm-cpu-$jid3.out" \
+  || { cat "$WORK/rbm-cpu-$jid3.out"; fail "the resubmission did not continue the cancelled run"; }
+scancel "$jid3"
+echo "ok: resubmitted with RBM_RUN_DIR, job $jid3 resumed from step $cancelled_at"
 echo "PASS"
