@@ -67,6 +67,7 @@ slurm_seconds() {
   local t=$1 days=0
   [[ $t =~ ^[0-9:-]+$ ]] || { echo 999999999; return; }
   [[ $t == *-* ]] && { days=${t%%-*}; t=${t#*-}; }
+  local -a parts
   IFS=: read -r -a parts <<< "$t"
   local s=0 p
   for p in "${parts[@]}"; do s=$((s * 60 + 10#$p)); done
@@ -127,12 +128,12 @@ rbm_run() {
   [ -n "$rbm_stop_signal" ] && { [ "$rc" = 138 ] || [ "$rc" = 143 ]; } && stopped=1
   if [ "$stopped" = 1 ]; then
     if being_cancelled; then
-      echo "rbm job: cancelled (scancel): checkpointed in $RBM_RUN_DIR, not requeueing" >&2
+      echo "rbm job: cancelled (scancel): stopped (exit $rc), its newest checkpoint in $RBM_RUN_DIR; not requeueing" >&2
       resubmit_hint
       exit "$rc"
     fi
     if [ "${SLURM_RESTART_COUNT:-0}" -ge "${RBM_MAX_RESTARTS:-100}" ]; then
-      echo "rbm job: checkpointed, but already restarted $SLURM_RESTART_COUNT times: not requeueing" >&2
+      echo "rbm job: stopped (exit $rc), but already restarted $SLURM_RESTART_COUNT times: not requeueing" >&2
       resubmit_hint
       exit "$rc"
     fi

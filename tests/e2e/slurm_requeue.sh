@@ -93,7 +93,7 @@ wait_for 120 "epoch 2 of job $jid2" grep -qs "epoch    2/$epochs" "$log2"
 scancel "$jid2"
 ended() { [ "$(state "$jid2")" = CANCELLED ]; }
 wait_for 60 "job $jid2 to end cancelled" ended
-grep -q "rbm job: cancelled (scancel): checkpointed in runs/rbm-cpu-$jid2, not requeueing" "$log2" \
+grep -q "rbm job: cancelled (scancel): stopped (exit 75), its newest checkpoint in runs/rbm-cpu-$jid2; not requeueing" "$log2" \
   || { cat "$log2"; fail "a cancelled job was not left cancelled"; }
 [ "$(field "$jid2" Restarts)" = 0 ] || fail "the cancelled job $jid2 was requeued"
 cancelled_at=$(grep -o 'checkpoint at step [0-9]*' "$log2" | grep -o '[0-9]*$')
