@@ -183,7 +183,6 @@ int run_train(const std::vector<std::string>& args) {
     if (comm.is_root() && vm.count("resume") && !r.resuming)
         std::cout << "no checkpoint in '" << r.config.out << "/checkpoints': starting a new run" << std::endl;
     set_blas_threads(r.config.threads);
-    install_stop_handlers();  // again (main installed them before MPI_Init, which may set its own)
     if (comm.is_root() && std::getenv("SLURM_RESTART_COUNT"))
         std::cout << "Slurm job " << (std::getenv("SLURM_JOB_ID") ? std::getenv("SLURM_JOB_ID") : "?")
                   << ", restart " << std::getenv("SLURM_RESTART_COUNT") << std::endl;

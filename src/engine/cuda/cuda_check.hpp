@@ -19,7 +19,8 @@
     do {                                                                                    \
         cublasStatus_t rbm_cublas_rc_ = (call);                                             \
         RBM_CHECK(rbm_cublas_rc_ == CUBLAS_STATUS_SUCCESS,                                  \
-                  "cuBLAS: " #call " failed: " << ::rbm::cuda::cublas().cublasGetStatusString(rbm_cublas_rc_));   \
+                  "cuBLAS: " #call " failed: "                                              \
+                      << ::rbm::cuda::cublas().cublasGetStatusString(rbm_cublas_rc_));      \
     } while (0)
 
 // After a kernel launch: launch errors (bad configuration) surface here.
