@@ -29,6 +29,8 @@ for pkg in openmpi-bin libopenmpi3 openmpi-common libpmix2 libhwloc15; do
   done
 done
 
+[ -x "$top/root/usr/bin/mpirun.openmpi" ] ||
+  { echo "gpu_bundle: Open MPI's mpirun.openmpi is not installed here (tools/setup.sh)" >&2; exit 1; }
 # Debian names them through update-alternatives, which dpkg -L does not list.
 ln -sf mpirun.openmpi "$top/root/usr/bin/mpirun"
 ln -sf mpiexec.openmpi "$top/root/usr/bin/mpiexec"

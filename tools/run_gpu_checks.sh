@@ -15,12 +15,16 @@ mkdir -p "$out" "$logs"
 bench=1
 [ "${1:-}" = --no-bench ] && bench=0
 
-# The machine's own CUDA libraries (cuBLAS, NCCL): the toolkit's, else the Python wheels'.
+# The machine's own CUDA libraries (cuBLAS, NCCL): the loader's cache, the toolkit's, else
+# the Python wheels' (the disk is searched only when the others have not found it).
+find_cuda_lib() {
+  ldconfig -p | awk -v l="$1" '$1 == l {print $NF; exit}' | grep . && return
+  ls /usr/local/cuda/lib64/"$1" /usr/local/cuda/lib/"$1" 2>/dev/null | head -n 1 | grep . && return
+  find / -xdev -name "$1" -path '*nvidia*' -print -quit 2>/dev/null
+}
 cuda_dirs=""
 for lib in libcublas.so.13 libcublasLt.so.13 libnccl.so.2; do
-  found=$( (ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}'; \
-            ls /usr/local/cuda/lib64/$lib /usr/local/cuda/lib/$lib 2>/dev/null; \
-            find / -xdev -name "$lib" -path '*nvidia*' 2>/dev/null) | head -n 1)
+  found=$(find_cuda_lib "$lib")
   [ -n "$found" ] && cuda_dirs="$cuda_dirs:$(dirname "$found")" || echo "warning: $lib not found" >&2
 done
 export LD_LIBRARY_PATH="$here/lib:$here/root/usr/lib/x86_64-linux-gnu:$here/root/usr/lib/x86_64-linux-gnu/openmpi/lib${cuda_dirs}:${LD_LIBRARY_PATH:-}"
@@ -32,17 +36,27 @@ export OMPI_MCA_rmaps_base_oversubscribe=1
 mnist=$here/data/train-images-idx3-ubyte.gz
 mnist_test=$here/data/t10k-images-idx3-ubyte.gz
 work=$(mktemp -d)
-results=()
-check() {  # check NAME COMMAND... : runs it (at most 150 s, so a hang costs no more), logs it, records pass/fail
-  local name=$1; shift
-  if timeout 150 "$@" > "$logs/$name.log" 2>&1; then results+=("PASS  $name"); else results+=("FAIL  $name (see logs/$name.log)"); fi
+# Every check's line goes to summary.txt as soon as it is known, so a run cut short by the
+# device call's limit still brings back what it found.
+: > "$out/summary.txt"
+record() { echo "$1" >> "$out/summary.txt"; }
+# Checks and benchmark parts end before the device call would (RBM_GPU_CHECKS_LIMIT_S,
+# default 560 s, from here): each gets at most 150 s and what is left, and is skipped,
+# recorded as such, when under 20 s are left.
+export RBM_GPU_DEADLINE=$(( $(date +%s) + ${RBM_GPU_CHECKS_LIMIT_S:-560} ))
+# shellcheck source=gpu_bench/time_left.sh
+source "$here/gpu_bench/time_left.sh"
+check() {  # check NAME COMMAND... : runs it with a time limit, logs it, records pass/fail
+  local name=$1 limit; shift
+  limit=$(step_limit) || { record "SKIP  $name (under 20 s of the run's time left)"; return; }
+  if timeout "$limit" "$@" > "$logs/$name.log" 2>&1; then record "PASS  $name"; else record "FAIL  $name (see logs/$name.log)"; fi
   tail -n 3 "$logs/$name.log"
 }
 # check_in_budget NAME COMMAND...: check, unless the run is past RBM_GPU_CHECKS_BUDGET_S
-# seconds (default 420), so the whole run fits a device call.
+# seconds (default 420): the sanitizers, last, take only what the rest left.
 budget=${RBM_GPU_CHECKS_BUDGET_S:-420}
 check_in_budget() {
-  if [ "$SECONDS" -ge "$budget" ]; then results+=("SKIP  $1 (past the ${budget} s budget at ${SECONDS} s)"); return; fi
+  if [ "$SECONDS" -ge "$budget" ]; then record "SKIP  $1 (past the ${budget} s budget at ${SECONDS} s)"; return; fi
   check "$@"
 }
 
@@ -58,14 +72,14 @@ rc=0
 timeout 90 rbm_gpu_tests --gtest_filter='CudaChainKernel.PlansTheTutorialShape:CudaChainKernel.StepsMatchCpu' \
   > "$logs/chain_kernel_first.log" 2>&1 || rc=$?
 if [ "$rc" = 124 ]; then
-  results+=("FAIL  chain_kernel_first (did not finish in 90 s: the cluster kernel is left out of every later check)")
+  record "FAIL  chain_kernel_first (did not finish in 90 s: the cluster kernel is left out of every later check)"
   chain_filter=--gtest_filter=-CudaChainKernel.*
   RBM_GPU_NO_CHAIN_KERNEL=1
 fi
 tail -n 3 "$logs/chain_kernel_first.log"
 # chain_check CHECKER NAME COMMAND...: a check of the cluster kernel, left out if it hung.
 chain_check() {
-  if [ "$RBM_GPU_NO_CHAIN_KERNEL" = 1 ]; then results+=("SKIP  $2 (the cluster kernel hung)"); return; fi
+  if [ "$RBM_GPU_NO_CHAIN_KERNEL" = 1 ]; then record "SKIP  $2 (the cluster kernel hung)"; return; fi
   "$@"
 }
 check gpu_suite rbm_gpu_tests --gtest_output=xml:"$out/gpu_tests.xml" $chain_filter
@@ -169,7 +183,7 @@ fi
 
 echo
 echo "== rbm GPU checks on $(head -n 1 "$out/device.txt")"
-printf '%s\n' "${results[@]}" | tee "$out/summary.txt"
+cat "$out/summary.txt"
 [ -f "$out/bench_table.txt" ] && cat "$out/bench_table.txt"
 rm -rf "$work"
 # One archive of every log beside the summary and the table: few files to carry back.

@@ -15,6 +15,15 @@ out=$2
 logs=${3:-$2}
 work=$(mktemp -d)
 table=$out/bench_table.txt
+# shellcheck source=time_left.sh
+source "$(dirname "${BASH_SOURCE[0]}")/time_left.sh"
+# timed NAME COMMAND...: the command under the time left (step_limit), or a note that it
+# was left out; every part's results go into the table as soon as they exist.
+timed() {
+  local name=$1 limit; shift
+  limit=$(step_limit) || { echo "skipped $name: the run's time is spent"; return 124; }
+  timeout "$limit" "$@"
+}
 device=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n 1)
 
 # tutorial NAME [ENV...]: the tutorial's run, its log in $logs/tutorial_NAME.log; prints
@@ -23,12 +32,13 @@ tutorial() {
   local name=$1; shift
   local start log=$logs/tutorial_$name.log
   start=$(date +%s.%N)
-  env "$@" timeout 150 rbm train --config "$here/tutorial.ini" --data "$here/data/train-images-idx3-ubyte.gz" \
+  timed "tutorial $name" env "$@" rbm train --config "$here/tutorial.ini" --data "$here/data/train-images-idx3-ubyte.gz" \
     --test-data "$here/data/t10k-images-idx3-ubyte.gz" --device cuda --filters false --sample-every 0 \
     --progress-every 0 --out "$work/tutorial_$name" > "$log" 2>&1
-  echo "$(grep '^epoch' "$log" | tail -n 1 | awk '{print $(NF-1)}') \
-$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') \
-$(grep '^epoch' "$log" | tail -n 1 | awk '{for (i=1;i<=NF;i++) if ($i=="(PL)") print $(i+1)}')"
+  local train_s last_cost
+  train_s=$(grep '^epoch' "$log" | tail -n 1 | awk '{print $(NF-1)}')
+  last_cost=$(grep '^epoch' "$log" | tail -n 1 | awk '{for (i=1;i<=NF;i++) if ($i=="(PL)") print $(i+1)}')
+  echo "${train_s:-failed} $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') ${last_cost:--}"
 }
 echo "== 1. tutorial configuration end to end on the GPU (default engine, the whole-chain cluster kernel, the fused step)"
 read -r train_s tutorial_s last_cost <<< "$(tutorial default)"
@@ -41,19 +51,43 @@ if [ "$no_chain" != 1 ]; then
   read -r fused_train_s fused_tutorial_s fused_last_cost <<< "$(tutorial fused RBM_CUDA_CHAIN_KERNEL=2)"
 fi
 cat "$logs"/tutorial_*.log
+{
+  echo "# rbm GPU benchmark on $device, $(date -u +%Y-%m-%d)"
+  echo "tutorial (784x500, PCD-15, batch 20, 15 epochs, 60,000 images): ${train_s} s of training, ${tutorial_s} s wall with start-up and I/O; last epoch's cost ${last_cost}"
+  echo "the same with RBM_CUDA_CHAIN_KERNEL=1: ${chain_train_s} s of training, ${chain_tutorial_s} s wall; last epoch's cost ${chain_last_cost}"
+  echo "the same with RBM_CUDA_CHAIN_KERNEL=2: ${fused_train_s} s of training, ${fused_tutorial_s} s wall; last epoch's cost ${fused_last_cost}"
+  echo
+} > "$table"
 
 echo "== 2. rbm step time vs cuBLAS alone"
-timeout 150 rbm_bench_cuda --k 15 --batches 20,32,64,256,1024,4096 $([ "$no_chain" = 1 ] && echo --no-chain-kernel) \
+timed rbm_bench_cuda rbm_bench_cuda --k 15 --batches 20,32,64,256,1024,4096 $([ "$no_chain" = 1 ] && echo --no-chain-kernel) \
   | tee "$logs/rbm_steps.txt"
 echo "== 3. PyTorch, same algorithm, same GPU"
-timeout 150 python3 "$here/gpu_bench/torch_rbm.py" --device cuda --k 15 --batches 20,32,64,256,1024,4096 | tee "$logs/torch_steps.txt"
+timed torch_rbm.py python3 "$here/gpu_bench/torch_rbm.py" --device cuda --k 15 --batches 20,32,64,256,1024,4096 | tee "$logs/torch_steps.txt"
+{
+  # chain_*: the step with the whole-chain cluster kernel (RBM_CUDA_CHAIN_KERNEL=1), fused_*: that
+  # kernel running the whole step, the gradient formed in the update kernel (=2), where they
+  # take the batch; of_cuBLAS is the default step's.
+  printf '%7s %12s %14s %14s %10s %10s %10s %12s %12s %12s %12s %14s\n' batch rbm_ex/s torch_eager torch_graph \
+    vs_eager vs_graph of_cuBLAS chain_ex/s chain_gain fused_ex/s fused_gain fused_vs_graph
+  awk 'function rate(b, us) {return us ~ /^[0-9.]+$/ ? b / (us * 1e-6) : 0}
+       function ex(x) {return x ? sprintf("%.0f", x) : "-"}
+       function times(x, y) {return x && y ? sprintf("%.2fx", x / y) : "-"}
+       FNR == NR && $1 ~ /^[0-9]+$/ {rbm[$1] = $3; frac[$1] = $6; next}
+       FNR == NR && $1 == "kernel" && $2 ~ /^[0-9]+$/ {chain[$2] = rate($2, $3); fused[$2] = rate($2, $4); next}
+       $1 == "eager" {eager[$2] = $4} $1 == "graph" {graph[$2] = $4}
+       END {for (b in rbm) printf "%7d %12.0f %14.0f %14.0f %10s %10s %10s %12s %12s %12s %12s %14s\n", b, rbm[b],
+            eager[b], graph[b], times(rbm[b], eager[b]), times(rbm[b], graph[b]), frac[b], ex(chain[b]),
+            times(chain[b], rbm[b]), ex(fused[b]), times(fused[b], rbm[b]), times(fused[b], graph[b])}' \
+      "$logs/rbm_steps.txt" "$logs/torch_steps.txt" | sort -n
+} >> "$table"
 echo "== 4. where a tutorial step's GPU time goes: ncu times each kernel of a few steps, fused step on"
 # ncu runs each kernel alone (no launch gaps), so the sum is the step's GPU work, not its
 # wall time. --clock-control none: the clocks as the benchmark had them.
 profiled_mode=$([ "$no_chain" = 1 ] && echo 0 || echo 2)
 ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
 if [ -n "$ncu_bin" ]; then
-  RBM_CUDA_CHAIN_KERNEL=$profiled_mode timeout 150 "$ncu_bin" --clock-control none --metrics gpu__time_duration.sum --csv \
+  RBM_CUDA_CHAIN_KERNEL=$profiled_mode timed ncu "$ncu_bin" --clock-control none --metrics gpu__time_duration.sum --csv \
     --log-file "$logs/step_kernels.csv" --launch-skip 400 --launch-count 60 rbm train --config "$here/tutorial.ini" \
     --data "$here/data/train-images-idx3-ubyte.gz" --epochs 1 --limit 2000 --device cuda --filters false \
     --sample-every 0 --progress-every 0 --out "$work/profiled" > "$logs/step_kernels.out" 2>&1
@@ -81,28 +115,8 @@ else
 fi
 
 {
-  echo "# rbm GPU benchmark on $device, $(date -u +%Y-%m-%d)"
-  echo "tutorial (784x500, PCD-15, batch 20, 15 epochs, 60,000 images): ${train_s} s of training, ${tutorial_s} s wall with start-up and I/O; last epoch's cost ${last_cost}"
-  echo "the same with RBM_CUDA_CHAIN_KERNEL=1: ${chain_train_s} s of training, ${chain_tutorial_s} s wall; last epoch's cost ${chain_last_cost}"
-  echo "the same with RBM_CUDA_CHAIN_KERNEL=2: ${fused_train_s} s of training, ${fused_tutorial_s} s wall; last epoch's cost ${fused_last_cost}"
-  echo
-  # chain_*: the step with the whole-chain cluster kernel (RBM_CUDA_CHAIN_KERNEL=1), fused_*: that
-  # kernel running the whole step, the gradient formed in the update kernel (=2), where they
-  # take the batch; of_cuBLAS is the default step's.
-  printf '%7s %12s %14s %14s %10s %10s %10s %12s %12s %12s %12s %14s\n' batch rbm_ex/s torch_eager torch_graph \
-    vs_eager vs_graph of_cuBLAS chain_ex/s chain_gain fused_ex/s fused_gain fused_vs_graph
-  awk 'function rate(b, us) {return us ~ /^[0-9.]+$/ ? b / (us * 1e-6) : 0}
-       function ex(x) {return x ? sprintf("%.0f", x) : "-"}
-       function times(x, y) {return x && y ? sprintf("%.2fx", x / y) : "-"}
-       FNR == NR && $1 ~ /^[0-9]+$/ {rbm[$1] = $3; frac[$1] = $6; next}
-       FNR == NR && $1 == "kernel" && $2 ~ /^[0-9]+$/ {chain[$2] = rate($2, $3); fused[$2] = rate($2, $4); next}
-       $1 == "eager" {eager[$2] = $4} $1 == "graph" {graph[$2] = $4}
-       END {for (b in rbm) printf "%7d %12.0f %14.0f %14.0f %10s %10s %10s %12s %12s %12s %12s %14s\n", b, rbm[b],
-            eager[b], graph[b], times(rbm[b], eager[b]), times(rbm[b], graph[b]), frac[b], ex(chain[b]),
-            times(chain[b], rbm[b]), ex(fused[b]), times(fused[b], rbm[b]), times(fused[b], graph[b])}' \
-      "$logs/rbm_steps.txt" "$logs/torch_steps.txt" | sort -n
   echo
   echo "# GPU time per kernel over a few tutorial steps with RBM_CUDA_CHAIN_KERNEL=$profiled_mode (ncu, each kernel alone)"
   cat "$logs/step_kernels.txt"
-} > "$table"
+} >> "$table"
 rm -rf "$work"

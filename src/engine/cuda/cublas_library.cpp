@@ -14,16 +14,22 @@
 namespace rbm::cuda {
 namespace {
 
+// The loader's reason for the last failure (dlerror may have none to give).
+std::string loader_reason() {
+    const char* reason = dlerror();
+    return reason ? reason : "the loader gave no reason";
+}
+
 template <typename Function>
 void resolve(void* library, const std::string& file, Function& function, const char* symbol) {
     function = reinterpret_cast<Function>(dlsym(library, symbol));
-    RBM_CHECK(function != nullptr, "cuBLAS: " << file << " has no " << symbol << " (" << dlerror() << ")");
+    RBM_CHECK(function != nullptr, "cuBLAS: " << file << " has no " << symbol << " (" << loader_reason() << ")");
 }
 
 CublasLibrary load() {
     const std::string file = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
     void* library = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);  // kept for the process's life
-    RBM_CHECK(library != nullptr, "cuBLAS: cannot load " << file << " (" << dlerror()
+    RBM_CHECK(library != nullptr, "cuBLAS: cannot load " << file << " (" << loader_reason()
                                       << "); the CUDA engine needs it: add its directory to LD_LIBRARY_PATH");
     CublasLibrary lib{};
 #define RBM_RESOLVE(name) resolve(library, file, lib.name, RBM_SYMBOL_TEXT(name))
