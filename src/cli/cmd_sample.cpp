@@ -17,6 +17,7 @@
 #include "io/samples_file.hpp"
 #include "train/run_outputs.hpp"
 #include "util/check.hpp"
+#include "util/paths.hpp"
 
 namespace rbm::cli {
 namespace {
@@ -94,7 +95,10 @@ SampleSet draw_samples(const SampleRequest& r, Engine& engine, const Checkpoint&
     set.n_chains = r.chains;
     set.n_visible = shape.n_visible;
     std::vector<float> v = start_states(r, shape.n_visible, set.start_index, set.image_height, set.image_width);
-    image_shape(shape.n_visible, set.image_height, set.image_width, set.image_height, set.image_width);
+    if (r.data.empty()) {  // from noise: the training data's shape, as the checkpoint keeps it
+        set.image_height = ckpt.image_shape_stored ? ckpt.image_height : data::square_side(shape.n_visible);
+        set.image_width = ckpt.image_shape_stored ? ckpt.image_width : set.image_height;
+    }
     const std::size_t block = r.chains * shape.n_visible;
     set.mean_field.resize(r.samples * block);
     set.binary.resize(r.samples * block);
@@ -104,10 +108,10 @@ SampleSet draw_samples(const SampleRequest& r, Engine& engine, const Checkpoint&
                              m * r.plot_every);
         for (std::size_t e = 0; e < block; ++e) set.binary[m * block + e] = uint8_t(v[e]);
     }
-    set.text_attrs["checkpoint"] = r.checkpoint;
+    set.text_attrs["checkpoint"] = absolute_path(r.checkpoint);
     set.text_attrs["start"] = r.data.empty() ? "noise" : "data";
     set.text_attrs["device"] = engine.describe();
-    if (!r.data.empty()) set.text_attrs["start_data"] = r.data;
+    if (!r.data.empty()) set.text_attrs["start_data"] = absolute_path(r.data);
     set.number_attrs["plot_every"] = double(r.plot_every);
     set.number_attrs["seed"] = double(r.seed);
     set.number_attrs["checkpoint_step"] = double(ckpt.step);

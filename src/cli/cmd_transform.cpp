@@ -16,6 +16,7 @@
 #include "io/dataset.hpp"
 #include "io/features_file.hpp"
 #include "util/check.hpp"
+#include "util/paths.hpp"
 #include "util/shortest_text.hpp"
 
 namespace rbm::cli {
@@ -127,10 +128,9 @@ int run_transform(const std::vector<std::string>& args) {
     set.n_hidden = ckpt.params.shape.n_hidden;
     set.features = eval::hidden_means(ckpt.params, data.values.data(), data.n_rows);
     // Absolute paths: a reader of the file (tools/classify_features.py) finds them from anywhere.
-    const auto absolute = [](const std::string& p) { return std::filesystem::absolute(p).string(); };
-    set.attrs.text = {{"checkpoint", absolute(r.checkpoint)}, {"data_file", absolute(r.data)},
+    set.attrs.text = {{"checkpoint", absolute_path(r.checkpoint)}, {"data_file", absolute_path(r.data)},
                       {"feature", "p(h=1|v)"}, {"binarize", choice_name(r.binarize.mode, kOnceBinarizations)}};
-    if (!r.labels.empty()) set.attrs.text["labels_file"] = absolute(r.labels);
+    if (!r.labels.empty()) set.attrs.text["labels_file"] = absolute_path(r.labels);
     set.attrs.number = {{"checkpoint_step", double(ckpt.step)}};
     if (r.binarize.mode == Binarization::threshold)  // as given: 0.3, not the float's 0.30000001192...
         set.attrs.number["binarize_threshold"] = std::stod(shortest_text(r.binarize.threshold));

@@ -8,6 +8,8 @@
 #include <ostream>
 #include <sstream>
 
+#include "util/paths.hpp"
+
 namespace rbm::cli {
 namespace {
 
@@ -83,9 +85,10 @@ std::string fixed(double x, int digits) {
 void print_json(std::ostream& out, const EvalReport& r) {
     const DataMeasures& d = r.data;
     Json j;
-    j["checkpoint"] = r.request.checkpoint;
+    j["checkpoint"] = absolute_path(r.request.checkpoint);
     j["checkpoint_step"] = r.checkpoint_step;
-    j["data"] = r.request.data;
+    j["data"] = absolute_path(r.request.data);
+    if (!r.request.train_data.empty()) j["train_data"] = absolute_path(r.request.train_data);
     j["n_visible"] = r.n_visible;
     j["n_hidden"] = r.n_hidden;
     j["n_examples"] = d.examples;

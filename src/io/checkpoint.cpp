@@ -58,6 +58,8 @@ void write_contents(hid_t file, const Checkpoint& c) {
     h5::set_attr(model, "n_hidden", static_cast<uint64_t>(c.params.shape.n_hidden));
     h5::set_attr(model, "visible_type", c.visible_type);
     h5::set_attr(model, "hidden_type", c.hidden_type);
+    h5::set_attr(model, "image_height", c.image_height);
+    h5::set_attr(model, "image_width", c.image_width);
     write_param_blocks(model, c.params, "");
 
     Handle optimizer = h5::create_group(file, "optimizer");
@@ -122,9 +124,22 @@ ParamBuffer read_param_blocks(hid_t group, RbmShape shape, const std::string& pr
     return p;
 }
 
+// The training data's image shape, where the checkpoint keeps it (checkpoints written
+// before rbm kept it leave image_shape_stored false).
+void read_image_shape(hid_t model, uint64_t nv, Checkpoint& c, const std::string& path) {
+    if (!h5::has_attr(model, "image_height") || !h5::has_attr(model, "image_width")) return;
+    c.image_height = h5::get_attr_uint(model, "image_height", path);
+    c.image_width = h5::get_attr_uint(model, "image_width", path);
+    RBM_REQUIRE((c.image_height == 0 && c.image_width == 0) ||
+                    (c.image_height && c.image_width <= nv / c.image_height && c.image_height * c.image_width == nv),
+                "'" << path << "': model attributes say images of " << c.image_height << " x " << c.image_width
+                    << ", but the model has " << nv << " visible units");
+    c.image_shape_stored = true;
+}
+
 uint32_t read_u32_attr(hid_t obj, const std::string& name, const std::string& path) {
     uint64_t v = h5::get_attr_uint(obj, name, path);
-    RBM_CHECK(v <= UINT32_MAX, "'" << path << "': attribute '" << name << "' = " << v << " is too large");
+    RBM_REQUIRE(v <= UINT32_MAX, "'" << path << "': attribute '" << name << "' = " << v << " is too large");
     return static_cast<uint32_t>(v);
 }
 
@@ -132,18 +147,18 @@ RbmShape read_shape(hid_t model, const std::string& path) {
     RbmShape s;
     s.n_visible = h5::get_attr_uint(model, "n_visible", path);
     s.n_hidden = h5::get_attr_uint(model, "n_hidden", path);
-    RBM_CHECK(s.n_visible > 0 && s.n_hidden > 0,
-              "'" << path << "': model has " << s.n_visible << " visible and " << s.n_hidden << " hidden units");
+    RBM_REQUIRE(s.n_visible > 0 && s.n_hidden > 0,
+                "'" << path << "': model has " << s.n_visible << " visible and " << s.n_hidden << " hidden units");
     // The attributes are checked against W's stored shape before anything is allocated by
     // them, and the model against this machine's memory (parameters and optimizer state).
     const std::vector<hsize_t> w = h5::dataset_dims(model, "W", path);
-    RBM_CHECK(w.size() == 2 && w[0] == s.n_visible && w[1] == s.n_hidden,
-              "'" << path << "': model/W has shape " << h5::shape_text(w) << ", but the model's attributes say "
-                  << s.n_visible << " x " << s.n_hidden);
+    RBM_REQUIRE(w.size() == 2 && w[0] == s.n_visible && w[1] == s.n_hidden,
+                "'" << path << "': model/W has shape " << h5::shape_text(w) << ", but the model's attributes say "
+                    << s.n_visible << " x " << s.n_hidden);
     const double bytes = 2.0 * 4.0 * (double(s.n_visible) + 1) * (double(s.n_hidden) + 1);
-    RBM_CHECK(bytes <= double(data::physical_memory()),
-              "'" << path << "': a " << s.n_visible << " x " << s.n_hidden << " model needs "
-                  << bytes / double(1ull << 30) << " GiB, more than this machine's memory");
+    RBM_REQUIRE(bytes <= double(data::physical_memory()),
+                "'" << path << "': a " << s.n_visible << " x " << s.n_hidden << " model needs "
+                    << bytes / double(1ull << 30) << " GiB, more than this machine's memory");
     return s;
 }
 
@@ -152,17 +167,17 @@ RbmShape read_shape(hid_t model, const std::string& path) {
 void read_swap_tallies(hid_t chains, Checkpoint& c, const std::string& path) {
     const auto dims = h5::dataset_dims(chains, "tempered_swaps", path);
     const hsize_t levels = c.tempered_betas.size();
-    RBM_CHECK(dims.size() == 3 && dims[0] == 2 && dims[1] == 2 && dims[2] == levels,
-              "'" << path << "': chains/tempered_swaps is " << h5::shape_text(dims) << "; it must be [2, 2, "
-                  << levels << "] (epoch and row, proposed and accepted, per pair of neighbouring levels)");
+    RBM_REQUIRE(dims.size() == 3 && dims[0] == 2 && dims[1] == 2 && dims[2] == levels,
+                "'" << path << "': chains/tempered_swaps is " << h5::shape_text(dims) << "; it must be [2, 2, "
+                    << levels << "] (epoch and row, proposed and accepted, per pair of neighbouring levels)");
     c.tempered_swaps = h5::read_int64s(chains, "tempered_swaps", path, dims);
     for (std::size_t window = 0; window < 2; ++window)
         for (std::size_t m = 0; m < levels; ++m) {
             const int64_t proposed = c.tempered_swaps[(2 * window) * levels + m],
                           accepted = c.tempered_swaps[(2 * window + 1) * levels + m];
-            RBM_CHECK(accepted >= 0 && accepted <= proposed,
-                      "'" << path << "': chains/tempered_swaps[" << window << ", :, " << m << "] counts " << accepted
-                          << " swaps accepted of " << proposed << " proposed");
+            RBM_REQUIRE(accepted >= 0 && accepted <= proposed,
+                        "'" << path << "': chains/tempered_swaps[" << window << ", :, " << m << "] counts " << accepted
+                            << " swaps accepted of " << proposed << " proposed");
         }
 }
 
@@ -170,48 +185,48 @@ void read_swap_tallies(hid_t chains, Checkpoint& c, const std::string& path) {
 // inverse temperatures decreasing from below 1 to no less than 0.
 void read_tempered(hid_t chains, Checkpoint& c, const std::string& path) {
     const bool has_hidden = h5::exists(chains, "tempered_hidden"), has_betas = h5::exists(chains, "tempered_betas");
-    RBM_CHECK(has_hidden && has_betas, "'" << path << "': chains/" << (has_betas ? "tempered_betas" : "tempered_hidden")
-                                           << " without chains/" << (has_betas ? "tempered_hidden" : "tempered_betas"));
+    RBM_REQUIRE(has_hidden && has_betas, "'" << path << "': chains/" << (has_betas ? "tempered_betas" : "tempered_hidden")
+                                             << " without chains/" << (has_betas ? "tempered_hidden" : "tempered_betas"));
     const auto beta_dims = h5::dataset_dims(chains, "tempered_betas", path);
     const auto dims = h5::dataset_dims(chains, "tempered_hidden", path);
     const hsize_t n_chains = c.n_chains_total(), nh = c.params.shape.n_hidden;
-    RBM_CHECK(beta_dims.size() == 1 && beta_dims[0] >= 1 && dims.size() == 3 && dims[0] == beta_dims[0] &&
-                  dims[1] == n_chains && dims[2] == nh,
-              "'" << path << "': chains/tempered_hidden is " << h5::shape_text(dims) << " and chains/tempered_betas "
-                  << h5::shape_text(beta_dims) << "; they must be [levels, " << n_chains << ", " << nh
-                  << "] and [levels]");
+    RBM_REQUIRE(beta_dims.size() == 1 && beta_dims[0] >= 1 && dims.size() == 3 && dims[0] == beta_dims[0] &&
+                    dims[1] == n_chains && dims[2] == nh,
+                "'" << path << "': chains/tempered_hidden is " << h5::shape_text(dims) << " and chains/tempered_betas "
+                    << h5::shape_text(beta_dims) << "; they must be [levels, " << n_chains << ", " << nh
+                    << "] and [levels]");
     c.tempered_betas = h5::read_floats(chains, "tempered_betas", path, beta_dims);
     for (std::size_t m = 0; m < c.tempered_betas.size(); ++m) {
         const float beta = c.tempered_betas[m], above = m ? c.tempered_betas[m - 1] : 1.0f;
-        RBM_CHECK(std::isfinite(beta) && beta >= 0.0f && beta < above,
-                  "'" << path << "': chains/tempered_betas[" << m << "] = " << beta
-                      << "; inverse temperatures must fall from below 1 to no less than 0");
+        RBM_REQUIRE(std::isfinite(beta) && beta >= 0.0f && beta < above,
+                    "'" << path << "': chains/tempered_betas[" << m << "] = " << beta
+                        << "; inverse temperatures must fall from below 1 to no less than 0");
     }
     c.tempered_hidden = h5::read_bytes(chains, "tempered_hidden", path, dims);
     for (std::size_t e = 0; e < c.tempered_hidden.size(); ++e)
-        RBM_CHECK(c.tempered_hidden[e] <= 1, "'" << path << "': chains/tempered_hidden holds "
-                                                 << int(c.tempered_hidden[e]) << " at element " << e
-                                                 << "; hidden states are 0 or 1");
+        RBM_REQUIRE(c.tempered_hidden[e] <= 1, "'" << path << "': chains/tempered_hidden holds "
+                                                   << int(c.tempered_hidden[e]) << " at element " << e
+                                                   << "; hidden states are 0 or 1");
     if (h5::exists(chains, "tempered_swaps")) read_swap_tallies(chains, c, path);
 }
 
 void read_chains(hid_t file, Checkpoint& c, const std::string& path) {
     Handle chains = h5::open_group(file, "chains", path);
     auto dims = h5::dataset_dims(chains, "hidden", path);
-    RBM_CHECK(dims.size() == 2 && dims[1] == c.params.shape.n_hidden,
-              "'" << path << "': chains/hidden must be [n_chains, " << c.params.shape.n_hidden << "]");
+    RBM_REQUIRE(dims.size() == 2 && dims[1] == c.params.shape.n_hidden,
+                "'" << path << "': chains/hidden must be [n_chains, " << c.params.shape.n_hidden << "]");
     auto rank_dims = h5::dataset_dims(chains, "rank", path);
-    RBM_CHECK(rank_dims.size() == 1 && rank_dims[0] == dims[0],
-              "'" << path << "': chains/rank has " << (rank_dims.empty() ? 0 : rank_dims[0])
-                  << " entries but chains/hidden has " << dims[0] << " rows");
+    RBM_REQUIRE(rank_dims.size() == 1 && rank_dims[0] == dims[0],
+                "'" << path << "': chains/rank has " << (rank_dims.empty() ? 0 : rank_dims[0])
+                    << " entries but chains/hidden has " << dims[0] << " rows");
     c.chains_hidden = h5::read_bytes(chains, "hidden", path, dims);
     c.chains_rank = h5::read_int32s(chains, "rank", path, rank_dims);
     for (std::size_t e = 0; e < c.chains_hidden.size(); ++e)
-        RBM_CHECK(c.chains_hidden[e] <= 1, "'" << path << "': chains/hidden holds " << int(c.chains_hidden[e])
-                                               << " at element " << e << "; hidden states are 0 or 1");
+        RBM_REQUIRE(c.chains_hidden[e] <= 1, "'" << path << "': chains/hidden holds " << int(c.chains_hidden[e])
+                                                 << " at element " << e << "; hidden states are 0 or 1");
     for (int32_t r : c.chains_rank)
-        RBM_CHECK(r >= 0 && static_cast<uint32_t>(r) < c.world_size,
-                  "'" << path << "': chains/rank holds rank " << r << " but world_size is " << c.world_size);
+        RBM_REQUIRE(r >= 0 && static_cast<uint32_t>(r) < c.world_size,
+                    "'" << path << "': chains/rank holds rank " << r << " but world_size is " << c.world_size);
     if (h5::exists(chains, "tempered_betas") || h5::exists(chains, "tempered_hidden")) read_tempered(chains, c, path);
 }
 
@@ -223,18 +238,18 @@ void read_state(hid_t file, Checkpoint& c, const std::string& path) {
     c.step_in_epoch = h5::get_attr_uint(state, "step_in_epoch", path);
     c.seed = read_u32_attr(state, "seed", path);
     c.world_size = read_u32_attr(state, "world_size", path);
-    RBM_CHECK(c.world_size >= 1, "'" << path << "': world_size is 0");
+    RBM_REQUIRE(c.world_size >= 1, "'" << path << "': world_size is 0");
     if (h5::has_attr(state, "train_rows")) c.train_rows = h5::get_attr_uint(state, "train_rows", path);
     if (h5::has_attr(state, "data_fingerprint"))
         c.data_fingerprint = h5::get_attr_uint(state, "data_fingerprint", path);
     auto dims = h5::dataset_dims(state, "epoch_metric_sums", path);
-    RBM_CHECK(dims.size() == 1, "'" << path << "': state/epoch_metric_sums must be one-dimensional");
+    RBM_REQUIRE(dims.size() == 1, "'" << path << "': state/epoch_metric_sums must be one-dimensional");
     c.epoch_metric_sums = h5::read_doubles(state, "epoch_metric_sums", path, dims);
-    RBM_CHECK(c.steps_per_epoch >= 1 && c.step_in_epoch <= c.steps_per_epoch,
-              "'" << path << "': state says step " << c.step_in_epoch << " of an epoch of " << c.steps_per_epoch
-                  << " steps");
+    RBM_REQUIRE(c.steps_per_epoch >= 1 && c.step_in_epoch <= c.steps_per_epoch,
+                "'" << path << "': state says step " << c.step_in_epoch << " of an epoch of " << c.steps_per_epoch
+                    << " steps");
     for (double x : c.epoch_metric_sums)
-        RBM_CHECK(std::isfinite(x), "'" << path << "': state/epoch_metric_sums holds " << x);
+        RBM_REQUIRE(std::isfinite(x), "'" << path << "': state/epoch_metric_sums holds " << x);
 }
 
 Checkpoint read_contents(hid_t file, const std::string& path) {
@@ -244,6 +259,7 @@ Checkpoint read_contents(hid_t file, const std::string& path) {
     RbmShape shape = read_shape(model, path);
     c.visible_type = h5::get_attr_string(model, "visible_type", path);
     c.hidden_type = h5::get_attr_string(model, "hidden_type", path);
+    read_image_shape(model, shape.n_visible, c, path);
     c.params = read_param_blocks(model, shape, "", path);
     Handle optimizer = h5::open_group(file, "optimizer", path);
     c.velocity = read_param_blocks(optimizer, shape, "velocity_", path);
@@ -255,8 +271,8 @@ Checkpoint read_contents(hid_t file, const std::string& path) {
         c.hidden_offset = h5::read_floats(centering, "hidden_offset", path, {hsize_t(shape.n_hidden)});
         for (const auto* part : {&c.visible_offset, &c.hidden_offset})
             for (float x : *part)
-                RBM_CHECK(std::isfinite(x) && x >= 0.0f && x <= 1.0f,
-                          "'" << path << "': centering offset " << x << " is outside [0, 1]");
+                RBM_REQUIRE(std::isfinite(x) && x >= 0.0f && x <= 1.0f,
+                            "'" << path << "': centering offset " << x << " is outside [0, 1]");
     }
     Handle config = h5::open_group(file, "config", path);
     c.config_ini = h5::get_attr_string(config, "ini", path);

@@ -5,7 +5,9 @@
 // Layout (format_version 1):
 //   /                 attrs: rbm_file_kind="checkpoint", format_version, rbm_version
 //   /model/W          float32 [n_visible, n_hidden]   attrs on /model: n_visible, n_hidden,
-//   /model/vbias      float32 [n_visible]                visible_type, hidden_type ("bernoulli")
+//   /model/vbias      float32 [n_visible]                visible_type, hidden_type ("bernoulli"),
+//                                                        image_height, image_width (the training
+//                                                        data's images; 0, 0: not images)
 //   /model/hbias      float32 [n_hidden]
 //   /optimizer/velocity_W, velocity_vbias, velocity_hbias   (momentum state, same shapes)
 //   /chains/hidden    uint8 [n_chains_total, n_hidden]  persistent chains, all ranks in rank order
@@ -43,6 +45,8 @@ struct Checkpoint {
     ParamBuffer velocity;               // same layout
     std::string visible_type = "bernoulli";
     std::string hidden_type = "bernoulli";
+    uint64_t image_height = 0, image_width = 0;  // the training data's image shape, 0 x 0: not images
+    bool image_shape_stored = false;             // false when read from a checkpoint older than these
     std::vector<uint8_t> chains_hidden; // [n_chains_total, n_hidden]
     std::vector<int32_t> chains_rank;   // [n_chains_total]
     std::vector<uint8_t> tempered_hidden; // PT: [levels][n_chains_total][n_hidden]; else empty

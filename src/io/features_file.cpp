@@ -40,7 +40,7 @@ FeatureSet read_features(const std::string& path) {
     h5::require_kind(file, path, "features", kFeaturesFormatVersion);
     FeatureSet s;
     const auto dims = h5::dataset_dims(file, "features", path);
-    RBM_CHECK(dims.size() == 2, "'" << path << "': features must be [n_examples, n_hidden]");
+    RBM_REQUIRE(dims.size() == 2, "'" << path << "': features must be [n_examples, n_hidden]");
     s.n_examples = dims[0];
     s.n_hidden = dims[1];
     s.features = h5::read_floats(file, "features", path, dims);

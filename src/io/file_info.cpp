@@ -43,6 +43,10 @@ void describe_checkpoint(const std::string& path, const std::string& version, st
     describe_range(out, "W", c.params.W(), s.weight_count());
     describe_range(out, "vbias", c.params.vbias(), s.n_visible);
     describe_range(out, "hbias", c.params.hbias(), s.n_hidden);
+    if (c.image_shape_stored && c.image_height)
+        out << "  trained on images of " << c.image_height << " x " << c.image_width << "\n";
+    else if (c.image_shape_stored)
+        out << "  trained on data that are not images\n";
     out << "  step: " << c.step << "  epoch: " << c.epoch << " (step " << c.step_in_epoch << " of " << c.steps_per_epoch << " in it)\n"
         << "  seed: " << c.seed << "  world size: " << c.world_size << "\n"
         << "  persistent chains: " << c.n_chains_total() << " [" << c.n_chains_total() << ", " << s.n_hidden
@@ -88,12 +92,14 @@ void describe_metrics(const std::string& path, const std::string& version, std::
         << r.learning_rate << "\n    examples_per_s " << r.examples_per_s << "\n    wall_s " << r.wall_s
         << "\n";
     if (!std::isnan(r.swap_acceptance_min)) out << "    swap_acceptance_min " << r.swap_acceptance_min << "\n";
+    if (!std::isnan(r.ranks)) out << "    ranks " << r.ranks << "\n";
 }
 
 void describe_samples(const std::string& path, const std::string& version, std::ostream& out) {
     SampleSet s = read_samples(path);
     out << path << ": rbm samples (format version 1" << version << ")\n"
         << "  mean_field: [" << s.n_samples << ", " << s.n_chains << ", " << s.n_visible << "] float32\n";
+    describe_range(out, "mean_field", s.mean_field.data(), s.mean_field.size());
     if (!s.binary.empty())
         out << "  samples: [" << s.n_samples << ", " << s.n_chains << ", " << s.n_visible << "] uint8\n";
     if (!s.start_index.empty()) {
@@ -115,6 +121,7 @@ void describe_features(const std::string& path, const std::string& version, std:
     const FeatureSet s = read_features(path);
     out << path << ": rbm features (format version 1" << version << ")\n"
         << "  features: [" << s.n_examples << ", " << s.n_hidden << "] float32, p(h = 1 | v)\n";
+    describe_range(out, "features", s.features.data(), s.features.size());
     if (!s.labels.empty()) {
         std::vector<std::size_t> count(256, 0);
         for (uint8_t l : s.labels) ++count[l];
@@ -132,7 +139,7 @@ void describe_file(const std::string& path, std::ostream& out) {
     {
         h5::Handle file = h5::open_file_read(path);
         kind = h5::file_kind(file, path);
-        RBM_CHECK(!kind.empty(), "'" << path << "' is not an rbm file (no rbm_file_kind attribute)");
+        RBM_REQUIRE(!kind.empty(), "'" << path << "' is not an rbm file (no rbm_file_kind attribute)");
         if (h5::has_attr(file, "rbm_version"))
             version = ", written by rbm " + h5::get_attr_string(file, "rbm_version", path);
     }

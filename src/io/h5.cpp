@@ -139,7 +139,7 @@ Handle create_group(hid_t parent, const std::string& name) {
 }
 
 Handle open_group(hid_t parent, const std::string& name, const std::string& file_for_messages) {
-    RBM_CHECK(exists(parent, name), "'" << file_for_messages << "' has no group '" << name << "'");
+    RBM_REQUIRE(exists(parent, name), "'" << file_for_messages << "' has no group '" << name << "'");
     return Handle(RBM_H5(H5Gopen2(parent, name.c_str(), H5P_DEFAULT),
                          "opening group '" << name << "' in '" << file_for_messages << "'"));
 }
@@ -214,8 +214,25 @@ void write_dataset(hid_t parent, const std::string& name, hid_t mem_type, hid_t 
     RBM_H5(H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "writing dataset '" << name << "'");
 }
 
+// An object's path from the file's root ("/model/W"), for messages; `fallback` if HDF5
+// cannot say.
+std::string object_path(hid_t obj, const std::string& fallback) {
+    const ssize_t length = H5Iget_name(obj, nullptr, 0);
+    if (length <= 0) return fallback;
+    std::string path(std::size_t(length) + 1, '\0');
+    if (H5Iget_name(obj, path.data(), path.size()) <= 0) return fallback;
+    path.resize(std::size_t(length));
+    return path;
+}
+
+// A child's path from the root: "/model" and "W" -> "/model/W".
+std::string child_path(hid_t parent, const std::string& name) {
+    const std::string base = object_path(parent, "");
+    return base.empty() || base == "/" ? "/" + name : base + "/" + name;
+}
+
 Handle open_dataset(hid_t parent, const std::string& name, const std::string& file) {
-    RBM_CHECK(exists(parent, name), "'" << file << "' has no dataset '" << name << "'");
+    RBM_REQUIRE(exists(parent, name), "'" << file << "' has no dataset '" << child_path(parent, name) << "'");
     return Handle(RBM_H5(H5Dopen2(parent, name.c_str(), H5P_DEFAULT),
                          "opening dataset '" << name << "' in '" << file << "'"));
 }
@@ -232,18 +249,19 @@ template <typename T>
 std::vector<T> read_dataset(hid_t parent, const std::string& name, const std::string& file,
                             const std::vector<hsize_t>& expected_dims, hid_t mem_type) {
     Handle dset = open_dataset(parent, name, file);
-    std::vector<hsize_t> dims = space_dims(dset, name, file);
-    RBM_CHECK(expected_dims.empty() || dims == expected_dims,
-              "'" << file << "': dataset '" << name << "' has shape " << shape_text(dims)
-                  << ", expected " << shape_text(expected_dims));
+    const std::string where = object_path(dset, name);
+    std::vector<hsize_t> dims = space_dims(dset, where, file);
+    RBM_REQUIRE(expected_dims.empty() || dims == expected_dims,
+                "'" << file << "': dataset '" << where << "' has shape " << shape_text(dims)
+                    << ", expected " << shape_text(expected_dims));
     Handle type(RBM_H5(H5Dget_type(dset), "type of '" << name << "' in '" << file << "'"));
     H5T_class_t cls = H5Tget_class(type);
-    RBM_CHECK(cls == H5T_INTEGER || cls == H5T_FLOAT,
-              "'" << file << "': dataset '" << name << "' is not numeric");
+    RBM_REQUIRE(cls == H5T_INTEGER || cls == H5T_FLOAT,
+                "'" << file << "': dataset '" << where << "' is not numeric");
     std::vector<T> out(element_count(dims));
     if (out.empty()) return out;
     herr_t rc = H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data());
-    RBM_CHECK(rc >= 0, "'" << file << "': cannot read dataset '" << name
+    RBM_CHECK(rc >= 0, "'" << file << "': cannot read dataset '" << where
                            << "' (file truncated or damaged?)" << detail_suffix());
     return out;
 }
@@ -311,12 +329,12 @@ void write_attr(hid_t obj, const std::string& name, hid_t file_type, hid_t mem_t
 }
 
 Handle open_attr(hid_t obj, const std::string& name, const std::string& file) {
-    RBM_CHECK(has_attr(obj, name), "'" << file << "' lacks the attribute '" << name << "'");
+    RBM_REQUIRE(has_attr(obj, name), "'" << file << "' lacks the attribute '" << name << "'");
     Handle attr(RBM_H5(H5Aopen(obj, name.c_str(), H5P_DEFAULT),
                        "opening attribute '" << name << "' in '" << file << "'"));
     Handle space(RBM_H5(H5Aget_space(attr), "attribute '" << name << "' in '" << file << "'"));
-    RBM_CHECK(H5Sget_simple_extent_npoints(space) == 1,
-              "'" << file << "': attribute '" << name << "' is not a single value");
+    RBM_REQUIRE(H5Sget_simple_extent_npoints(space) == 1,
+                "'" << file << "': attribute '" << name << "' is not a single value");
     return attr;
 }
 
@@ -330,9 +348,9 @@ T read_number_attr(hid_t obj, const std::string& name, const std::string& file, 
                    bool allow_float) {
     Handle attr = open_attr(obj, name, file);
     H5T_class_t cls = attr_class(attr, name, file);
-    RBM_CHECK(cls == H5T_INTEGER || (allow_float && cls == H5T_FLOAT),
-              "'" << file << "': attribute '" << name << "' is not "
-                  << (allow_float ? "a number" : "an integer"));
+    RBM_REQUIRE(cls == H5T_INTEGER || (allow_float && cls == H5T_FLOAT),
+                "'" << file << "': attribute '" << name << "' is not "
+                    << (allow_float ? "a number" : "an integer"));
     T value{};
     RBM_H5(H5Aread(attr, mem_type, &value), "reading attribute '" << name << "' in '" << file << "'");
     return value;
@@ -367,7 +385,7 @@ bool has_attr(hid_t obj, const std::string& name) { return H5Aexists(obj, name.c
 std::string get_attr_string(hid_t obj, const std::string& name, const std::string& file) {
     Handle attr = open_attr(obj, name, file);
     Handle type(RBM_H5(H5Aget_type(attr), "type of attribute '" << name << "' in '" << file << "'"));
-    RBM_CHECK(H5Tget_class(type) == H5T_STRING, "'" << file << "': attribute '" << name << "' is not a string");
+    RBM_REQUIRE(H5Tget_class(type) == H5T_STRING, "'" << file << "': attribute '" << name << "' is not a string");
     if (H5Tis_variable_str(type) > 0) {
         Handle mem(RBM_H5(H5Tcopy(H5T_C_S1), "string type"));
         RBM_H5(H5Tset_size(mem, H5T_VARIABLE), "string type");
@@ -396,7 +414,7 @@ uint64_t get_attr_uint(hid_t obj, const std::string& name, const std::string& fi
     bool is_signed = H5Tget_class(type) == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_2;
     if (is_signed) {
         int64_t v = get_attr_int(obj, name, file);
-        RBM_CHECK(v >= 0, "'" << file << "': attribute '" << name << "' is negative (" << v << ")");
+        RBM_REQUIRE(v >= 0, "'" << file << "': attribute '" << name << "' is negative (" << v << ")");
         return static_cast<uint64_t>(v);
     }
     return read_number_attr<uint64_t>(obj, name, file, H5T_NATIVE_UINT64, false);
@@ -463,12 +481,12 @@ std::string file_kind(hid_t file, const std::string& path) {
 
 void require_kind(hid_t file, const std::string& path, const std::string& kind, int64_t version) {
     std::string found = file_kind(file, path);
-    RBM_CHECK(!found.empty(), "'" << path << "' is not an rbm " << kind
-                                   << " file (an HDF5 file without the rbm_file_kind attribute)");
-    RBM_CHECK(found == kind, "'" << path << "' is an rbm " << found << " file, not a " << kind << " file");
+    RBM_REQUIRE(!found.empty(), "'" << path << "' is not an rbm " << kind
+                                     << " file (an HDF5 file without the rbm_file_kind attribute)");
+    RBM_REQUIRE(found == kind, "'" << path << "' is an rbm " << found << " file, not a " << kind << " file");
     int64_t v = get_attr_int(file, "format_version", path);
-    RBM_CHECK(v == version, "'" << path << "' was written by format version " << v << ", this rbm reads "
-                                << version);
+    RBM_REQUIRE(v == version, "'" << path << "' was written by format version " << v << ", this rbm reads "
+                                  << version);
 }
 
 void set_kind(hid_t file, const std::string& kind, int64_t version) {

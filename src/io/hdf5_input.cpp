@@ -103,6 +103,28 @@ h5::Handle open_dataset(hid_t file, const Spec& s, const std::string& spec) {
     return obj;
 }
 
+// A 2-D dataset's image shape: its own `image_height` and `image_width` attributes when it
+// has them (0 and 0: not images), none for rbm transform's features (hidden units, not
+// pixels, even when their count is a square), else a square column count's guess.
+void apply_image_attrs(Source& src, const std::string& spec) {
+    if (src.dims.size() != 2) return;  // [N, height, width] says it itself
+    const bool has_h = h5::has_attr(src.dset, "image_height"), has_w = h5::has_attr(src.dset, "image_width");
+    if (has_h != has_w)
+        fail("'", spec, "': the dataset has attribute '", has_h ? "image_height" : "image_width",
+             "' but not '", has_h ? "image_width" : "image_height", "': give both, or neither");
+    if (has_h) {
+        const uint64_t h = h5::get_attr_uint(src.dset, "image_height", spec);
+        const uint64_t w = h5::get_attr_uint(src.dset, "image_width", spec);
+        if ((h == 0) != (w == 0) || (h && (w > src.info.n_cols / h || h * w != src.info.n_cols)))
+            fail("'", spec, "': its attributes say images of ", h, " x ", w, ", but each example has ",
+                 src.info.n_cols, " values (use 0 and 0 for data that are not images)");
+        src.info.image_height = h;
+        src.info.image_width = w;
+    } else if (h5::file_kind(src.file, spec) == "features") {
+        src.info.image_height = src.info.image_width = 0;
+    }
+}
+
 Source open_source(const std::string& spec) {
     std::optional<Spec> s = split_spec(spec);
     RBM_CHECK(s, "not an HDF5 dataset spec: " << spec);
@@ -112,6 +134,7 @@ Source open_source(const std::string& spec) {
     src.dims = dims_of(src.dset, spec);
     src.element = element_of(src.dset, spec);
     src.info = info_of(src.dims, spec);
+    apply_image_attrs(src, spec);
     return src;
 }
 

@@ -43,6 +43,7 @@ const Field kDoubleFields[] = {
     {"examples_per_s", offsetof(MetricsRow, examples_per_s)},
     {"wall_s", offsetof(MetricsRow, wall_s)},
     {"swap_acceptance_min", offsetof(MetricsRow, swap_acceptance_min), false},
+    {"ranks", offsetof(MetricsRow, ranks), false},
 };
 
 // In-memory layout (MetricsRow itself) when `packed` is false; the file's packed
@@ -154,16 +155,16 @@ Handle open_existing(const std::string& path, const char* purpose) {
 // Checks the file is an rbm metrics file whose /metrics can be read and extended.
 Handle open_metrics_dataset(hid_t file, const std::string& path) {
     h5::require_kind(file, path, "metrics", kMetricsFormatVersion);
-    RBM_CHECK(h5::exists(file, "metrics"), "'" << path << "' has no /metrics dataset");
+    RBM_REQUIRE(h5::exists(file, "metrics"), "'" << path << "' has no /metrics dataset");
     Handle dset(RBM_H5(H5Dopen2(file, "metrics", H5P_DEFAULT), "opening /metrics in '" << path << "'"));
     Handle type(RBM_H5(H5Dget_type(dset), "type of /metrics in '" << path << "'"));
-    RBM_CHECK(H5Tget_class(type) == H5T_COMPOUND, "'" << path << "': /metrics is not a table of rows");
-    RBM_CHECK(H5Tget_member_index(type, "step") >= 0, "'" << path << "': /metrics lacks the field 'step'");
+    RBM_REQUIRE(H5Tget_class(type) == H5T_COMPOUND, "'" << path << "': /metrics is not a table of rows");
+    RBM_REQUIRE(H5Tget_member_index(type, "step") >= 0, "'" << path << "': /metrics lacks the field 'step'");
     for (const Field& f : kDoubleFields)
-        RBM_CHECK(!f.in_every_file || H5Tget_member_index(type, f.name) >= 0,
-                  "'" << path << "': /metrics lacks the field '" << f.name << "'");
+        RBM_REQUIRE(!f.in_every_file || H5Tget_member_index(type, f.name) >= 0,
+                    "'" << path << "': /metrics lacks the field '" << f.name << "'");
     Handle space(RBM_H5(H5Dget_space(dset), "dataspace of /metrics in '" << path << "'"));
-    RBM_CHECK(H5Sget_simple_extent_ndims(space) == 1, "'" << path << "': /metrics is not one-dimensional");
+    RBM_REQUIRE(H5Sget_simple_extent_ndims(space) == 1, "'" << path << "': /metrics is not one-dimensional");
     return dset;
 }
 
@@ -175,13 +176,13 @@ uint64_t row_count(hid_t dset, const std::string& path) {
 }
 
 // A file written before a column existed lacks it: HDF5 converts the columns the file has
-// by name and leaves the others as MetricsRow's defaults (NaN for swap_acceptance_min).
+// by name and leaves the others as MetricsRow's defaults (NaN for swap_acceptance_min, ranks).
 std::vector<MetricsRow> read_rows(hid_t dset, const std::string& path) {
     std::vector<MetricsRow> rows(row_count(dset, path));
     if (rows.empty()) return rows;
     Handle mem = make_row_type(false);
     herr_t rc = H5Dread(dset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows.data());
-    RBM_CHECK(rc >= 0, "'" << path << "': cannot read /metrics (file truncated or damaged?)");
+    RBM_REQUIRE(rc >= 0, "'" << path << "': cannot read /metrics (file truncated or damaged?)");
     return rows;
 }
 

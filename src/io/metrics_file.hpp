@@ -27,6 +27,10 @@ struct MetricsRow {
     // the last row, all ranks together (a value near 0 says the ladder is cut there). NaN
     // for other methods, and in rows of files written before this column existed.
     double swap_acceptance_min = std::nan("");
+    // The ranks that trained the row's steps: the free energies' monitored subset and the
+    // examples per second depend on it, and a run resumed on another count changes it.
+    // NaN in rows of files written before this column existed.
+    double ranks = std::nan("");
 };
 
 class MetricsFile {

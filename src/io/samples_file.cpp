@@ -46,7 +46,7 @@ SampleSet read_contents(hid_t file, const std::string& path) {
     h5::require_kind(file, path, "samples", kSamplesFormatVersion);
     SampleSet s;
     auto dims = h5::dataset_dims(file, "mean_field", path);
-    RBM_CHECK(dims.size() == 3, "'" << path << "': mean_field must be [n_samples, n_chains, n_visible]");
+    RBM_REQUIRE(dims.size() == 3, "'" << path << "': mean_field must be [n_samples, n_chains, n_visible]");
     s.n_samples = dims[0];
     s.n_chains = dims[1];
     s.n_visible = dims[2];

@@ -15,20 +15,11 @@
 #include "io/png_tiles.hpp"
 #include "io/samples_file.hpp"
 #include "util/check.hpp"
+#include "util/paths.hpp"
 
 namespace rbm {
 
 namespace fs = std::filesystem;
-
-void image_shape(std::size_t n, std::size_t known_h, std::size_t known_w, std::size_t& h, std::size_t& w) {
-    if (known_h * known_w == n && n) {
-        h = known_h;
-        w = known_w;
-        return;
-    }
-    const auto side = std::size_t(std::llround(std::sqrt(double(n))));
-    h = w = side * side == n ? side : 0;
-}
 
 namespace {
 std::string epoch_name(const std::string& dir, uint64_t epoch, const char* ext) {
@@ -72,9 +63,7 @@ std::size_t remove_unfinished_outputs(const fs::path& out) {
 }  // namespace
 
 RunOutputs::RunOutputs(const TrainConfig& config, const Communicator& comm, const RunData& data)
-    : config_(config), comm_(comm) {
-    image_shape(data.n_visible, data.image_height, data.image_width, image_height_, image_width_);
-}
+    : config_(config), comm_(comm), image_height_(data.image_height), image_width_(data.image_width) {}
 
 // The run's config.ini replaces the file of that name: refused where it is not one rbm
 // wrote (a user's own configuration kept in --out and given with --config, say).
@@ -183,6 +172,7 @@ void RunOutputs::write_chain_samples(Engine& engine, uint64_t epoch, uint64_t st
     set.binary.assign(binary.begin(), binary.end());
     set.start_index.assign(set.n_chains, -1);
     set.text_attrs["source"] = "persistent chains of training";
+    set.text_attrs["run"] = absolute_path(config_.out);  // its config.ini and checkpoints
     set.number_attrs["step"] = double(step);
     set.number_attrs["epoch"] = double(epoch);
     const std::string dir = (fs::path(config_.out) / "samples").string();  // made by prepare()

@@ -45,12 +45,9 @@ private:
 
     const TrainConfig& config_;
     const Communicator& comm_;
-    std::size_t image_height_, image_width_;
+    std::size_t image_height_, image_width_;  // the data's (0 x 0: not images, no filters)
     std::unique_ptr<DirLock> lock_;
     std::unique_ptr<MetricsFile> metrics_;
 };
-
-// Image shape for n pixels: the source's own, else a square if n is one, else 0 x 0.
-void image_shape(std::size_t n, std::size_t known_h, std::size_t known_w, std::size_t& h, std::size_t& w);
 
 }  // namespace rbm

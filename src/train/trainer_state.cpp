@@ -243,6 +243,8 @@ void Trainer::write_checkpoint() {
     const std::size_t per_rank = chains.size() / shape_.n_hidden;
     for (int r = 0; r < comm_.size(); ++r) ckpt.chains_rank.insert(ckpt.chains_rank.end(), per_rank, r);
     ckpt.config_ini = to_ini(config_);
+    ckpt.image_height = data_.image_height;
+    ckpt.image_width = data_.image_width;
     outputs_.write_checkpoint(ckpt);
 }
 

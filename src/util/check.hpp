@@ -33,6 +33,17 @@ namespace detail {
 
 }  // namespace rbm
 
+// A file or option a user gave that is not what rbm needs: the message names it and what
+// is wrong; no source location, since the input, not rbm, is at fault.
+#define RBM_REQUIRE(cond, msg)                                                    \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            std::ostringstream rbm_require_msg_;                                  \
+            rbm_require_msg_ << msg;                                              \
+            throw ::rbm::Error(rbm_require_msg_.str());                           \
+        }                                                                         \
+    } while (0)
+
 // Internal invariant or checked library result; the message says what failed and where.
 #define RBM_CHECK(cond, msg)                                                      \
     do {                                                                          \

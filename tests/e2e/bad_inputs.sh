@@ -382,7 +382,7 @@ for v in version2:"format version 2, this rbm reads 1" kind_metrics:"(is an rbm 
          no_kind:"not an rbm (checkpoint )?file" W_shape:"model/W has shape \[784, 9\], but the model's attributes say 784 x 8" \
          attrs_huge:"model/W has shape \[784, 8\], but the model's attributes say 50000 x 50000" \
          W_huge:"a 1000000 x 1000000 model needs [0-9.e+]+ GiB, more than this machine's memory" \
-         W_strings:"'W' is not numeric" W_nan:"model/W holds -?nan at element" \
+         W_strings:"'/model/W' is not numeric" W_nan:"model/W holds -?nan at element" \
          velocity_inf:"optimizer/velocity_hbias holds inf at element 0" \
          chains_rank:"chains/rank holds rank 5 but world_size is 1" chains_value:"chains/hidden holds 7" \
          chains_shape:"chains/hidden must be \[n_chains, 8\]" no_state:"has no group 'state'" \
@@ -390,7 +390,7 @@ for v in version2:"format version 2, this rbm reads 1" kind_metrics:"(is an rbm 
          step_negative:"attribute 'step' is negative" world_zero:"world_size is 0" \
          n_visible_zero:"model has 0 visible" no_config:"has no group 'config'" \
          step_in_epoch:"state says step 999 of an epoch of" metric_sums_nan:"epoch_metric_sums holds -?nan" \
-         truncated:"truncated" tail_cut:"truncated" garbled_W:"cannot read dataset 'W'" \
+         truncated:"truncated" tail_cut:"truncated" garbled_W:"cannot read dataset '/model/W'" \
          garbled_header:"damaged|cannot|checksum"; do
   name=${v%%:*} pattern="ck_$name.h5.*${v#*:}"
   refused "checkpoint $name (info)" "$pattern" "$RBM" info "$C/ck_$name.h5"

@@ -63,7 +63,17 @@ EOF
 
 echo "== stacking: a second RBM trains on the first one's features and transforms them (a DBN's layer 2)"
 "$RBM" train --data "$WORK/f.h5:/features" --hidden 8 --k 1 --batch-size 10 --epochs 1 --monitor-examples 50 \
-  --progress-every 0 --out "$WORK/layer2" > "$WORK/layer2.log" 2>&1 || { cat "$WORK/layer2.log"; fail "training on features"; }
+  --sample-every 1 --progress-every 0 --out "$WORK/layer2" > "$WORK/layer2.log" 2>&1 || { cat "$WORK/layer2.log"; fail "training on features"; }
+# 16 features are a square count, but hidden units, not pixels: no filters, no sample PNGs,
+# and the checkpoint says so, so that samples drawn from noise are not drawn as images either.
+[ ! -e "$WORK/layer2/filters" ] && [ -e "$WORK/layer2/samples/epoch-0001.h5" ] && [ ! -e "$WORK/layer2/samples/epoch-0001.png" ] \
+  || fail "features drawn as images: $(ls -R "$WORK/layer2")"
+"$RBM" info "$(newest_checkpoint "$WORK/layer2")" | grep -q "trained on data that are not images" || fail "rbm info of layer 2"
+"$RBM" sample --checkpoint "$(newest_checkpoint "$WORK/layer2")" --chains 3 --samples 2 --plot-every 5 \
+  --out "$WORK/noise2.h5" > /dev/null || fail "sampling layer 2 from noise"
+[ ! -e "$WORK/noise2.png" ] || fail "layer 2's samples drawn as images"
+$PY -c "import h5py, sys; a = h5py.File(sys.argv[1], 'r').attrs; assert a['image_height'] == 0 == a['image_width'], dict(a)" \
+  "$WORK/noise2.h5" || fail "layer 2's samples file"
 "$RBM" transform --checkpoint "$(newest_checkpoint "$WORK/layer2")" --data "$WORK/f.h5:/features" \
   --out "$WORK/f2.h5" > "$WORK/f2.log" || fail "transform of features"
 grep -q "features of 300 examples \[300, 8\]" "$WORK/f2.log" || fail "layer 2 features: $(cat "$WORK/f2.log")"

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "io/dataset.hpp"
+#include "io/h5.hpp"
 #include "train/run_data.hpp"
 #include "random/streams.hpp"
 #include "util/check.hpp"
@@ -372,6 +373,39 @@ TEST_F(Hdf5Input, ReadsUint8ScaledWithSquareShape) {
     SourceInfo info = probe_source(spec);
     EXPECT_EQ(info.n_rows, 6u);
     EXPECT_EQ(info.n_cols, 16u);
+}
+
+// A 2-D dataset's image shape: its own attributes first (0 x 0: not images), none for
+// rbm transform's features whatever their count, else a square count's guess.
+TEST_F(Hdf5Input, ImageShapeFromAttributesFeaturesOrASquare) {
+    Bytes v = pixels(3, 64);
+    const auto tagged = [&](const std::string& name, std::initializer_list<std::pair<const char*, uint64_t>> attrs,
+                            const char* kind = nullptr) {
+        write_h5(path(name), "/x", H5T_STD_U8LE, H5T_NATIVE_UINT8, {3, 64}, v.data());
+        h5::Handle file(H5Fopen(path(name).c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+        h5::Handle dset(H5Dopen2(file.get(), "/x", H5P_DEFAULT));
+        for (const auto& [attr, value] : attrs) h5::set_attr(dset.get(), attr, value);
+        if (kind) h5::set_kind(file.get(), kind, 1);
+        return path(name) + ":/x";
+    };
+    const auto shape = [](const std::string& spec) {
+        const Dataset d = read_rows(spec);
+        const SourceInfo info = probe_source(spec);
+        EXPECT_EQ(info.image_height, d.image_height) << spec;
+        EXPECT_EQ(info.image_width, d.image_width) << spec;
+        return std::to_string(d.image_height) + "x" + std::to_string(d.image_width);
+    };
+    EXPECT_EQ(shape(tagged("plain.h5", {})), "8x8");
+    EXPECT_EQ(shape(tagged("wide.h5", {{"image_height", 4}, {"image_width", 16}})), "4x16");
+    EXPECT_EQ(shape(tagged("none.h5", {{"image_height", 0}, {"image_width", 0}})), "0x0");
+    EXPECT_EQ(shape(tagged("features.h5", {}, "features")), "0x0");
+    EXPECT_EQ(shape(tagged("tagged_features.h5", {{"image_height", 2}, {"image_width", 32}}, "features")), "2x32");
+    const std::string half = tagged("half.h5", {{"image_height", 8}});
+    expect_error([&] { probe_source(half); }, {path("half.h5"), "'image_height' but not 'image_width'"});
+    const std::string wrong = tagged("wrong.h5", {{"image_height", 8}, {"image_width", 9}});
+    expect_error([&] { read_rows(wrong); }, {path("wrong.h5"), "images of 8 x 9", "64 values"});
+    const std::string zero_one = tagged("zero_one.h5", {{"image_height", 0}, {"image_width", 64}});
+    expect_error([&] { read_rows(zero_one); }, {path("zero_one.h5"), "images of 0 x 64"});
 }
 
 TEST_F(Hdf5Input, ReadsFloat32AndFloat64AsTheyAre) {

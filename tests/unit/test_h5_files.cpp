@@ -98,9 +98,9 @@ TEST(H5Helpers, ChunkedDatasetRoundTripAndShapeErrors) {
     EXPECT_EQ(h5::read_floats(f, "big", path, {300, 100}), big);
     EXPECT_EQ(h5::read_doubles(f, "big", path)[599], 299.5);
     std::string msg = error_of([&] { h5::read_floats(f, "big", path, {100, 300}); });
-    EXPECT_THAT_STR(msg, "'big' has shape [300, 100], expected [100, 300]");
+    EXPECT_THAT_STR(msg, "dataset '/big' has shape [300, 100], expected [100, 300]");
     EXPECT_THAT_STR(msg, path);
-    EXPECT_ERROR_HAS(h5::read_floats(f, "nope", path), "has no dataset 'nope'");
+    EXPECT_ERROR_HAS(h5::read_floats(f, "nope", path), "has no dataset '/nope'");
     EXPECT_ERROR_HAS(h5::get_attr_int(f, "nope", path), "lacks the attribute 'nope'");
     EXPECT_FALSE(h5::exists(f, "a/b/c"));
 }
@@ -323,6 +323,38 @@ TEST(Checkpoint, RefusesCenteringOffsetsOutsideTheUnitInterval) {
     }
 }
 
+// The training data's image shape travels with the model (rbm sample from noise draws
+// it); 0 x 0 says "not images"; a checkpoint written before rbm kept it reads as not
+// stored; a shape that is not the model's visible count is refused.
+TEST(Checkpoint, ImageShapeRoundTripsAndOlderCheckpointsLackIt) {
+    const std::string dir = fresh_dir(), path = dir + "/images.h5";
+    Checkpoint c = sample_checkpoint(12, 5);
+    c.image_height = 3;
+    c.image_width = 4;
+    write_checkpoint(path, c);
+    Checkpoint back = read_checkpoint(path);
+    EXPECT_TRUE(back.image_shape_stored);
+    EXPECT_EQ(back.image_height, 3u);
+    EXPECT_EQ(back.image_width, 4u);
+    c.image_height = c.image_width = 0;
+    write_checkpoint(path, c);
+    back = read_checkpoint(path);
+    EXPECT_TRUE(back.image_shape_stored);
+    EXPECT_EQ(back.image_height, 0u);
+    const auto without = damaged_checkpoint(dir, [](hid_t f) {
+        h5::Handle model(H5Gopen2(f, "model", H5P_DEFAULT));
+        ASSERT_GE(H5Adelete(model.get(), "image_height"), 0);
+        ASSERT_GE(H5Adelete(model.get(), "image_width"), 0);
+    });
+    EXPECT_FALSE(read_checkpoint(without).image_shape_stored);
+    const auto wrong = damaged_checkpoint(dir, [](hid_t f) {
+        h5::Handle model(H5Gopen2(f, "model", H5P_DEFAULT));
+        h5::set_attr(model.get(), "image_height", uint64_t(2));
+        h5::set_attr(model.get(), "image_width", uint64_t(2));
+    });
+    EXPECT_ERROR_HAS(read_checkpoint(wrong), wrong + "': model attributes say images of 2 x 2, but the model has 7 visible units");
+}
+
 // Gathered rank by rank ([rank][level][rows]), stored level by level ([level][rank][rows]),
 // so each level reads like /chains/hidden and a resume slices every level alike.
 TEST(Checkpoint, TemperedChainsAreStoredLevelByLevel) {
@@ -474,20 +506,23 @@ TEST(MetricsFile, AppendReopenAndDropAfterCheckpoint) {
     EXPECT_TRUE(read_metrics(path).empty());
 }
 
-// Parallel tempering's column round-trips; a file written before it existed (the same
-// table without it) is read with NaN there, and a resumed run's reopened file gains it.
+// The columns added later (parallel tempering's, the rank count) round-trip; a file
+// written before they existed (the same table without them) is read with NaN there, and
+// a resumed run's reopened file gains them.
 TEST(MetricsFile, SwapColumnAndFilesWithoutIt) {
     const std::string dir = fresh_dir(), path = dir + "/metrics.h5", old = dir + "/old.h5";
     {
         MetricsFile m(path);
         MetricsRow r = metrics_row(10);
         r.swap_acceptance_min = 0.125;
+        r.ranks = 4;
         m.append(r);
         m.append(metrics_row(20));
     }
     std::vector<MetricsRow> rows = read_metrics(path);
     ASSERT_EQ(rows.size(), 2u);
     EXPECT_EQ(rows[0].swap_acceptance_min, 0.125);
+    EXPECT_EQ(rows[0].ranks, 4.0);
     EXPECT_TRUE(std::isnan(rows[1].swap_acceptance_min));
     {  // the table as rbm wrote it before the column: step and nine doubles, packed
         const char* names[] = {"epoch", "pseudo_likelihood", "reconstruction_xent", "free_energy_train",
@@ -512,16 +547,20 @@ TEST(MetricsFile, SwapColumnAndFilesWithoutIt) {
     EXPECT_EQ(rows[0].step, 7u);
     EXPECT_EQ(rows[0].epoch, 0.5);
     EXPECT_TRUE(std::isnan(rows[0].swap_acceptance_min));
+    EXPECT_TRUE(std::isnan(rows[0].ranks));
     {
         MetricsFile m(old, 7);  // a resumed run keeps the old row and appends with the column
         MetricsRow r = metrics_row(8);
         r.swap_acceptance_min = 0.5;
+        r.ranks = 2;
         m.append(r);
     }
     rows = read_metrics(old);
     ASSERT_EQ(rows.size(), 2u);
     EXPECT_TRUE(std::isnan(rows[0].swap_acceptance_min));
+    EXPECT_TRUE(std::isnan(rows[0].ranks));
     EXPECT_EQ(rows[1].swap_acceptance_min, 0.5);
+    EXPECT_EQ(rows[1].ranks, 2.0);
 }
 
 TEST(MetricsFile, RefusesFilesThatAreNotMetrics) {
