@@ -7,9 +7,13 @@ Writes into DIR (default RUN_DIR/plots):
   learning_curves.png  every row of metrics.h5 against epochs: pseudo-likelihood cost,
                        reconstruction cross-entropy, free energies (train, validation),
                        their gap, throughput, learning rate and, for parallel tempering, the
-                       lowest neighbouring pair's swap acceptance (the end-of-epoch rows are dots)
+                       lowest neighbouring pair's swap acceptance (the end-of-epoch rows are dots;
+                       dashed lines mark where each resumed process began, and the title gives
+                       the ranks where they changed)
   filters.png          the first N hidden units' weights (columns of W) of the newest
-                       checkpoint (or --checkpoint), each tile scaled to its own range
+                       checkpoint (or --checkpoint), each tile scaled to its own range, in the
+                       image shape the checkpoint keeps (rows of values where its data were
+                       not images, such as rbm transform's features)
   chains.png           p(v | h) of the checkpoint's persistent chains: what PCD samples look like
   samples-NAME.png     for each samples file (RUN_DIR/samples/*.h5, or --samples: rbm sample's
                        output): rows are recorded samples, columns chains (mean-field images)
@@ -50,9 +54,11 @@ def read_dataset(f, path, name):
 
 
 def image_shape(n_visible, hint=None):
-    """(height, width) of one image: from a samples file's attributes, else square, else a strip."""
-    if hint and hint[0] > 0 and hint[1] > 0 and hint[0] * hint[1] == n_visible:
-        return int(hint[0]), int(hint[1])
+    """(height, width) of one image: what a file's attributes say (0 x 0: not images, drawn
+    as a strip of values); without them, square where n_visible is a square, else a strip."""
+    if hint is not None:
+        h, w = int(hint[0]), int(hint[1])
+        return (h, w) if h > 0 and w > 0 and h * w == n_visible else (1, n_visible)
     side = math.isqrt(n_visible)
     return (side, side) if side * side == n_visible else (1, n_visible)
 
@@ -109,6 +115,17 @@ def plot_metrics(metrics_path, out_dir, run_name):
     tempered = "swap_acceptance_min" in m.dtype.names and np.any(np.isfinite(m["swap_acceptance_min"]))
     if tempered:
         panels.append(("swap_acceptance_min", ["swap_acceptance_min"], "lowest pair's swap acceptance"))
+    # Where each resumed process began: its number in the `process` column goes up (files of
+    # before that column: where wall_s, which each process starts again, drops).
+    if "process" in m.dtype.names and np.all(np.isfinite(m["process"])):
+        resumed = [i for i in range(1, len(m)) if m["process"][i] != m["process"][i - 1]]
+    else:
+        resumed = [i for i in range(1, len(m)) if m["wall_s"][i] < m["wall_s"][i - 1]]
+    ranks = m["ranks"] if "ranks" in m.dtype.names else np.full(len(m), np.nan)
+    rank_counts = [int(r) for i, r in enumerate(ranks) if np.isfinite(r) and (i == 0 or r != ranks[i - 1])]
+    history = (f"; resumed before step {', '.join(str(int(m['step'][i])) for i in resumed)}" if resumed else "") + \
+        (f"; ranks {' -> '.join(map(str, rank_counts))}" if rank_counts else "")
+    print(f"plot_run: {metrics_path}: {len(m)} rows, {len(resumed) + 1} process(es){history}", file=sys.stderr)
     fig, axes = plt.subplots(2, 4 if tempered else 3, figsize=(17 if tempered else 13, 7), constrained_layout=True)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
@@ -124,11 +141,13 @@ def plot_metrics(metrics_path, out_dir, run_name):
         if not ax.lines:
             ax.text(0.5, 0.5, "no data (no validation set?)", ha="center", va="center",
                     transform=ax.transAxes, fontsize=9, color="grey")
+        for i in resumed:
+            ax.axvline(epoch[i], color="grey", ls="--", lw=0.6)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel, fontsize=8)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"{run_name}: {len(m)} rows, step {int(m['step'][-1])}, epoch {epoch[-1]:.2f}")
+    fig.suptitle(f"{run_name}: {len(m)} rows, step {int(m['step'][-1])}, epoch {epoch[-1]:.2f}{history}")
     path = os.path.join(out_dir, "learning_curves.png")
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -150,6 +169,9 @@ def plot_checkpoint(ckpt_path, out_dir, n_filters, shape_hint):
         vbias = read_dataset(f, ckpt_path, "model/vbias")
         chains = f["chains/hidden"][:] if "chains/hidden" in f else None
         step = int(f["state"].attrs["step"]) if "state" in f else -1
+        model = f["model"].attrs
+        if "image_height" in model and "image_width" in model:   # checkpoints since 2026-11-28
+            shape_hint = (model["image_height"], model["image_width"])
     n_visible, n_hidden = W.shape
     shape = image_shape(n_visible, shape_hint)
     n = min(n_filters, n_hidden)

@@ -93,6 +93,7 @@ void describe_metrics(const std::string& path, const std::string& version, std::
         << "\n";
     if (!std::isnan(r.swap_acceptance_min)) out << "    swap_acceptance_min " << r.swap_acceptance_min << "\n";
     if (!std::isnan(r.ranks)) out << "    ranks " << r.ranks << "\n";
+    if (!std::isnan(r.process)) out << "    process " << r.process << " (1: the run's first; one more per resume)\n";
 }
 
 void describe_samples(const std::string& path, const std::string& version, std::ostream& out) {

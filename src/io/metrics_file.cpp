@@ -10,7 +10,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
@@ -44,6 +46,7 @@ const Field kDoubleFields[] = {
     {"wall_s", offsetof(MetricsRow, wall_s)},
     {"swap_acceptance_min", offsetof(MetricsRow, swap_acceptance_min), false},
     {"ranks", offsetof(MetricsRow, ranks), false},
+    {"process", offsetof(MetricsRow, process), false},
 };
 
 // In-memory layout (MetricsRow itself) when `packed` is false; the file's packed
@@ -176,7 +179,7 @@ uint64_t row_count(hid_t dset, const std::string& path) {
 }
 
 // A file written before a column existed lacks it: HDF5 converts the columns the file has
-// by name and leaves the others as MetricsRow's defaults (NaN for swap_acceptance_min, ranks).
+// by name and leaves the others as MetricsRow's defaults (NaN for swap_acceptance_min, ranks, process).
 std::vector<MetricsRow> read_rows(hid_t dset, const std::string& path) {
     std::vector<MetricsRow> rows(row_count(dset, path));
     if (rows.empty()) return rows;
@@ -206,6 +209,10 @@ MetricsFile::MetricsFile(const std::string& path, std::optional<uint64_t> keep_u
     file_ = create_swmr_file(path, rows);
     dataset_ = Handle(RBM_H5(H5Dopen2(file_, "metrics", H5P_DEFAULT), "opening /metrics in '" << path << "'"));
     rows_ = rows.size();
+    double before = rows.empty() ? 0 : 1;
+    for (const MetricsRow& r : rows)
+        if (std::isfinite(r.process)) before = std::max(before, r.process);
+    process_ = before + 1;
 }
 
 void MetricsFile::append(const MetricsRow& row) {

@@ -31,6 +31,10 @@ struct MetricsRow {
     // examples per second depend on it, and a run resumed on another count changes it.
     // NaN in rows of files written before this column existed.
     double ranks = std::nan("");
+    // Which process of the run wrote the row: 1 for the one that started it, one more for
+    // each resume (a crash, a requeue), so curves can mark where each began. NaN in rows
+    // of files written before this column existed.
+    double process = std::nan("");
 };
 
 class MetricsFile {
@@ -41,6 +45,9 @@ public:
     MetricsFile(const std::string& path, std::optional<uint64_t> keep_until_step = UINT64_MAX);
     void append(const MetricsRow& row);
     uint64_t rows() const { return rows_; }
+    // This writer's process number: one more than the kept rows' last (a file whose rows
+    // predate the column counts as one process).
+    double process() const { return process_; }
     const std::string& path() const { return path_; }
 
 private:
@@ -48,6 +55,7 @@ private:
     std::string path_;
     h5::Handle file_, dataset_, type_;
     uint64_t rows_ = 0;
+    double process_ = 1;
 };
 
 // Reads every row back (for tests, `rbm info`, tools).

@@ -116,8 +116,9 @@ void RunOutputs::open_metrics(std::optional<uint64_t> keep_until_step) {
     metrics_ = std::make_unique<MetricsFile>(path, keep_until_step);
 }
 
-void RunOutputs::append_metrics(const MetricsRow& row, bool epoch_row) {
+void RunOutputs::append_metrics(MetricsRow row, bool epoch_row) {
     if (!comm_.is_root()) return;
+    row.process = metrics_->process();
     metrics_->append(row);
     std::ostringstream line;
     line << std::fixed << std::setprecision(3);

@@ -49,6 +49,30 @@ assert (pt, plain) == (1700, 1300), (pt, plain)" "$WORK/pt-plots/learning_curves
   || fail "the PT run's learning curves lack the swap panel"
 echo "ok: the PT run's learning curves have the swap panel"
 
+# A run resumed on another rank count: the learning curves mark where the second process
+# began (its `process` number goes up there) and say the ranks, 2 then 1.
+mpirun -np 2 "$RBM" train --data "$MNIST" --limit 400 --hidden 16 --k 1 --monitor-every 5 --epochs 1 \
+  --filters false --progress-every 0 --out "$WORK/moved" > /dev/null 2>&1 || fail "training on 2 ranks"
+"$RBM" train --resume --out "$WORK/moved" --epochs 2 > /dev/null 2>&1 || fail "resuming on 1 rank"
+"$PLOT" "$WORK/moved" --out "$WORK/moved-plots" > /dev/null 2> "$WORK/moved.err" || fail "plot_run.py on a resumed run"
+grep -q "metrics.h5: .* 2 process(es); resumed before step 15; ranks 2 -> 1" "$WORK/moved.err" \
+  || fail "the resume was not found: $(cat "$WORK/moved.err")"
+echo "ok: $(grep -o '2 process.*' "$WORK/moved.err")"
+
+# A second layer, trained on 36 features (a square count, but not pixels): its checkpoint
+# says its data were not images, so its filters are drawn as strips of 36 values, not 6 x 6.
+"$RBM" transform --checkpoint "$(newest_checkpoint "$run")" --data "$MNIST" --limit 200 --out "$WORK/f.h5" \
+  > /dev/null || fail "rbm transform"
+"$RBM" train --data "$WORK/f.h5:/features" --hidden 4 --k 1 --batch-size 10 --epochs 1 --monitor-examples 50 \
+  --progress-every 0 --out "$WORK/layer2" > /dev/null 2>&1 || fail "training on features"
+"$PLOT" "$WORK/layer2" --out "$WORK/layer2-plots" > /dev/null 2>&1 || fail "plot_run.py on layer 2"
+$PY -c "
+import sys, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+h, w = plt.imread(sys.argv[1]).shape[:2]
+assert w > 4 * h, ('filters of features drawn as images', h, w)" "$WORK/layer2-plots/filters.png" \
+  || fail "layer 2's filters"
+echo "ok: layer 2's filters drawn as strips of values"
+
 # A run still training: the metrics file is read as a SWMR reader.
 "$RBM" train --data "$MNIST" --limit 2000 --hidden 16 --k 1 --monitor-every 5 --epochs 100 \
   --filters false --progress-every 0 --out "$WORK/live" > /dev/null 2>&1 &

@@ -509,6 +509,39 @@ TEST(MetricsFile, AppendReopenAndDropAfterCheckpoint) {
 // The columns added later (parallel tempering's, the rank count) round-trip; a file
 // written before they existed (the same table without them) is read with NaN there, and
 // a resumed run's reopened file gains them.
+// Each process that writes rows is numbered: 1 for the run's first, one more than the kept
+// rows' last for a resume, so rows dropped with a resume do not count.
+TEST(MetricsFile, ProcessNumbersCountTheResumesWhoseRowsAreKept) {
+    const std::string path = fresh_dir() + "/metrics.h5";
+    const auto stamped = [](MetricsFile& m, uint64_t step) {
+        MetricsRow r = metrics_row(step);
+        r.process = m.process();
+        m.append(r);
+    };
+    {
+        MetricsFile m(path, std::nullopt);
+        EXPECT_EQ(m.process(), 1.0);
+        stamped(m, 10);
+        stamped(m, 20);
+    }
+    {
+        MetricsFile m(path, 20);
+        EXPECT_EQ(m.process(), 2.0);
+        stamped(m, 30);
+    }
+    {
+        MetricsFile m(path, 20);  // the step-30 row is dropped with its process
+        EXPECT_EQ(m.process(), 2.0);
+        stamped(m, 30);
+        stamped(m, 40);
+    }
+    std::vector<double> processes;
+    for (const MetricsRow& r : read_metrics(path)) processes.push_back(r.process);
+    EXPECT_EQ(processes, (std::vector<double>{1, 1, 2, 2}));
+    EXPECT_EQ(MetricsFile(path, 40).process(), 3.0);
+    EXPECT_EQ(MetricsFile(path, std::nullopt).process(), 1.0);  // a fresh run drops every row
+}
+
 TEST(MetricsFile, SwapColumnAndFilesWithoutIt) {
     const std::string dir = fresh_dir(), path = dir + "/metrics.h5", old = dir + "/old.h5";
     {
@@ -550,6 +583,7 @@ TEST(MetricsFile, SwapColumnAndFilesWithoutIt) {
     EXPECT_TRUE(std::isnan(rows[0].ranks));
     {
         MetricsFile m(old, 7);  // a resumed run keeps the old row and appends with the column
+        EXPECT_EQ(m.process(), 2.0);  // the old rows were one process
         MetricsRow r = metrics_row(8);
         r.swap_acceptance_min = 0.5;
         r.ranks = 2;
