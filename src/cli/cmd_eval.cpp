@@ -4,7 +4,9 @@
 // reconstruction cross-entropy and the free-energy gap. AIS runs, RAISE chains,
 // examples and enumerated states are split over MPI ranks; every chain draws from its
 // own Philox stream, so the numbers do not depend on the number of ranks.
-// Estimators and formulas: src/eval/ais.hpp, src/eval/metrics.hpp, docs/evaluation.md.
+// The estimates over ranks: src/eval/estimates.hpp; estimators and formulas:
+// src/eval/ais.hpp, src/eval/metrics.hpp, docs/evaluation.md. This file reads the
+// files, deals the examples to ranks for the means, and reports.
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -17,6 +19,7 @@
 #include "dist/communicator.hpp"
 #include "engine/engine_factory.hpp"
 #include "eval/ais.hpp"
+#include "eval/estimates.hpp"
 #include "eval/metrics.hpp"
 #include "io/checkpoint.hpp"
 #include "io/dataset.hpp"
@@ -80,24 +83,6 @@ EvalRequest parse_request(const po::variables_map& vm) {
     return r;
 }
 
-constexpr std::size_t kExactBlocks = 256;  // exact log Z's state blocks, dealt to ranks
-
-// Rows [rank n / P, (rank + 1) n / P).
-std::pair<std::size_t, std::size_t> share(std::size_t n, const Communicator& comm) {
-    return {n * std::size_t(comm.rank()) / std::size_t(comm.size()),
-            n * std::size_t(comm.rank() + 1) / std::size_t(comm.size())};
-}
-
-// Every rank computes its slice of a global vector; the sum over ranks (zeros elsewhere)
-// gives all ranks the whole, exactly.
-std::vector<double> assemble(const std::vector<double>& local, std::size_t first, std::size_t total,
-                             const Communicator& comm) {
-    std::vector<double> all(total, 0.0);
-    std::copy(local.begin(), local.end(), all.begin() + std::ptrdiff_t(first));
-    comm.allreduce_sum(all.data(), all.size());
-    return all;
-}
-
 Dataset read_binary(const std::string& spec, RowRange range, const EvalRequest& r) {
     Dataset d = read_rows(spec, range);
     binarize(d, r.binarize);
@@ -105,14 +90,6 @@ Dataset read_binary(const std::string& spec, RowRange range, const EvalRequest& 
         fail(spec, ": the log-likelihood of a Bernoulli RBM needs binary data; these values are not 0/1 "
              "(use --binarize stochastic or threshold)");
     return d;
-}
-
-
-double log_sum_exp(const std::vector<double>& x) {
-    double top = -std::numeric_limits<double>::infinity(), sum = 0;
-    for (double v : x) top = std::max(top, v);
-    for (double v : x) sum += std::exp(v - top);
-    return top + std::log(sum);
 }
 
 // Progress lines on stderr, from the root rank only.
@@ -130,7 +107,7 @@ DataMeasures measure_data(const EvalRequest& r, const ParamBuffer& params, const
     const auto t0 = Clock::now();
     DataMeasures m;
     m.examples = data.n_rows;
-    const auto [d0, d1] = share(data.n_rows, comm);
+    const auto [d0, d1] = eval::share(data.n_rows, comm);
     const eval::DataSums local = d1 > d0 ? eval::data_sums(params, data.row(d0), d1 - d0, true) : eval::DataSums{};
     double sums[3] = {local.free_energy, local.pseudo_likelihood, local.reconstruction_xent};
     comm.allreduce_sum(sums, 3);
@@ -143,7 +120,7 @@ DataMeasures measure_data(const EvalRequest& r, const ParamBuffer& params, const
             fail(r.train_data, " has ", info.n_cols, " values per example, the model ", params.shape.n_visible);
         m.train_examples = r.train_limit ? std::min(r.train_limit, info.n_rows) : info.n_rows;
         if (m.train_examples == 0) fail(r.train_data, ": no examples");
-        const auto [t0_row, t1_row] = share(m.train_examples, comm);
+        const auto [t0_row, t1_row] = eval::share(m.train_examples, comm);
         double sum = 0;
         if (t1_row > t0_row) {
             const Dataset train = read_binary(r.train_data, {t0_row, t1_row}, r);
@@ -165,133 +142,6 @@ bool wants_exact(const EvalRequest& r, const RbmShape& shape) {
         fail("--exact yes: the smaller layer has ", units, " units; enumeration stops at 26");
     const bool fits = units <= 25 && std::ldexp(double(others), int(units)) <= std::ldexp(1.0, 32);
     return r.exact == "yes" || (r.exact == "auto" && fits);
-}
-
-// The states are cut into blocks before the blocks are dealt to ranks (as the AIS batches
-// are) and each block's Gray walk starts afresh, so the sums round the same way, and log Z
-// is bitwise the same, for any rank count.
-ExactLogZ exact_log_z(const ParamBuffer& params, const Communicator& comm, const Progress& progress) {
-    const auto t0 = Clock::now();
-    ExactLogZ e;
-    e.done = true;
-    e.enumerated_units = eval::enumerated_units(params.shape);
-    const uint64_t states = uint64_t(1) << e.enumerated_units;
-    const std::size_t blocks = std::size_t(std::min<uint64_t>(kExactBlocks, states));
-    const auto [k0, k1] = share(blocks, comm);
-    std::vector<double> local;
-    for (std::size_t k = k0; k < k1; ++k)
-        local.push_back(eval::log_partition_partial(params, states * k / blocks, states * (k + 1) / blocks));
-    e.log_z = log_sum_exp(assemble(local, k0, blocks, comm));
-    e.wall_s = seconds_since(t0);
-    progress("exact log Z " + fixed(e.log_z, 4) + " (2^" + std::to_string(e.enumerated_units) + " states) in " +
-             fixed(e.wall_s, 1) + " s");
-    return e;
-}
-
-// The base-rate model (AIS's start) from the evaluated examples' marginals.
-eval::BaseModel base_rate_model(const Dataset& data, std::size_t n_hidden, double smoothing) {
-    std::vector<double> column_sums(data.n_cols, 0.0);
-    for (std::size_t k = 0; k < data.n_rows; ++k)
-        for (std::size_t i = 0; i < data.n_cols; ++i) column_sums[i] += data.row(k)[i];
-    return eval::base_rate_model(column_sums, data.n_rows, n_hidden, smoothing);
-}
-
-// What both annealing directions share.
-struct Annealing {
-    const ParamBuffer& params;
-    eval::BaseModel base;
-    std::vector<double> betas;
-    AnnealingDevice device;
-};
-
-// Batches of eval::kAisBatch chains of `total`, dealt to ranks batch by batch, so that every
-// batch (and so every weight, bitwise) is the same on any number of ranks: this rank's
-// chains [first, last).
-std::pair<std::size_t, std::size_t> chain_share(std::size_t total, const Communicator& comm) {
-    const auto [b0, b1] = share((total + eval::kAisBatch - 1) / eval::kAisBatch, comm);
-    return {std::min(total, b0 * eval::kAisBatch), std::min(total, b1 * eval::kAisBatch)};
-}
-
-// Forward AIS: all seeds' runs form one list of chains (seed s, run k at s * runs + k).
-AisLogZ forward_ais(const EvalRequest& r, const Annealing& a, const Communicator& comm, const Progress& progress) {
-    const auto t0 = Clock::now();
-    AisLogZ ais;
-    ais.log_z_base = a.base.log_z;
-    const std::size_t total = r.runs * r.seeds;
-    const auto [g0, g1] = chain_share(total, comm);
-    std::vector<eval::ChainId> ids;
-    for (std::size_t g = g0; g < g1; ++g) ids.push_back({uint32_t(g / r.runs), uint32_t(g % r.runs)});
-    std::vector<double> local;
-    if (!ids.empty())
-        local = eval::forward_ais_log_weights(a.params, a.base, a.betas, r.seed, ids, eval::kAisBatch, a.device.make);
-    ais.log_weights = assemble(local, g0, total, comm);
-    ais.wall_s = seconds_since(t0);
-    double lowest = INFINITY, highest = -INFINITY;
-    for (std::size_t s = 0; s < r.seeds; ++s) {
-        const auto first = ais.log_weights.begin() + std::ptrdiff_t(s * r.runs);
-        ais.per_seed.push_back(eval::summarize_log_weights(std::vector<double>(first, first + std::ptrdiff_t(r.runs))));
-        lowest = std::min(lowest, ais.per_seed.back().log_mean);
-        highest = std::max(highest, ais.per_seed.back().log_mean);
-    }
-    if (r.seeds > 1) ais.seed_spread = highest - lowest;
-    ais.pooled = eval::summarize_log_weights(ais.log_weights);
-    ais.log_z = a.base.log_z + ais.pooled.log_mean;
-    ais.lower = a.base.log_z + ais.pooled.log_lower;
-    ais.upper = a.base.log_z + ais.pooled.log_upper;
-    std::string line = "AIS, " + std::to_string(r.seeds) + " seed(s) x " + std::to_string(r.runs) + " runs x " +
-                       std::to_string(r.intervals) + " steps in " + fixed(ais.wall_s, 1) + " s; log Z per seed:";
-    for (const auto& ps : ais.per_seed)
-        line.append(" ").append(fixed(a.base.log_z + ps.log_mean, 3)).append(" (ESS ").append(fixed(ps.ess, 1)).append(")");
-    progress(line);
-    return ais;
-}
-
-// RAISE from evenly spaced examples, --raise-chains per example. Per example,
-// p̂(v) = f(v) mean_m exp(-log Ẑ_m), i.e. log Ẑ(v) = -log mean_m exp(-log Ẑ_m); the
-// estimate is their mean over examples, its bounds +-3 standard errors.
-RaiseLogZ reverse_ais(const EvalRequest& r, const Annealing& a, const Dataset& data, const Communicator& comm,
-                      const Progress& progress) {
-    const auto t0 = Clock::now();
-    const std::size_t nv = data.n_cols, n = data.n_rows;
-    RaiseLogZ v;
-    v.examples = std::min(r.raise_examples, n);
-    const std::size_t chains = v.examples * r.raise_chains;
-    auto example_of = [&](std::size_t chain) { return (chain / r.raise_chains) * n / v.examples; };
-    const auto [c0, c1] = chain_share(chains, comm);
-    std::vector<double> local;
-    if (c1 > c0) {
-        std::vector<float> starts((c1 - c0) * nv);
-        for (std::size_t c = c0; c < c1; ++c)
-            std::copy(data.row(example_of(c)), data.row(example_of(c)) + nv, starts.begin() + (c - c0) * nv);
-        local = eval::reverse_ais_log_z(a.params, a.base, a.betas, r.seed, eval::chain_ids(0, c0, c1 - c0),
-                                        starts.data(), eval::kAisBatch, a.device.make);
-    }
-    const std::vector<double> chain_log_z = assemble(local, c0, chains, comm);
-    std::vector<double> per_example(v.examples);
-    std::vector<float> started_from(v.examples * nv);
-    for (std::size_t e = 0; e < v.examples; ++e) {
-        std::vector<double> neg(r.raise_chains);
-        for (std::size_t m = 0; m < r.raise_chains; ++m) neg[m] = -chain_log_z[e * r.raise_chains + m];
-        per_example[e] = -eval::log_mean_exp(neg);
-        const float* row = data.row(example_of(e * r.raise_chains));
-        std::copy(row, row + nv, started_from.begin() + e * nv);
-    }
-    double mean = 0, free_energy = 0;
-    for (double x : per_example) mean += x;
-    for (double f : eval::free_energies(a.params, started_from.data(), v.examples)) free_energy += f;
-    mean /= double(v.examples);
-    v.subset_free_energy = free_energy / double(v.examples);
-    double ss = 0;
-    for (double x : per_example) ss += (x - mean) * (x - mean);
-    v.sd_across_examples = v.examples > 1 ? std::sqrt(ss / double(v.examples - 1)) : kNone;
-    const double se = v.examples > 1 ? v.sd_across_examples / std::sqrt(double(v.examples)) : INFINITY;
-    v.log_z = mean;
-    v.lower = mean - 3 * se;
-    v.upper = mean + 3 * se;
-    v.wall_s = seconds_since(t0);
-    progress("RAISE from " + std::to_string(v.examples) + " examples: log Z " + fixed(v.log_z, 4) + ", " +
-             fixed(v.wall_s, 1) + " s");
-    return v;
 }
 
 // The headline's log Z: exact when enumerated, else AIS's (RAISE is the conservative side).
@@ -401,15 +251,16 @@ int run_eval(const std::vector<std::string>& args) {
     const Dataset data = read_binary(r.data, {0, n}, r);
 
     report.data = measure_data(r, params, data, comm, progress);
-    if (exact) report.exact = exact_log_z(params, comm, progress);
+    if (exact) report.exact = eval::exact_log_z(params, comm, progress);
     const bool anneal = r.runs > 0 || r.raise_examples > 0;
-    const eval::BaseModel base = base_rate_model(data, report.n_hidden, r.smoothing);
-    const Annealing annealing{params, base, eval::beta_schedule(r.intervals),
-                              anneal ? annealing_device(r.device, params, base, comm) : AnnealingDevice{{}, "cpu"}};
-    report.annealing_device = annealing.device.description;
+    const eval::BaseModel base = eval::base_rate_model(data, report.n_hidden, r.smoothing);
+    const AnnealingDevice device = anneal ? annealing_device(r.device, params, base, comm) : AnnealingDevice{{}, "cpu"};
+    const eval::Annealing annealing{params, base, eval::beta_schedule(r.intervals), device.make};
+    report.annealing_device = device.description;
     progress("annealing on " + report.annealing_device);
-    if (r.runs > 0) report.ais = forward_ais(r, annealing, comm, progress);
-    if (r.raise_examples > 0) report.raise = reverse_ais(r, annealing, data, comm, progress);
+    if (r.runs > 0) report.ais = eval::forward_ais({r.runs, r.seeds, r.seed}, annealing, comm, progress);
+    if (r.raise_examples > 0)
+        report.raise = eval::reverse_ais(r.raise_examples, r.raise_chains, r.seed, annealing, data, comm, progress);
 
     choose_log_z(report);
     report.warnings = reliability_warnings(report);

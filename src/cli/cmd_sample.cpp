@@ -15,7 +15,6 @@
 #include "io/dataset.hpp"
 #include "io/png_tiles.hpp"
 #include "io/samples_file.hpp"
-#include "train/run_outputs.hpp"
 #include "util/check.hpp"
 #include "util/paths.hpp"
 

@@ -1,7 +1,7 @@
 // What `rbm eval` is asked (EvalRequest) and what it measured (EvalReport), with the
 // report's two renderings: the text for a person and the --json object for scripts
-// (its keys are listed in docs/evaluation.md). Measuring lives in cmd_eval.cpp; this
-// file only knows how the results read.
+// (its keys are listed in docs/evaluation.md). Measuring lives in cmd_eval.cpp and
+// src/eval/estimates; this file only knows how the results read.
 #pragma once
 
 #include <cmath>
@@ -12,6 +12,7 @@
 
 #include "engine/device_kind.hpp"
 #include "eval/ais.hpp"
+#include "eval/estimates.hpp"
 #include "io/dataset.hpp"
 
 namespace rbm::cli {
@@ -30,7 +31,10 @@ struct EvalRequest {
     DeviceKind device = DeviceKind::auto_select;
 };
 
-inline const double kNone = std::nan("");  // a measure not taken (null in JSON)
+using eval::kNone;  // a measure not taken (null in JSON)
+using eval::AisLogZ;
+using eval::ExactLogZ;
+using eval::RaiseLogZ;
 
 // Means per example over the evaluated examples (and the training examples, if given).
 struct DataMeasures {
@@ -38,30 +42,6 @@ struct DataMeasures {
     double free_energy = kNone, pseudo_likelihood = kNone, reconstruction_xent = kNone;
     std::size_t train_examples = 0;
     double train_free_energy = kNone;
-    double wall_s = 0;
-};
-
-struct ExactLogZ {
-    bool done = false;
-    std::size_t enumerated_units = 0;
-    double log_z = kNone, wall_s = 0;
-};
-
-struct AisLogZ {
-    std::vector<double> log_weights;  // every seed's runs, seed s's run k at s * runs + k
-    eval::WeightSummary pooled{};
-    std::vector<eval::WeightSummary> per_seed;
-    double log_z_base = kNone;  // the base-rate model's, which the weights' log mean is added to
-    double log_z = kNone, lower = kNone, upper = kNone;
-    double seed_spread = kNone;  // largest minus smallest per-seed log Z (with two seeds or more)
-    double wall_s = 0;
-    bool done() const { return !log_weights.empty(); }
-};
-
-struct RaiseLogZ {
-    std::size_t examples = 0;  // 0: not run
-    double log_z = kNone, lower = kNone, upper = kNone, sd_across_examples = kNone;
-    double subset_free_energy = kNone;  // mean free energy of the examples RAISE started from
     double wall_s = 0;
 };
 

@@ -6,10 +6,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "engine/engine.hpp"
+#include "dist/gradient_view.hpp"
 
 namespace rbm {
 
@@ -47,7 +48,8 @@ private:
 };
 
 // Sums a gradient buffer across ranks in place. The MPI reducer works on host buffers;
-// the CUDA engine brings an NCCL reducer behind the same interface.
+// CUDA builds add the NCCL and the host-staged MPI reducers for device buffers
+// (dist/cuda/) behind the same interface.
 class GradientReducer {
 public:
     virtual ~GradientReducer() = default;

@@ -10,12 +10,8 @@
 #include <vector>
 
 #include "dist/mpi_check.hpp"
-#include "engine/engine_factory.hpp"
+#include "engine/gpu_devices.hpp"
 #include "util/check.hpp"
-
-#ifdef RBM_HAVE_CUDA
-#include "engine/cuda/cuda_engine.hpp"
-#endif
 
 namespace rbm {
 namespace {

@@ -11,7 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "io/dataset.hpp"
+#include "dist/gradient_view.hpp"
+#include "model/dataset.hpp"
 #include "model/params.hpp"
 #include "random/streams.hpp"
 
@@ -73,14 +74,6 @@ struct MetricSums {
     double pseudo_likelihood = 0;     // sum over examples of n_visible * log p(x_i | x_-i)
     double reconstruction_xent = 0;   // sum over examples of the cross-entropy of p(v | p(h | x))
     double examples = 0;
-};
-
-// The gradient buffer in parameter layout; the dist layer sums it across ranks in place.
-struct GradientView {
-    float* data = nullptr;
-    std::size_t count = 0;
-    bool on_device = false;
-    void* stream = nullptr;  // the device stream that produces it (cudaStream_t), for NCCL
 };
 
 class Engine {

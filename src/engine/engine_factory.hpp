@@ -8,6 +8,7 @@
 
 #include "engine/device_kind.hpp"
 #include "engine/engine.hpp"
+#include "engine/gpu_devices.hpp"
 
 namespace rbm {
 
@@ -17,7 +18,7 @@ namespace rbm {
 // is that kernel and the gradient product (step).
 enum class ChainKernel { off, sweeps, step };
 
-// RBM_CUDA_CHAIN_KERNEL=1: sweeps, =2: step; otherwise off.
+// RBM_CUDA_CHAIN_KERNEL=1: sweeps, =2: step; unset or 0: off; anything else is an error.
 ChainKernel chain_kernel_requested();
 
 struct EngineOptions {
@@ -29,12 +30,6 @@ struct EngineOptions {
     ChainKernel chain_kernel = chain_kernel_requested();
 };
 
-// True when this build has the CUDA engine.
-bool cuda_built();
-// GPUs visible to this process (0 without CUDA or without a driver).
-int cuda_device_count();
-// Resolves auto: cuda when built and a GPU is visible, else cpu.
-DeviceKind resolve_device(DeviceKind requested);
 // Fails, saying why, unless this build has CUDA and a GPU is visible.
 void require_cuda_device();
 

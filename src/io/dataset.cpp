@@ -138,10 +138,4 @@ void binarize_draw(const Dataset& gray, Dataset& out, uint32_t seed, uint32_t dr
     binarize_stochastic(gray.values.data(), out.values.data(), gray, seed, draw);
 }
 
-bool is_binary(const Dataset& data) {
-    for (float v : data.values)
-        if (v != 0.0f && v != 1.0f) return false;
-    return true;
-}
-
 }  // namespace rbm

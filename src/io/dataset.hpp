@@ -8,23 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "model/dataset.hpp"
+
 namespace rbm {
 
 // Rows [begin, end) of a source; end = SIZE_MAX means "to the last row".
 struct RowRange {
     std::size_t begin = 0;
     std::size_t end = SIZE_MAX;
-};
-
-struct Dataset {
-    std::string source;          // the spec it was read from, for messages
-    std::size_t n_rows = 0;      // rows held here
-    std::size_t n_cols = 0;      // values per row (n_visible)
-    std::size_t image_height = 0, image_width = 0;  // 28x28 for IDX images; 0 when unknown
-    std::size_t first_row = 0;   // global index (in the source) of the first row held
-    std::vector<float> values;   // row-major [n_rows, n_cols], every value in [0, 1]
-
-    const float* row(std::size_t i) const { return values.data() + i * n_cols; }
 };
 
 // What a source holds, read from its header / metadata only.
@@ -68,7 +59,5 @@ void binarize(Dataset& data, const BinarizeSpec& spec);
 // binarisation); draw 0 is what binarize() gives. out's storage is reused.
 void binarize_draw(const Dataset& gray, Dataset& out, uint32_t seed, uint32_t draw);
 
-// True when every value is exactly 0 or 1.
-bool is_binary(const Dataset& data);
 
 }  // namespace rbm

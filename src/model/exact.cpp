@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "util/check.hpp"
 
@@ -38,14 +39,15 @@ void state_from_bits(unsigned long bits, std::size_t n, std::vector<float>& out)
     for (std::size_t i = 0; i < n; ++i) out[i] = float((bits >> i) & 1ul);
 }
 
+}  // namespace
+
 double log_sum_exp(const std::vector<double>& terms) {
+    if (terms.empty()) return -std::numeric_limits<double>::infinity();
     double top = *std::max_element(terms.begin(), terms.end());
     double s = 0;
     for (double t : terms) s += std::exp(t - top);
     return top + std::log(s);
 }
-
-}  // namespace
 
 double free_energy(const ParamBuffer& p, const float* v) {
     double f = 0;

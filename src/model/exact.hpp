@@ -13,6 +13,7 @@
 namespace rbm::exact {
 
 double softplus(double x);  // log(1 + e^x), stable
+double log_sum_exp(const std::vector<double>& terms);  // log sum e^t, stable; -inf for none
 double sigmoid(double x);
 
 double free_energy(const ParamBuffer& p, const float* v);

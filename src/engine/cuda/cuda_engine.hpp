@@ -1,4 +1,5 @@
-// The CUDA engine's factory and device queries; the engine itself is in cuda_engine.cpp.
+// The CUDA engine's factory (its device queries: engine/gpu_devices.hpp); the engine
+// itself is in cuda_engine.cpp.
 #pragma once
 
 #include <memory>
@@ -6,13 +7,9 @@
 
 #include "engine/engine.hpp"
 #include "engine/engine_factory.hpp"
+#include "engine/gpu_devices.hpp"
 
 namespace rbm::cuda {
-
-int visible_device_count();
-// "NVIDIA H100 80GB HBM3 (GPU-xxxxxxxx-...)" for a visible device index.
-std::string device_description(int device);
-std::string device_uuid(int device);
 
 std::unique_ptr<Engine> make_cuda_engine(RbmShape shape, int device, bool tf32, ChainKernel chain_kernel);
 
