@@ -139,16 +139,6 @@ __global__ void step_report_kernel(double* sums, int* flag, StepReportCopy* out)
     *flag = 0;
 }
 
-__global__ void bytes_to_floats_kernel(const uint8_t* in, float* out, std::size_t n) {
-    const std::size_t e = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (e < n) out[e] = float(in[e]);
-}
-
-__global__ void floats_to_bytes_kernel(const float* in, uint8_t* out, std::size_t n) {
-    const std::size_t e = std::size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (e < n) out[e] = in[e] != 0.0f ? 1 : 0;
-}
-
 }  // namespace
 
 void gather_rows(const float* shard, const uint32_t* order, const uint64_t* cursor, float* out, std::size_t rows,
@@ -231,18 +221,6 @@ void find_nonfinite(const float* values, std::size_t n, int* flag, cudaStream_t 
 
 void copy_step_report(double* sums, int* flag, StepReportCopy* out, cudaStream_t stream) {
     step_report_kernel<<<1, 1, 0, stream>>>(sums, flag, out);
-    RBM_CUDA_LAUNCHED();
-}
-
-void bytes_to_floats(const uint8_t* in, float* out, std::size_t n, cudaStream_t stream) {
-    if (n == 0) return;
-    bytes_to_floats_kernel<<<blocks_for(n), kThreads, 0, stream>>>(in, out, n);
-    RBM_CUDA_LAUNCHED();
-}
-
-void floats_to_bytes(const float* in, uint8_t* out, std::size_t n, cudaStream_t stream) {
-    if (n == 0) return;
-    floats_to_bytes_kernel<<<blocks_for(n), kThreads, 0, stream>>>(in, out, n);
     RBM_CUDA_LAUNCHED();
 }
 

@@ -78,8 +78,4 @@ struct StepReportCopy {
 // then both reset for the next step.
 void copy_step_report(double* sums, int* flag, StepReportCopy* out, cudaStream_t stream);
 
-// Converts between the chains' uint8 host form and the device's float 0/1.
-void bytes_to_floats(const uint8_t* in, float* out, std::size_t n, cudaStream_t stream);
-void floats_to_bytes(const float* in, uint8_t* out, std::size_t n, cudaStream_t stream);
-
 }  // namespace rbm::kernels

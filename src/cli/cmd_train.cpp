@@ -26,7 +26,7 @@ namespace rbm::cli {
 // may run on when it is the only rank, and one per rank under MPI (the ranks share the
 // node's cores; launchers announce the world size in the environment). The count is set
 // as OpenBLAS's; the CPU engine adopts it at its first step as its own loop threads, each
-// calling one-thread OpenBLAS on its block of columns (engine/cpu_kernels.hpp:
+// calling one-thread OpenBLAS on its block of columns (engine/cpu_threads.hpp:
 // adopt_blas_threads), which at the tutorial's batch of 20 is faster than OpenBLAS's own
 // threads (docs/performance.md). Where the engine does not run, OpenBLAS uses them.
 void set_blas_threads(int requested) {

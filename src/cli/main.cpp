@@ -22,8 +22,9 @@ namespace {
 const char* kUsage =
     "usage: rbm <command> [options]\n"
     "\n"
-    "Trains Bernoulli Restricted Boltzmann Machines with CD-k / PCD-k, data-parallel over\n"
-    "MPI ranks (mpirun -np N rbm train ..., or srun --mpi=pmix), and writes HDF5 files.\n"
+    "Trains Bernoulli Restricted Boltzmann Machines with CD-k, PCD-k or parallel tempering,\n"
+    "data-parallel over MPI ranks (mpirun -np N rbm train ..., or srun --mpi=pmix), and\n"
+    "writes HDF5 files.\n"
     "\n"
     "commands:\n"
     "  train     train (or --resume) a run into a run directory\n"

@@ -2,7 +2,8 @@
 // buffers for the CUDA engine, MPI on host buffers for the CPU engine, and MPI staged
 // through the host for device buffers when several ranks share a GPU (NCCL cannot).
 // On one rank `auto` sums nothing, so an engine may apply its gradient unstored; an
-// explicit --comm nccl or mpi still runs that path (as the GPU checks do).
+// explicit --comm nccl, or mpi with device gradients, still runs that path (as the GPU
+// checks do); the MPI reducer on host buffers sums nothing on one rank whatever --comm says.
 #pragma once
 
 #include <memory>

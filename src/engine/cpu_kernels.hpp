@@ -95,7 +95,8 @@ bool use_simd_philox(bool on);
 // The `_cols` forms work on columns [c0, c1) of every row of row-major [rows, ld]
 // matrices (bias indexed by column); element (r, c) is element r * ld + c for the draws.
 
-// prob[r, c] = sigmoid(pre[r, c] + bias[c])  (pre may alias prob)
+// prob[r, c] = sigmoid(pre[r, c] + bias[c])  (pre may alias prob); the whole-matrix form,
+// for tests (the engine uses the _cols form on its column blocks)
 void add_bias_sigmoid(const float* pre, const float* bias, float* prob, std::size_t rows,
                       std::size_t cols);
 void add_bias_sigmoid_cols(const float* pre, const float* bias, float* prob, std::size_t rows,

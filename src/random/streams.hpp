@@ -24,7 +24,8 @@ enum class Purpose : uint32_t {
     gibbs = 4,          // Bernoulli draws of training's Gibbs chains
     sample = 5,         // Bernoulli draws of `rbm sample`
     sample_start = 6,   // which examples / noise start `rbm sample`'s chains
-    split = 7,          // which examples are held out for validation
+    // 7 is not used (validation is the data's last fraction, drawn from no stream); it
+    // stays unassigned so that the other purposes keep their keys and their numbers.
     ais = 8,            // annealed importance sampling
     tempering = 9,      // parallel tempering: the tempered levels' draws (level << 18 | draw) and swaps (draw 0)
 };

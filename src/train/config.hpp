@@ -69,8 +69,9 @@ struct TrainConfig {
     UpdateRule update_at(uint64_t step, uint64_t epoch, uint64_t total_steps) const;
 };
 
-// INI text with every key (the flags' names), and back. Unknown keys and bad values are
-// errors naming `origin` (a file name or "checkpoint ...").
+// INI text with every key (the flags' names); cli/options reads it back (parse_ini and
+// apply), where unknown keys and bad values are errors naming their origin (a file name
+// or "checkpoint ...").
 // The first line of every config.ini rbm train writes: a file without it is the user's.
 inline constexpr const char* kConfigFileHeader = "# rbm training configuration (keys are the flags of `rbm train`)";
 std::string to_ini(const TrainConfig& config);

@@ -12,7 +12,9 @@ namespace rbm {
 // EX_TEMPFAIL from sysexits.h: "try again later", i.e. requeue me.
 inline constexpr int kExitCheckpointedOnSignal = 75;
 
-// Installs the handlers (SIGTERM, SIGUSR1, SIGINT) for the life of training.
+// Installs the handlers (SIGTERM, SIGUSR1, SIGINT) for the rest of the process: rbm train
+// calls it first thing, before MPI starts, so a job stopped while it starts still
+// checkpoints at its first step.
 void install_stop_handlers();
 
 // Which signal arrived on this rank, 0 if none. Async-signal-safe flag underneath.

@@ -1,4 +1,4 @@
-// The training loop: data-parallel CD-k / PCD-k over MPI ranks, with metrics,
+// The training loop: data-parallel CD-k / PCD-k / parallel tempering over MPI ranks, with metrics,
 // checkpoints and images at the cadence the configuration sets.
 #pragma once
 
