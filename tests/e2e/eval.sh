@@ -95,6 +95,18 @@ assert got["reverse"] is None and got["ais"]["runs_total"] == 2
 print("escaped path ok")
 PYEOF
 
+echo "== the JSON's paths are absolute, whatever directory rbm eval ran in"
+cp "$ckpt" "$WORK/rel.h5"
+(cd "$WORK" && "$RBM" eval --checkpoint rel.h5 --data "$MNIST_TEST" --limit 20 --train-data "$MNIST" --train-limit 20 \
+  --runs 2 --seeds 1 --betas 10 --raise-examples 0 --json > rel.json 2>/dev/null) || fail "eval of a relative --checkpoint"
+$PY - "$WORK/rel.json" "$WORK/rel.h5" "$MNIST_TEST" "$MNIST" <<'PYEOF' || fail "the JSON's paths"
+import json, os, sys
+j = json.load(open(sys.argv[1]))
+for key, want in zip(["checkpoint", "data", "train_data"], sys.argv[2:5]):
+    assert os.path.isabs(j[key]) and os.path.realpath(j[key]) == os.path.realpath(want), (key, j[key], want)
+print("absolute paths ok")
+PYEOF
+
 echo "== a threshold binarisation is reported with its threshold"
 "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --limit 20 --runs 2 --seeds 1 --betas 10 --raise-examples 0 \
   --binarize threshold --binarize-threshold 0.3 > "$WORK/threshold.out" 2>/dev/null || fail "eval --binarize threshold"

@@ -51,6 +51,15 @@ m = f["mean_field"][:]
 assert (m >= 0).all() and (m <= 1).all()
 PYEOF
 "$RBM" info "$WORK/s.h5" | grep -qi "samples" || fail "info on samples"
+# Run from the checkpoint's directory with a relative path: the file records it absolute.
+(cd "$(dirname "$final")" && "$RBM" sample --checkpoint "$(basename "$final")" --chains 2 --samples 1 --plot-every 5 \
+  --out "$WORK/rel.h5" > /dev/null) || fail "sample from a relative --checkpoint"
+$PY -c "
+import h5py, os, sys
+c = h5py.File(sys.argv[1], 'r').attrs['checkpoint']
+c = c.decode() if isinstance(c, bytes) else c
+assert os.path.isabs(c) and os.path.realpath(c) == os.path.realpath(sys.argv[2]), (c, sys.argv[2])" "$WORK/rel.h5" "$final" \
+  || fail "the samples file's checkpoint path"
 
 echo "== sample --device: the engine is named in the log and the file"
 "$RBM" sample --checkpoint "$final" --chains 2 --samples 1 --plot-every 5 --device cpu \
