@@ -14,9 +14,11 @@ echo "== --sample-every 2 over 3 epochs: epoch 2 only, with its epoch and step"
 [ "$(cd "$WORK/run/samples" && ls | tr '\n' ' ')" = "epoch-0002.h5 epoch-0002.png " ] \
   || fail "samples/ holds: $(ls "$WORK/run/samples")"
 $PY -c "
-import h5py, sys; a = h5py.File(sys.argv[1], 'r').attrs
-assert a['epoch'] == 2 and a['step'] == 60, (a['epoch'], a['step'])" "$WORK/run/samples/epoch-0002.h5" \
-  || fail "the samples' epoch and step"
+import h5py, os, sys; a = h5py.File(sys.argv[1], 'r').attrs
+assert a['epoch'] == 2 and a['step'] == 60, (a['epoch'], a['step'])
+run = a['run'].decode() if isinstance(a['run'], bytes) else a['run']
+assert os.path.isabs(run) and os.path.realpath(run) == os.path.realpath(sys.argv[2]), (run, sys.argv[2])" \
+  "$WORK/run/samples/epoch-0002.h5" "$WORK/run" || fail "the samples' epoch, step and run"
 "$RBM" info "$WORK/run/samples/epoch-0002.h5" | grep -qF "(all -1: persistent chains, started at h = 0 when training began)" \
   || fail "rbm info on training's samples: $("$RBM" info "$WORK/run/samples/epoch-0002.h5" | grep start_index)"
 # 10 chains: one row of ten 28x28 tiles, 1-pixel spacing.
