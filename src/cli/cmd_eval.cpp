@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
-#include <limits>
 
 #include "cli/commands.hpp"
 #include "cli/eval_device.hpp"
