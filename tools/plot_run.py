@@ -123,8 +123,11 @@ def plot_metrics(metrics_path, out_dir, run_name):
         resumed = [i for i in range(1, len(m)) if m["wall_s"][i] < m["wall_s"][i - 1]]
     ranks = m["ranks"] if "ranks" in m.dtype.names else np.full(len(m), np.nan)
     rank_counts = [int(r) for i, r in enumerate(ranks) if np.isfinite(r) and (i == 0 or r != ranks[i - 1])]
-    history = (f"; resumed before step {', '.join(str(int(m['step'][i])) for i in resumed)}" if resumed else "") + \
-        (f"; ranks {' -> '.join(map(str, rank_counts))}" if rank_counts else "")
+    # A job requeued many times would overflow the title: past three, only how many.
+    resumes = (f"; resumed before step {', '.join(str(int(m['step'][i])) for i in resumed)}" if len(resumed) <= 3
+               else f"; resumed {len(resumed)} times")
+    changes = rank_counts if len(rank_counts) <= 4 else rank_counts[:2] + ["..."] + rank_counts[-1:]
+    history = (resumes if resumed else "") + (f"; ranks {' -> '.join(map(str, changes))}" if rank_counts else "")
     print(f"plot_run: {metrics_path}: {len(m)} rows, {len(resumed) + 1} process(es){history}", file=sys.stderr)
     fig, axes = plt.subplots(2, 4 if tempered else 3, figsize=(17 if tempered else 13, 7), constrained_layout=True)
     for ax in axes.flat[len(panels):]:
