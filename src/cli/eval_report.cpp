@@ -74,14 +74,6 @@ Json reverse_json(const EvalReport& r) {
 
 }  // namespace
 
-std::string fixed(double x, int digits) {
-    if (std::isnan(x)) return "nan";
-    if (std::isinf(x)) return x > 0 ? "+inf" : "-inf";
-    std::ostringstream o;
-    o << std::fixed << std::setprecision(digits) << x;
-    return o.str();
-}
-
 void print_json(std::ostream& out, const EvalReport& r) {
     const DataMeasures& d = r.data;
     Json j;

@@ -14,6 +14,7 @@
 #include "eval/ais.hpp"
 #include "eval/estimates.hpp"
 #include "io/dataset.hpp"
+#include "util/shortest_text.hpp"
 
 namespace rbm::cli {
 
@@ -64,7 +65,7 @@ struct EvalReport {
     double log_likelihood(double with_log_z) const { return -data.free_energy - with_log_z; }
 };
 
-std::string fixed(double x, int digits = 3);  // "nan", "+inf", "-inf" or x with `digits` decimals
+using rbm::fixed;  // util/shortest_text.hpp
 
 void print_text(std::ostream& out, const EvalReport& report);
 void print_json(std::ostream& out, const EvalReport& report);

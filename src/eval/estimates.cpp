@@ -3,23 +3,16 @@
 
 #include <algorithm>
 #include <chrono>
-#include <iomanip>
-#include <sstream>
 
 #include "eval/metrics.hpp"
 #include "model/exact.hpp"
+#include "util/shortest_text.hpp"
 
 namespace rbm::eval {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string decimals(double x, int digits) {
-    std::ostringstream o;
-    o << std::fixed << std::setprecision(digits) << x;
-    return o.str();
-}
 
 constexpr std::size_t kExactBlocks = 256;  // exact log Z's state blocks, dealt to ranks
 
@@ -71,8 +64,8 @@ ExactLogZ exact_log_z(const ParamBuffer& params, const Communicator& comm, const
         local.push_back(log_partition_partial(params, states * k / blocks, states * (k + 1) / blocks));
     e.log_z = exact::log_sum_exp(assemble(local, k0, blocks, comm));
     e.wall_s = seconds_since(t0);
-    progress("exact log Z " + decimals(e.log_z, 4) + " (2^" + std::to_string(e.enumerated_units) + " states) in " +
-             decimals(e.wall_s, 1) + " s");
+    progress("exact log Z " + fixed(e.log_z, 4) + " (2^" + std::to_string(e.enumerated_units) + " states) in " +
+             fixed(e.wall_s, 1) + " s");
     return e;
 }
 
@@ -103,10 +96,10 @@ AisLogZ forward_ais(const AisPlan& plan, const Annealing& a, const Communicator&
     ais.lower = a.base.log_z + ais.pooled.log_lower;
     ais.upper = a.base.log_z + ais.pooled.log_upper;
     std::string line = "AIS, " + std::to_string(plan.seeds) + " seed(s) x " + std::to_string(plan.runs) + " runs x " +
-                       std::to_string(a.betas.size() - 1) + " steps in " + decimals(ais.wall_s, 1) +
+                       std::to_string(a.betas.size() - 1) + " steps in " + fixed(ais.wall_s, 1) +
                        " s; log Z per seed:";
     for (const auto& ps : ais.per_seed)
-        line.append(" ").append(decimals(a.base.log_z + ps.log_mean, 3)).append(" (ESS ").append(decimals(ps.ess, 1)).append(")");
+        line.append(" ").append(fixed(a.base.log_z + ps.log_mean, 3)).append(" (ESS ").append(fixed(ps.ess, 1)).append(")");
     progress(line);
     return ais;
 }
@@ -153,8 +146,8 @@ RaiseLogZ reverse_ais(std::size_t examples, std::size_t chains_per_example, uint
     v.lower = mean - 3 * se;
     v.upper = mean + 3 * se;
     v.wall_s = seconds_since(t0);
-    progress("RAISE from " + std::to_string(v.examples) + " examples: log Z " + decimals(v.log_z, 4) + ", " +
-             decimals(v.wall_s, 1) + " s");
+    progress("RAISE from " + std::to_string(v.examples) + " examples: log Z " + fixed(v.log_z, 4) + ", " +
+             fixed(v.wall_s, 1) + " s");
     return v;
 }
 

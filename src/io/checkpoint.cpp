@@ -130,8 +130,7 @@ void read_image_shape(hid_t model, uint64_t nv, Checkpoint& c, const std::string
     if (!h5::has_attr(model, "image_height") || !h5::has_attr(model, "image_width")) return;
     c.image_height = h5::get_attr_uint(model, "image_height", path);
     c.image_width = h5::get_attr_uint(model, "image_width", path);
-    RBM_REQUIRE((c.image_height == 0 && c.image_width == 0) ||
-                    (c.image_height && c.image_width <= nv / c.image_height && c.image_height * c.image_width == nv),
+    RBM_REQUIRE(data::image_shape_fits(c.image_height, c.image_width, nv),
                 "'" << path << "': model attributes say images of " << c.image_height << " x " << c.image_width
                     << ", but the model has " << nv << " visible units");
     c.image_shape_stored = true;

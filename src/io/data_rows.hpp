@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "io/dataset.hpp"
@@ -18,6 +19,13 @@ std::size_t checked_mul(const std::string& source, std::size_t a, std::size_t b,
 
 // For flat rows of n_cols values: a square image side when n_cols is a perfect square, else 0.
 std::size_t square_side(std::size_t n_cols);
+
+// Whether an image shape stored with data or a model fits rows of n_cols values: height x
+// width = n_cols, or 0 x 0 for data that are not images (the product checked without overflow).
+inline bool image_shape_fits(uint64_t height, uint64_t width, uint64_t n_cols) {
+    if (height == 0 || width == 0) return height == 0 && width == 0;
+    return width <= n_cols / height && height * width == n_cols;
+}
 
 // Refuses a source with no rows or no columns.
 void check_not_empty(const std::string& source, std::size_t n_rows, std::size_t n_cols);

@@ -115,7 +115,7 @@ void apply_image_attrs(Source& src, const std::string& spec) {
     if (has_h) {
         const uint64_t h = h5::get_attr_uint(src.dset, "image_height", spec);
         const uint64_t w = h5::get_attr_uint(src.dset, "image_width", spec);
-        if ((h == 0) != (w == 0) || (h && (w > src.info.n_cols / h || h * w != src.info.n_cols)))
+        if (!data::image_shape_fits(h, w, src.info.n_cols))
             fail("'", spec, "': its attributes say images of ", h, " x ", w, ", but each example has ",
                  src.info.n_cols, " values (use 0 and 0 for data that are not images)");
         src.info.image_height = h;

@@ -118,6 +118,7 @@ void RunOutputs::open_metrics(std::optional<uint64_t> keep_until_step) {
 
 void RunOutputs::append_metrics(MetricsRow row, bool epoch_row) {
     if (!comm_.is_root()) return;
+    row.ranks = double(comm_.size());
     row.process = metrics_->process();
     metrics_->append(row);
     std::ostringstream line;

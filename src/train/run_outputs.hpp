@@ -34,7 +34,7 @@ public:
     // Rows after keep_until_step are dropped (a resumed run rewrites them); a fresh run
     // (no step to keep) starts an empty table.
     void open_metrics(std::optional<uint64_t> keep_until_step);
-    void append_metrics(MetricsRow row, bool epoch_row);  // stamped with this process's number
+    void append_metrics(MetricsRow row, bool epoch_row);  // stamped with the rank count and this process's number
     void write_checkpoint(const Checkpoint& ckpt);                  // rank 0
     void write_filters(const Engine& engine, uint64_t epoch);       // every rank
     void write_chain_samples(Engine& engine, uint64_t epoch, uint64_t step);  // collective

@@ -315,7 +315,6 @@ void Trainer::write_metrics_row(bool epoch_row) {
     row.examples_per_s =
         double(step_ - row_start_step_) * double(config_.batch_size) * comm_.size() / std::max(elapsed, 1e-9);
     row.wall_s = seconds_since(start_);
-    row.ranks = double(comm_.size());
     if (config_.method == Method::pt) {
         collect_swaps();
         row.swap_acceptance_min = swaps_.take_row_lowest();
