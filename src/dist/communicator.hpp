@@ -14,7 +14,9 @@
 
 namespace rbm {
 
-// Initialises MPI for the life of the object (once per process).
+// Initialises MPI for the life of the object (once per process), asking for
+// MPI_THREAD_MULTIPLE: the NCCL watchdog's thread may have to end the job while the main
+// thread waits in a collective (Communicator::abort_from_any_thread).
 class MpiSession {
 public:
     MpiSession(int* argc, char*** argv);
@@ -42,6 +44,13 @@ public:
     void barrier() const;
     // Ends every rank of the job with `code`; used when one rank fails.
     [[noreturn]] void abort(int code) const;
+    // The same from a thread other than the main one: MPI_Abort where MPI granted
+    // MPI_THREAD_MULTIPLE; otherwise (calling MPI there would be undefined) this process
+    // alone exits with `code`, which mpirun and srun --mpi=pmix turn into the end of the
+    // job (both measured).
+    [[noreturn]] static void abort_from_any_thread(int code);
+    // MPI_THREAD_MULTIPLE was granted: any thread may call MPI_Abort.
+    static bool any_thread_may_abort();
 
 private:
     int rank_ = 0, size_ = 1;

@@ -2,9 +2,8 @@
 // for the run; ncclAllReduce sums the gradient in place on the engine's stream. A
 // watchdog thread polls ncclCommGetAsyncError and a deadline on the last allreduce:
 // on an error or a stall it aborts the communicator and ends the whole job
-// (MPI_Abort) rather than letting the ranks hang.
+// (Communicator::abort_from_any_thread) rather than letting the ranks hang.
 #include <cuda_runtime.h>
-#include <mpi.h>
 #include <nccl.h>
 
 #include <atomic>
@@ -99,8 +98,7 @@ private:
         std::fprintf(stderr, "rbm (rank %d): error: %s; aborting the communicator and the job\n", rank_, why.c_str());
         std::fflush(stderr);
         ncclCommAbort(nccl_);
-        MPI_Abort(MPI_COMM_WORLD, 1);
-        std::_Exit(1);
+        Communicator::abort_from_any_thread(1);
     }
 
     int rank_;
