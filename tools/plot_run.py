@@ -30,27 +30,10 @@ import sys
 import matplotlib
 
 matplotlib.use("Agg")
-import h5py  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-
-def open_h5(path):
-    """Opens read-only; SWMR first, so a file still being written by rbm is readable."""
-    try:
-        return h5py.File(path, "r", swmr=True)
-    except OSError:
-        try:
-            return h5py.File(path, "r")
-        except OSError as e:
-            raise OSError(f"cannot open '{path}': {e}") from None
-
-
-def read_dataset(f, path, name):
-    """f[name][:], or an error naming the file and what it lacks."""
-    if name not in f:
-        raise KeyError(f"'{path}' has no dataset '{name}' (is it an rbm file of that kind?)")
-    return f[name][:]
+from rbm_h5 import open_h5, read_dataset  # noqa: E402  (tools/rbm_h5.py, beside this script)
 
 
 def image_shape(n_visible, hint=None):

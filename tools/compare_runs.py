@@ -1,0 +1,279 @@
+#!/usr/bin/python3
+"""Compares rbm run directories side by side, such as the tasks of a sweep.
+
+    tools/compare_runs.py RUN_DIR... [--sort pl|recon|gap|name] [--csv] [--plot FILE]
+
+Prints one row per run: the `rbm train` settings that differ between the runs (read from
+each RUN/config.ini; where and how often a run writes, and how many threads or which
+device it used, are left out: they do not change the model), how far the run got (its
+status: training while a process holds RUN/.rbm-lock, finished when the last metrics row
+reaches the configured epochs, else stopped), and its newest end-of-epoch metrics: the
+pseudo-likelihood cost (higher is better), the reconstruction cross-entropy, the
+free-energy gap (validation - training; rising: over-fitting) and the median examples/s.
+A directory holding run directories, such as a sweep's runs/NAME-JOBID
+(jobs/rbm_sweep.sbatch), stands for them. --csv prints the table as CSV; --plot draws every
+run's pseudo-likelihood and reconstruction curves (end-of-epoch rows) into one PNG.
+
+Runs with Debian's python3-h5py, python3-numpy and python3-matplotlib (/usr/bin/python3),
+without a display. Reads metrics.h5 as a SWMR reader, so runs still training compare too.
+"""
+import argparse
+import csv
+import fcntl
+import math
+import os
+import re
+import struct
+import sys
+
+import numpy as np
+
+from rbm_h5 import open_h5, read_dataset  # tools/rbm_h5.py, beside this script
+
+# Settings that say where and how often a run writes or what it ran on, not what it
+# trains: they differ between any two runs (out) or change nothing being compared.
+# (epochs has a column of its own.)
+NOT_COMPARED = {"out", "progress-every", "threads", "device", "comm", "checkpoint-every",
+                "keep-checkpoints", "sample-every", "filters", "monitor-every", "epochs"}
+
+# --sort: the metric's column and whether higher is better.
+SORTS = {"pl": ("pseudo_likelihood", True), "recon": ("reconstruction_xent", False),
+         "gap": ("free_energy_gap", False)}
+
+
+def natural_key(text):
+    """'10' after '9': a sweep's task directories are numbers."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def is_run(path):
+    return os.path.isfile(os.path.join(path, "config.ini")) or os.path.isfile(os.path.join(path, "metrics.h5"))
+
+
+def expand(paths):
+    """The run directories the arguments name: each a run, or a directory of runs."""
+    runs = []
+    for p in paths:
+        if not os.path.isdir(p):
+            raise SystemExit(f"compare_runs: '{p}' is not a directory")
+        if is_run(p):
+            runs.append(p)
+            continue
+        inside = sorted((d for d in os.listdir(p) if is_run(os.path.join(p, d))), key=natural_key)
+        if not inside:
+            raise SystemExit(f"compare_runs: '{p}' is not an rbm run directory (no config.ini or metrics.h5) "
+                             "and holds none")
+        runs += [os.path.join(p, d) for d in inside]
+    return runs
+
+
+def read_config(run):
+    """RUN/config.ini as an ordered dict of key -> value text ({} when there is none)."""
+    path = os.path.join(run, "config.ini")
+    config = {}
+    if not os.path.isfile(path):
+        return config
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if "=" in line:
+                key, value = line.split("=", 1)
+                config[key.strip()] = value.strip()
+    return config
+
+
+def lock_holder(run):
+    """Who holds RUN/.rbm-lock (rbm train's fcntl lock) now, or None. F_GETLK only asks:
+    taking the lock, even for a moment, could make an rbm train starting then refuse."""
+    path = os.path.join(run, ".rbm-lock")
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        layout = "hhqqi4x"   # struct flock on Linux x86-64 and arm64
+        probe = struct.pack(layout, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        if struct.unpack(layout, fcntl.fcntl(fd, fcntl.F_GETLK, probe))[0] == fcntl.F_UNLCK:
+            return None
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().strip() or "another process"
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def summarise(run, name, config):
+    """One table row: the run's status and its newest end-of-epoch metrics."""
+    row = {"run": name, "path": run, "status": "not started", "epochs_done": math.nan,
+           "step": None, "processes": None, "pseudo_likelihood": math.nan,
+           "reconstruction_xent": math.nan, "free_energy_gap": math.nan, "examples_per_s": math.nan,
+           "curve": None}
+    metrics = os.path.join(run, "metrics.h5")
+    if os.path.isfile(metrics):
+        try:
+            with open_h5(metrics) as f:
+                m = read_dataset(f, metrics, "metrics")
+        except (OSError, KeyError) as e:
+            print(f"compare_runs: {e.args[0] if e.args else e}", file=sys.stderr)
+            row["status"] = "unreadable metrics"
+            m = None
+        if m is not None and len(m):
+            epoch = m["epoch"]
+            ends = np.flatnonzero(np.isclose(epoch, np.round(epoch)) & (epoch > 0))
+            row["epochs_done"] = float(epoch[-1])
+            row["step"] = int(m["step"][-1])
+            if "process" in m.dtype.names and np.isfinite(m["process"][-1]):
+                row["processes"] = int(m["process"][-1])
+            if len(ends):
+                last = m[ends[-1]]
+                for field in ("pseudo_likelihood", "reconstruction_xent", "free_energy_gap"):
+                    row[field] = float(last[field])
+                rates = m["examples_per_s"][ends]
+                rates = rates[np.isfinite(rates) & (rates > 0)]
+                row["examples_per_s"] = float(np.median(rates)) if len(rates) else math.nan
+                row["curve"] = (epoch[ends], m["pseudo_likelihood"][ends], m["reconstruction_xent"][ends])
+            epochs = float(config.get("epochs", "nan"))
+            row["status"] = "finished" if row["epochs_done"] >= epochs else "stopped"
+    holder = lock_holder(run)
+    if holder:
+        row["status"] = "training"
+        print(f"compare_runs: {name}: in use by {holder}", file=sys.stderr)
+    return row
+
+
+def differing_keys(configs):
+    """The settings whose values are not the same in every run that has a config.ini, in
+    config.ini's order."""
+    known = [c for c in configs if c]
+    keys = []
+    for c in known:
+        keys += [k for k in c if k not in keys]
+    return [k for k in keys if k not in NOT_COMPARED and len({c.get(k) for c in known}) > 1]
+
+
+def run_names(runs):
+    """Each run's path below the runs' common directory (its own name when alone)."""
+    full = [os.path.abspath(r) for r in runs]
+    if len(full) == 1:
+        return [os.path.basename(full[0])]
+    common = os.path.commonpath(full)
+    return [os.path.relpath(r, common) if r != common else os.path.basename(r) for r in full]
+
+
+def text(value, decimals=3):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{decimals}f}" if isinstance(value, float) else str(value)
+
+
+def columns(keys):
+    """(header, cell of a row and its config) for each column of the table."""
+    cols = [("run", lambda r, c: r["run"])]
+    cols += [(k, lambda r, c, k=k: c.get(k, "-")) for k in keys]
+    cols += [
+        ("status", lambda r, c: r["status"]),
+        ("epochs", lambda r, c: f"{text(r['epochs_done'], 2).rstrip('0').rstrip('.')}/{c.get('epochs', '-')}"),
+        ("step", lambda r, c: text(r["step"])),
+        ("processes", lambda r, c: text(r["processes"])),
+        ("PL cost", lambda r, c: text(r["pseudo_likelihood"])),
+        ("recon xent", lambda r, c: text(r["reconstruction_xent"])),
+        ("FE gap", lambda r, c: text(r["free_energy_gap"])),
+        ("ex/s", lambda r, c: text(r["examples_per_s"], 0)),
+    ]
+    return cols
+
+
+def print_table(rows, configs, keys):
+    cols = columns(keys)
+    cells = [[h for h, _ in cols]] + [[cell(r, c) for _, cell in cols] for r, c in zip(rows, configs)]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(cols))]
+    for line in cells:
+        print("  ".join(v.ljust(w) if i < len(keys) + 2 else v.rjust(w)
+                        for i, (v, w) in enumerate(zip(line, widths))).rstrip())
+
+
+def print_csv(rows, configs, keys):
+    out = csv.writer(sys.stdout)
+    numbers = ["epochs_done", "step", "processes", "pseudo_likelihood", "reconstruction_xent",
+               "free_energy_gap", "examples_per_s"]
+    out.writerow(["run", "path"] + keys + ["status", "epochs"] + numbers)
+    for r, c in zip(rows, configs):
+        out.writerow([r["run"], os.path.abspath(r["path"])] + [c.get(k, "") for k in keys] +
+                     [r["status"], c.get("epochs", "")] + ["" if r[n] is None else r[n] for n in numbers])
+
+
+def plot(rows, configs, keys, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)
+    drawn = 0
+    for r, c in zip(rows, configs):
+        if r["curve"] is None:
+            continue
+        label = r["run"] + (": " + ", ".join(f"{k}={c.get(k, '-')}" for k in keys) if keys else "")
+        epoch, pl, recon = r["curve"]
+        line, = axes[0].plot(epoch, pl, "o-", ms=3, lw=0.9, label=label)
+        axes[1].plot(epoch, recon, "o-", ms=3, lw=0.9, color=line.get_color())
+        drawn += 1
+    if not drawn:
+        raise SystemExit("compare_runs: no run has an end-of-epoch metrics row yet: nothing to plot")
+    for ax, title in zip(axes, ("pseudo-likelihood cost (higher is better)", "reconstruction cross-entropy")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{drawn} runs" + (f"; settings that differ: {', '.join(keys)}" if keys else ""))
+    try:
+        fig.savefig(path, dpi=100)
+    except OSError as e:
+        raise SystemExit(f"compare_runs: cannot write --plot '{path}': {e.strerror or e}")
+    plt.close(fig)
+    print(f"compare_runs: wrote {path}", file=sys.stderr)
+
+
+def sorted_rows(rows, configs, sort):
+    pairs = list(zip(rows, configs))
+    if sort == "name":
+        pairs.sort(key=lambda p: natural_key(p[0]["run"]))
+    else:
+        field, higher_better = SORTS[sort]
+        # runs without the metric last, in name order
+        pairs.sort(key=lambda p: (not math.isfinite(p[0][field]),
+                                  (-p[0][field] if higher_better else p[0][field]) if math.isfinite(p[0][field]) else 0,
+                                  natural_key(p[0]["run"])))
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="+", help="rbm run directories (rbm train --out), or directories of them")
+    p.add_argument("--sort", choices=["pl", "recon", "gap", "name"], default="pl",
+                   help="order: pseudo-likelihood cost (best first, the default), reconstruction "
+                        "cross-entropy or free-energy gap (lowest first), or the runs' names")
+    p.add_argument("--csv", action="store_true", help="print CSV (every number in full) instead of a table")
+    p.add_argument("--plot", metavar="FILE", help="also draw the runs' learning curves into this PNG")
+    a = p.parse_args()
+    if a.plot and not os.path.isdir(os.path.dirname(os.path.abspath(a.plot))):
+        raise SystemExit(f"compare_runs: cannot write --plot '{a.plot}': no directory "
+                         f"'{os.path.dirname(os.path.abspath(a.plot))}'")
+
+    runs = expand(a.runs)
+    configs = [read_config(r) for r in runs]
+    for r, c in zip(runs, configs):
+        if not c:
+            print(f"compare_runs: '{r}' has no config.ini: its settings show as '-'", file=sys.stderr)
+    keys = differing_keys(configs)
+    rows = [summarise(r, n, c) for r, n, c in zip(runs, run_names(runs), configs)]
+    rows, configs = sorted_rows(rows, configs, a.sort)
+    if a.csv:
+        print_csv(rows, configs, keys)
+    else:
+        print_table(rows, configs, keys)
+    if a.plot:
+        plot(rows, configs, keys, a.plot)
+
+
+if __name__ == "__main__":
+    main()
