@@ -133,6 +133,7 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
                                                config_.batch_size * std::size_t(comm_.size()));
     row_start_ = loop_start_ = Clock::now();
     row_start_step_ = loop_start_step_ = step_;
+    times_ = {};
     while (epoch_ < config_.epochs) {
         if (redraw_shard(data_, config_, epoch_)) engine_->set_training_shard(data_.shard);
         const std::vector<uint32_t> order =
@@ -153,7 +154,7 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
     }
     if (comm_.is_root()) {
         progress_->clear();
-        report_allreduce_time();
+        report_loop_times();
         if (last_replica_hash_)
             log_ << "replicas bitwise identical on " << comm_.size() << " rank(s): parameter hash " << std::hex
                  << last_replica_hash_ << std::dec << std::endl;
@@ -168,9 +169,8 @@ void Trainer::train_step(const uint32_t* rows) {
     spec.pl_bit = std::size_t(step_ % shape_.n_visible);
     engine_->compute_gradient(rows, settings_, spec);
     if (reducer_->sums_anything()) {  // else the engine may apply its gradient unstored
-        const auto reduce_start = Clock::now();
+        TimedPhase timed(times_.allreduce);
         reducer_->sum_in_place(engine_->gradient());
-        allreduce_seconds_ += seconds_since(reduce_start);
     }
     engine_->apply_update(update_now(), 1.0f / float(comm_.size()));
     ++step_;
@@ -241,9 +241,12 @@ void Trainer::finish_epoch() {
     step_in_epoch_ = 0;
     write_metrics_row(true);
     if (config_.method == Method::pt) report_swaps();
-    if (config_.filters) outputs_.write_filters(*engine_, epoch_);
-    if (config_.sample_every && epoch_ % config_.sample_every == 0)
-        outputs_.write_chain_samples(*engine_, epoch_, step_);
+    {
+        TimedPhase timed(times_.pictures);
+        if (config_.filters) outputs_.write_filters(*engine_, epoch_);
+        if (config_.sample_every && epoch_ % config_.sample_every == 0)
+            outputs_.write_chain_samples(*engine_, epoch_, step_);
+    }
     write_checkpoint();
 }
 
@@ -298,6 +301,7 @@ std::vector<float> Trainer::training_means() {
 }
 
 void Trainer::write_metrics_row(bool epoch_row) {
+    TimedPhase timed(times_.metrics);
     check_step_report();  // the windows then hold every step's sums
     const Window& w = epoch_row ? epoch_window_ : row_window_;
     double sums[3] = {w.pseudo_likelihood, w.reconstruction_xent, w.examples};
@@ -333,15 +337,28 @@ void Trainer::write_metrics_row(bool epoch_row) {
     row_start_step_ = step_;
 }
 
-// What one gradient allreduce costs here, beside the whole step (rank 0's clock; on a
-// GPU the call only enqueues, so this is the host's share).
-void Trainer::report_allreduce_time() {
+// Where the loop's time went (rank 0's clock), so that a run slowed by its checkpoints,
+// metrics rows or pictures says so; and what one gradient allreduce costs beside the
+// step (on a GPU the call only enqueues, so that is the host's share).
+void Trainer::report_loop_times() {
     const uint64_t steps = step_ - loop_start_step_;
-    if (steps == 0 || !reducer_->sums_anything()) return;  // one rank: no allreduce
-    const double per_step = allreduce_seconds_ / double(steps);
-    const double share = allreduce_seconds_ / std::max(seconds_since(loop_start_), 1e-9);
-    log_ << "gradient allreduce: " << std::fixed << std::setprecision(1) << per_step * 1e6 << " us per step, "
-         << std::setprecision(2) << 100.0 * share << "% of the loop's time, " << engine_->gradient().count
+    const double total = std::max(seconds_since(loop_start_), 1e-9);
+    if (steps == 0) return;
+    const double training = std::max(0.0, total - times_.metrics - times_.checkpoints - times_.pictures);
+    const auto part = [&](const char* name, double seconds) {
+        std::ostringstream o;
+        o << ", " << name << " " << std::fixed << std::setprecision(2) << seconds << " s ("
+          << std::setprecision(1) << 100.0 * seconds / total << "%)";
+        return o.str();
+    };
+    log_ << "time in the loop: " << std::fixed << std::setprecision(2) << total << " s:" << std::defaultfloat
+         << part("training steps", training).substr(1) << part("metrics rows", times_.metrics)
+         << part("checkpoints", times_.checkpoints)
+         << (config_.filters || config_.sample_every ? part("filters and samples", times_.pictures) : "") << std::endl;
+    if (!reducer_->sums_anything()) return;  // one rank: no allreduce
+    log_ << "gradient allreduce: " << std::fixed << std::setprecision(1)
+         << times_.allreduce / double(steps) * 1e6 << " us per step, " << std::setprecision(2)
+         << 100.0 * times_.allreduce / total << "% of the loop's time, " << engine_->gradient().count
          << " floats per call" << std::defaultfloat << std::endl;
 }
 

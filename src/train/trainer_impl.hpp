@@ -29,6 +29,28 @@ inline double seconds_since(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+// Adds the time from its construction to its end to `total` (a phase of the loop).
+class TimedPhase {
+public:
+    explicit TimedPhase(double& total) : total_(total) {}
+    ~TimedPhase() { total_ += seconds_since(start_); }
+    TimedPhase(const TimedPhase&) = delete;
+    TimedPhase& operator=(const TimedPhase&) = delete;
+
+private:
+    double& total_;
+    Clock::time_point start_ = Clock::now();
+};
+
+// Where the loop's time went on this rank's clock, for the end-of-run line: what is not a
+// metrics row, a checkpoint or a picture is the training steps. On a GPU the host runs at
+// most a step ahead (check_step_report waits for the previous step's report), so each
+// phase is charged with its own time, give or take a step.
+struct LoopTimes {
+    double metrics = 0, checkpoints = 0, pictures = 0;
+    double allreduce = 0;  // within the steps: the gradient allreduce call (on a GPU, enqueueing it)
+};
+
 constexpr std::size_t kMetricSums = 6;  // a rank's two windows' sums in a checkpoint
 
 // Monitoring sums since a point (an epoch's start, the last metrics row), local to a rank.
@@ -60,7 +82,7 @@ private:
     void collect_swaps();
     void report_swaps();
     void stop_if_asked();
-    void report_allreduce_time();
+    void report_loop_times();
     double mean_free_energy(const Dataset& rows, std::size_t n);
     std::vector<float> training_means();
     // Where the run's state comes from and goes to (trainer_state.cpp).
@@ -103,7 +125,7 @@ private:
     uint64_t last_replica_hash_ = 0;
     uint64_t last_checkpoint_step_ = UINT64_MAX;
     std::unique_ptr<Progress> progress_;  // rank 0 only
-    double allreduce_seconds_ = 0;        // this process's time in the gradient allreduce
+    LoopTimes times_;                     // this process's, since loop_start_
     SwapTally swaps_;  // PT: the swaps of this epoch and metrics row so far, all ranks (collect_swaps)
     Clock::time_point loop_start_;
     uint64_t loop_start_step_ = 0;

@@ -196,6 +196,7 @@ void Trainer::check_same_data(const Checkpoint& ckpt) const {
 }
 
 void Trainer::write_checkpoint() {
+    TimedPhase timed(times_.checkpoints);
     check_step_report();
     Checkpoint ckpt;
     ckpt.step = step_;
