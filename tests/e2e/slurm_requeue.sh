@@ -4,7 +4,9 @@
 # the script forwards it, rbm checkpoints and exits 75, the script requeues the job, the
 # rerun (restart 1) resumes in the same run directory and finishes with the same model,
 # optimizer state and chains as an uninterrupted `mpirun -np 2` run, and one metrics row
-# per epoch. About 50 s, most of it training and the 11 s a requeued job waits.
+# per epoch; a job cancelled with scancel is not requeued and resumes when resubmitted; a
+# job whose rank is killed fails without a requeue. About 60 s, most of it training and
+# the 11 s a requeued job waits.
 source "$(dirname "$0")/lib/common.sh"
 need_mnist
 for tool in munged slurmctld slurmd sbatch scontrol scancel mpirun h5diff; do
@@ -106,6 +108,28 @@ jid3=$(RBM_HOME=$SRC RBM=$RBM RBM_CONFIG= RBM_RUN_DIR="runs/rbm-cpu-$jid2" sbatc
 wait_for 120 "the resubmitted job $jid3 to resume" grep -qs "^resumed from step" "$WORK/rbm-cpu-$jid3.out"
 grep -q "^resumed from step $cancelled_at " "$WORK/rbm-cpu-$jid3.out" \
   || { cat "$WORK/rbm-cpu-$jid3.out"; fail "the resubmission did not continue the cancelled run"; }
-scancel "$jid3"
 echo "ok: resubmitted with RBM_RUN_DIR, job $jid3 resumed from step $cancelled_at"
+
+# A rank killed (SIGKILL: the OOM killer, a node's fault): Slurm ends the step's other
+# rank at once (srun --mpi=pmix), and the script, seeing neither a stop nor success, does
+# not requeue: the job fails, saying how to continue from the newest checkpoint.
+rank_of_job() {  # rank_of_job JOB RANK: the pid of that rank of the job's step
+  local p
+  for p in $(pgrep -x rbm); do
+    tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -qx "SLURM_JOB_ID=$1" || continue
+    tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -qx "SLURM_PROCID=$2" && { echo "$p"; return; }
+  done
+}
+victim=$(rank_of_job "$jid3" 1)
+[ -n "$victim" ] || fail "rank 1 of job $jid3 not found"
+kill -KILL "$victim"
+failed() { [ "$(state "$jid3")" = FAILED ]; }
+wait_for 60 "job $jid3 to fail after its rank 1 was killed" failed
+log3=$WORK/rbm-cpu-$jid3.out
+grep -q "^rbm job: the step (srun ... rbm train) exited with 137" "$log3" || { cat "$log3"; fail "the step's end not reported"; }
+grep -q "rbm job: to continue from its newest checkpoint, resubmit with RBM_RUN_DIR=runs/rbm-cpu-$jid2" "$log3" \
+  || { cat "$log3"; fail "no resubmission hint after a killed rank"; }
+[ "$(field "$jid3" Restarts)" = 0 ] || fail "job $jid3 was requeued after a rank was killed"
+[ -z "$(rank_of_job "$jid3" 0)" ] || fail "rank 0 of job $jid3 still runs after rank 1 was killed"
+echo "ok: rank 1 of job $jid3 killed: the job failed (not requeued), no rank left, the log says how to continue"
 echo "PASS"
