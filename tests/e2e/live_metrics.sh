@@ -71,7 +71,9 @@ echo "ok: plain h5py, h5dump and rbm info read it after the run"
 # 3. A writer killed mid-run: SWMR readers still read the file; --resume carries it over.
 "$RBM" train --resume --epochs 200 --out "$run" > "$WORK/more.log" 2>&1 &
 writer=$!
-for _ in $(seq 200); do grep -q "epoch   30/" "$WORK/more.log" && break; sleep 0.1; done
+for _ in $(seq 1200); do grep -q "epoch   30/" "$WORK/more.log" && break; sleep 0.1; done
+grep -q "epoch   30/" "$WORK/more.log" || { kill $writer; cat "$WORK/more.log"; fail "epoch 30 not reached in 120 s"; }
+kill -0 $writer 2> /dev/null || { cat "$WORK/more.log"; fail "the writer ended before it could be killed mid-run"; }
 kill -KILL $writer; { wait $writer; } 2>/dev/null || true
 $PY -c "import h5py, sys; m = h5py.File(sys.argv[1], 'r', swmr=True)['metrics'][:]; print(f'ok: {len(m)} rows readable after SIGKILL')" \
   "$run/metrics.h5" || fail "SWMR read after SIGKILL"
