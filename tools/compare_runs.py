@@ -34,7 +34,7 @@ from rbm_h5 import open_h5, read_dataset  # tools/rbm_h5.py, beside this script
 # trains: they differ between any two runs (out) or change nothing being compared.
 # (epochs has a column of its own.)
 NOT_COMPARED = {"out", "progress-every", "threads", "device", "comm", "checkpoint-every",
-                "keep-checkpoints", "sample-every", "filters", "monitor-every", "epochs"}
+                "keep-checkpoints", "sample-every", "filters", "monitor-every", "max-hours", "epochs"}
 
 # --sort: the metric's column and whether higher is better.
 SORTS = {"pl": ("pseudo_likelihood", True), "recon": ("reconstruction_xent", False),

@@ -66,7 +66,8 @@ const char* kTrainUsage =
 // Keys a resumed run may change: they do not alter the mathematics of the run.
 const std::set<std::string> kResumeMayChange = {
     "epochs", "data", "test-data", "out", "threads", "checkpoint-every", "keep-checkpoints",
-    "monitor-every", "monitor-examples", "sample-every", "filters", "device", "comm", "tf32", "progress-every"};
+    "monitor-every", "monitor-examples", "sample-every", "filters", "device", "comm", "tf32", "progress-every",
+    "max-hours"};
 
 // A configuration as it trains: --chains 0 means the batch size, so either spelling
 // matches, and CD keeps no chains, so any count does.
@@ -188,7 +189,7 @@ int run_train(const std::vector<std::string>& args) {
                   << ", restart " << std::getenv("SLURM_RESTART_COUNT") << std::endl;
     try {
         train(r.config, comm, std::move(r.checkpoint), std::cout);
-    } catch (const StoppedOnSignal&) {
+    } catch (const StoppedEarly&) {
         return kExitCheckpointedOnSignal;
     }
     return 0;

@@ -56,6 +56,8 @@ po::options_description train_config_options() {
         ("monitor-examples", text(), "examples used for the free-energy gap (default 1000)")
         ("sample-every", text(), "write the persistent chains' samples every N epochs (default 0: never)")
         ("filters", text(), "write filters as PNG every epoch: true | false (default true)")
+        ("max-hours", text(), "stop after this many hours of training as on SIGUSR1 (checkpoint, exit 75; "
+                              "--resume continues), e.g. a little under a batch job's time limit (default 0: none)")
         ("progress-every", text(), "seconds between progress lines when the output is not a terminal "
                                    "(a batch log); on a terminal a bar is redrawn instead (default 30; 0: none)")
         ("threads", text(), "CPU threads per rank (default 0: every core for a single rank, one per rank under MPI)")
@@ -245,6 +247,7 @@ void apply(const Settings& settings, const std::string& origin, TrainConfig& c) 
         else if (key == "monitor-examples") c.monitor_examples = count(key, v, 1, big);
         else if (key == "sample-every") c.sample_every = count(key, v, 0, 1u << 30);
         else if (key == "filters") c.filters = parse_bool("--filters", v, origin);
+        else if (key == "max-hours") c.max_hours = real(key, v, 0, 1e6);
         else if (key == "progress-every") c.progress_every = real(key, v, 0, 1e7);
         else if (key == "threads") c.threads = int(count(key, v, 0, 1024));
         else if (key == "device") c.device = parse_device(v, origin + ": --device");

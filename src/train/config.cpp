@@ -79,6 +79,7 @@ std::string to_ini(const TrainConfig& c) {
     o << "monitor-examples = " << c.monitor_examples << "\n";
     o << "sample-every = " << c.sample_every << "\n";
     o << "filters = " << (c.filters ? "true" : "false") << "\n";
+    o << "max-hours = " << shortest_text(c.max_hours) << "\n";
     o << "progress-every = " << shortest_text(c.progress_every) << "\n";
     o << "threads = " << c.threads << "\n";
     o << "device = " << device_name(c.device) << "\n";

@@ -36,8 +36,11 @@ void install_stop_handlers() {
 
 int stop_signal_seen() { return int(g_stop_signal); }
 
-bool stop_agreed(const Communicator& comm) {
-    return comm.allreduce_max(uint64_t(g_stop_signal != 0)) != 0;
+StopReason agree_stop(const Communicator& comm, bool out_of_time) {
+    const StopReason mine = g_stop_signal != 0 ? StopReason::signal
+                            : out_of_time      ? StopReason::time_limit
+                                               : StopReason::none;
+    return StopReason(comm.allreduce_max(uint64_t(mine)));
 }
 
 }  // namespace rbm

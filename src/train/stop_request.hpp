@@ -1,6 +1,6 @@
 // Stopping early and cleanly: SIGTERM or SIGUSR1 (Slurm's warning before a time limit
 // or preemption), or Ctrl-C (SIGINT; a second one ends the process at once) asks the run
-// to stop. Ranks may see the signal at different moments,
+// to stop, as does --max-hours when the time is up. Ranks may see the signal at different moments,
 // so they agree by an allreduce at a step boundary, write one checkpoint together and
 // exit with kExitCheckpointedOnSignal, which the job scripts turn into a requeue.
 #pragma once
@@ -20,12 +20,17 @@ void install_stop_handlers();
 // Which signal arrived on this rank, 0 if none. Async-signal-safe flag underneath.
 int stop_signal_seen();
 
-// Collective: true on every rank when any rank has seen a stop signal.
-bool stop_agreed(const Communicator& comm);
+// Why the run stops at this step boundary: a stop signal, or a rank past --max-hours.
+enum class StopReason { none, time_limit, signal };
 
-// Thrown out of the training loop after the checkpoint is written.
-struct StoppedOnSignal {
-    int signal = 0;
+// Collective: the same on every rank: a signal when any rank has seen one, else the time
+// limit when any rank says it is `out_of_time`.
+StopReason agree_stop(const Communicator& comm, bool out_of_time);
+
+// Thrown out of the training loop after the checkpoint is written (on a signal or at
+// --max-hours); rbm train then exits with kExitCheckpointedOnSignal.
+struct StoppedEarly {
+    StopReason reason = StopReason::none;
 };
 
 }  // namespace rbm

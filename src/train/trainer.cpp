@@ -362,17 +362,28 @@ void Trainer::report_loop_times() {
          << " floats per call" << std::defaultfloat << std::endl;
 }
 
-// A stop signal seen by any rank stops every rank at the same step, after one
-// checkpoint (unless this step's was just written).
+// A stop signal seen by any rank, or --max-hours run out on any rank's clock, stops every
+// rank at the same step, after one checkpoint (unless this step's was just written). Past
+// the last epoch there is nothing to stop: the run ends as finished (exit 0), so a job
+// script does not requeue a run that has nothing left to do.
 void Trainer::stop_if_asked() {
-    if (!stop_agreed(comm_)) return;
+    if (epoch_ >= config_.epochs) return;  // the same on every rank: no collective skipped
+    const bool out_of_time = config_.max_hours > 0 && seconds_since(start_) >= config_.max_hours * 3600.0;
+    const StopReason reason = agree_stop(comm_, out_of_time);
+    if (reason == StopReason::none) return;
     if (last_checkpoint_step_ != step_) write_checkpoint();
     if (progress_) progress_->clear();
-    if (comm_.is_root())
-        log_ << "stop requested (signal " << stop_signal_seen() << " on rank 0; 0 means another rank's): "
-             << "checkpoint at step " << step_ << " written, exiting with " << kExitCheckpointedOnSignal
+    if (comm_.is_root()) {
+        if (reason == StopReason::signal)
+            log_ << "stop requested (signal " << stop_signal_seen() << " on rank 0; 0 means another rank's): ";
+        else
+            log_ << "time limit reached (--max-hours " << config_.max_hours << ", " << std::fixed
+                 << std::setprecision(1) << seconds_since(start_) << std::defaultfloat << " s since this process "
+                 << "started training): ";
+        log_ << "checkpoint at step " << step_ << " written, exiting with " << kExitCheckpointedOnSignal
              << " (a job script requeues it; --resume continues the run)" << std::endl;
-    throw StoppedOnSignal{stop_signal_seen()};
+    }
+    throw StoppedEarly{reason};
 }
 
 }  // namespace training

@@ -1,6 +1,7 @@
 # SIGUSR1 / SIGTERM (Slurm's warning before a time limit or preemption) make every
 # rank stop at the same step, write one checkpoint and exit 75; resuming from it ends
 # bitwise equal to an uninterrupted run. A second signal during the stop tears nothing.
+# --max-hours stops a run the same way.
 source "$(dirname "$0")/lib/common.sh"
 need_mnist
 small=(--data "$MNIST" --limit 2000 --hidden 64 --batch-size 10 --k 5 --monitor-examples 100 --seed 5 --epochs 12)
@@ -28,6 +29,35 @@ run_and_signal() {  # run_and_signal NAME LAUNCHER... : start, signal after a mo
 }
 
 run_and_signal single env
+
+echo "== --max-hours stops the run as a signal does; the resumed run ends equal to an uninterrupted one"
+# 0.00005 hours (0.18 s, counted from the start of training, data loading included): the
+# first step boundary past it stops the run, on every rank at the same step.
+"$RBM" train "${small[@]}" --max-hours 0.00005 --out "$WORK/timed" > "$WORK/timed.log" 2>&1 && rc=0 || rc=$?
+[ $rc = 75 ] || { cat "$WORK/timed.log"; fail "--max-hours: expected exit 75, got $rc"; }
+grep -q "^time limit reached (--max-hours 5e-05, .* s since this process started training): checkpoint at step [0-9]* written" \
+  "$WORK/timed.log" || { cat "$WORK/timed.log"; fail "--max-hours: no stop message"; }
+"$RBM" train --resume --max-hours 0 --out "$WORK/timed" > "$WORK/timed.resume.log" 2>&1 || fail "--max-hours: resume failed"
+same_datasets "$(newest_checkpoint "$WORK/single-full")" "$(newest_checkpoint "$WORK/timed")" \
+  /model/W /model/vbias /model/hbias /chains/hidden
+grep -qx "max-hours = 0" "$WORK/timed/config.ini" || fail "--max-hours 0 on resume not stored"
+echo "ok: --max-hours stopped at $(grep -o 'checkpoint at step [0-9]*' "$WORK/timed.log"), resumed, equal"
+# Out of time only once the last step is done: the run has finished, and says so with exit
+# 0 (a job script must not requeue a run with nothing left to do).
+"$RBM" train --data "$MNIST" --limit 20 --batch-size 20 --hidden 8 --k 1 --epochs 1 --max-hours 1e-9 \
+  --progress-every 0 --filters false --out "$WORK/timed-done" > "$WORK/timed-done.log" 2>&1 \
+  || { cat "$WORK/timed-done.log"; fail "--max-hours past a run's one and only step: not exit 0"; }
+! grep -q "time limit" "$WORK/timed-done.log" || fail "a finished run reported its time limit"
+echo "ok: a run out of time only after its last step ends as finished (exit 0)"
+if command -v mpirun > /dev/null; then
+  mpirun --oversubscribe --bind-to none -np 2 "$RBM" train "${small[@]}" --max-hours 0.00005 --out "$WORK/timed2" \
+    > "$WORK/timed2.log" 2>&1 && rc=0 || rc=$?
+  [ $rc = 75 ] && [ "$(grep -c '^time limit reached' "$WORK/timed2.log")" = 1 ] \
+    || { cat "$WORK/timed2.log"; fail "--max-hours on 2 ranks: exit $rc"; }
+  "$RBM" info "$(newest_checkpoint "$WORK/timed2")" | grep -q "world size: 2" \
+    || fail "--max-hours on 2 ranks: no 2-rank checkpoint"
+  echo "ok: --max-hours on 2 ranks: both stopped at $(grep -o 'checkpoint at step [0-9]*' "$WORK/timed2.log")"
+fi
 
 echo "== a signal while the run starts (MPI, data) stops it at its first step"
 # Sent the moment the process has a handler for it (/proc's caught-signal mask, SIGUSR1 =
