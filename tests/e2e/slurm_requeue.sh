@@ -9,37 +9,11 @@
 # the 11 s a requeued job waits.
 source "$(dirname "$0")/lib/common.sh"
 need_mnist
-for tool in munged slurmctld slurmd sbatch scontrol scancel mpirun h5diff; do
-  command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed (tools/setup.sh installs slurm-wlm, munge)"; exit 77; }
-done
-[ "$(id -u)" = 0 ] || { echo "SKIP: the local Slurm cluster runs as root"; exit 77; }
-
-CLUSTER=$WORK/slurm
-cleanup() {
-  bash "$SRC/tools/slurm_local.sh" stop "$CLUSTER" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-bash "$SRC/tools/slurm_local.sh" start "$CLUSTER"
-export SLURM_CONF=$CLUSTER/slurm.conf
+source "$(dirname "$0")/lib/slurm.sh"
 
 epochs=40
 cfg=(--data "$MNIST" --limit 2000 --hidden 32 --k 5 --batch-size 20 --monitor-examples 100
      --seed 7 --epochs $epochs --filters false --progress-every 0)
-
-# state JOB: the job's JobState (PENDING, RUNNING, COMPLETED, ...)
-state() { scontrol show job "$1" | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }
-field() { scontrol show job "$1" | grep -o "$2=[^ ]*" | cut -d= -f2; }
-# wait_for SECONDS WHAT CMD...: polls CMD every 0.2 s until it succeeds
-wait_for() {
-  local limit=$1 what=$2 i; shift 2
-  for ((i = 0; i < limit * 5; i++)); do "$@" && return 0; sleep 0.2; done
-  echo "--- job log:"; cat "$WORK"/*.out 2>/dev/null || true
-  echo "--- scontrol:"; scontrol show job 2>/dev/null || true
-  fail "timed out after ${limit}s waiting for $what"
-}
 
 cd "$WORK"
 jid=$(RBM_HOME=$SRC RBM=$RBM RBM_CONFIG= sbatch --parsable --chdir="$WORK" "$SRC/jobs/rbm_cpu.sbatch" "${cfg[@]}")
@@ -113,11 +87,13 @@ echo "ok: resubmitted with RBM_RUN_DIR, job $jid3 resumed from step $cancelled_a
 # A rank killed (SIGKILL: the OOM killer, a node's fault): Slurm ends the step's other
 # rank at once (srun --mpi=pmix), and the script, seeing neither a stop nor success, does
 # not requeue: the job fails, saying how to continue from the newest checkpoint.
-rank_of_job() {  # rank_of_job JOB RANK: the pid of that rank of the job's step
-  local p
+rank_of_job() {  # rank_of_job JOB RANK: the pid of that rank of the job's step, on this cluster
+  local p env
   for p in $(pgrep -x rbm); do
-    tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -qx "SLURM_JOB_ID=$1" || continue
-    tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -qx "SLURM_PROCID=$2" && { echo "$p"; return; }
+    env=$(tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null) || continue
+    # another test's cluster numbers its jobs from 1 too
+    grep -qx "SLURM_CONF=$SLURM_CONF" <<<"$env" && grep -qx "SLURM_JOB_ID=$1" <<<"$env" \
+      && grep -qx "SLURM_PROCID=$2" <<<"$env" && { echo "$p"; return; }
   done
 }
 victim=$(rank_of_job "$jid3" 1)
