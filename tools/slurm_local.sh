@@ -27,19 +27,34 @@ alive() {
 
 pid_of() { [ -s "$dir/$1.pid" ] && cat "$dir/$1.pid" || true; }
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# two_free_ports: two distinct ports free now (both held at once while chosen). Another
+# process may still take one before the daemons bind it: start() then tries again.
+two_free_ports() {
+  /usr/bin/python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*(x.getsockname()[1] for x in s))'
+}
 
 start() {
   for d in slurmctld slurmd munged; do
     command -v "$d" >/dev/null || { echo "slurm_local: $d not found (apt-get install slurm-wlm munge)" >&2; exit 1; }
   done
+  start_once && return 0
+  echo "slurm_local: trying again with other ports" >&2
+  start_once && return 0
+  exit 1
+}
+
+# start_once: writes the configuration and starts the daemons; on a failure, says so with
+# the logs, stops what started and returns 1.
+start_once() {
   mkdir -p "$dir/state" "$dir/spool" "$dir/munge"
   chmod 700 "$dir/munge"
   local mem cpus ctld_port slurmd_port
   cpus=$(nproc)
   mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
-  ctld_port=$(free_port)
-  slurmd_port=$(free_port)
+  read -r ctld_port slurmd_port < <(two_free_ports)
   cat > "$dir/slurm.conf" <<EOF
 ClusterName=rbmlocal
 SlurmctldHost=localhost
@@ -81,10 +96,10 @@ EOF
   # munged as root, on its own socket, with the key the Debian package wrote.
   # Each daemon that fails to start says so, with its log (set -e would exit silently).
   munged --force --socket="$dir/munge/munge.socket" --pid-file="$dir/munged.pid" \
-    --log-file="$dir/munged.log" --seed-file="$dir/munge/seed" 2>>"$dir/munged.log" || failed_to_start munged
+    --log-file="$dir/munged.log" --seed-file="$dir/munge/seed" 2>>"$dir/munged.log" || { failed_to_start munged; return 1; }
   export SLURM_CONF=$dir/slurm.conf
-  slurmctld -c -f "$dir/slurm.conf" || failed_to_start slurmctld
-  slurmd -c -N localhost -f "$dir/slurm.conf" || failed_to_start slurmd
+  slurmctld -c -f "$dir/slurm.conf" || { failed_to_start slurmctld; return 1; }
+  slurmd -c -N localhost -f "$dir/slurm.conf" || { failed_to_start slurmd; return 1; }
   local i
   for i in $(seq 100); do   # up to 10 s; usually under one
     if timeout 2 sinfo -h -N -o '%T' 2>/dev/null | grep -qx idle; then
@@ -96,14 +111,13 @@ EOF
   echo "slurm_local: the node did not become idle; logs in $dir" >&2
   tail -n 5 "$dir"/*.log >&2 || true
   stop
-  exit 1
+  return 1
 }
 
-failed_to_start() {
+failed_to_start() {  # says so with the logs and stops what started
   echo "slurm_local: $1 failed to start; logs in $dir" >&2
   tail -n 5 "$dir"/*.log >&2 || true
   stop
-  exit 1
 }
 
 stop() {
