@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Compares rbm run directories side by side, such as the tasks of a sweep.
 
-    tools/compare_runs.py RUN_DIR... [--sort pl|recon|gap|name] [--csv] [--plot FILE]
+    tools/compare_runs.py RUN_DIR... [--sort pl|ll|recon|gap|name] [--csv] [--plot FILE]
 
 Prints one row per run: the `rbm train` settings that differ between the runs (read from
 each RUN/config.ini; where and how often a run writes, and how many threads or which
@@ -10,6 +10,9 @@ status: training while a process holds RUN/.rbm-lock, finished when the last met
 reaches the configured epochs, else stopped), and its newest end-of-epoch metrics: the
 pseudo-likelihood cost (higher is better), the reconstruction cross-entropy, the
 free-energy gap (validation - training; rising: over-fitting) and the median examples/s.
+Where RUN/eval.json holds `rbm eval --json`'s output for one of
+the run's checkpoints (tools/quality_row.sh writes it), the row also gives the mean test
+log-likelihood it measured (nats; ! when rbm eval warned) and the step it measured at.
 A directory holding run directories, such as a sweep's runs/NAME-JOBID
 (jobs/rbm_sweep.sbatch), stands for them. --csv prints the table as CSV; --plot draws every
 run's pseudo-likelihood and reconstruction curves (end-of-epoch rows) into one PNG.
@@ -20,6 +23,7 @@ without a display. Reads metrics.h5 as a SWMR reader, so runs still training com
 import argparse
 import csv
 import fcntl
+import json
 import math
 import os
 import re
@@ -37,7 +41,7 @@ NOT_COMPARED = {"out", "progress-every", "threads", "device", "comm", "checkpoin
                 "keep-checkpoints", "sample-every", "filters", "monitor-every", "max-hours", "epochs"}
 
 # --sort: the metric's column and whether higher is better.
-SORTS = {"pl": ("pseudo_likelihood", True), "recon": ("reconstruction_xent", False),
+SORTS = {"pl": ("pseudo_likelihood", True), "ll": ("log_likelihood", True), "recon": ("reconstruction_xent", False),
          "gap": ("free_energy_gap", False)}
 
 
@@ -103,12 +107,32 @@ def lock_holder(run):
         os.close(fd)
 
 
+def read_eval(run):
+    """What RUN/eval.json (rbm eval --json) measured: its log-likelihood, method, step and
+    whether it warned; NaN and None where there is no such file."""
+    found = {"log_likelihood": math.nan, "eval_method": None, "eval_step": None, "eval_warnings": None}
+    path = os.path.join(run, "eval.json")
+    if not os.path.isfile(path):
+        return found
+    try:
+        with open(path, encoding="utf-8") as f:
+            j = json.load(f)
+        ll = j["mean_log_likelihood"]
+        found.update(log_likelihood=math.nan if ll is None else float(ll), eval_method=j["method"],
+                     eval_step=int(j["checkpoint_step"]), eval_warnings=len(j.get("warnings", [])))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"compare_runs: '{path}' is not rbm eval --json's output ({e}); its log-likelihood is left out",
+              file=sys.stderr)
+    return found
+
+
 def summarise(run, name, config):
     """One table row: the run's status and its newest end-of-epoch metrics."""
     row = {"run": name, "path": run, "status": "not started", "epochs_done": math.nan,
            "step": None, "processes": None, "pseudo_likelihood": math.nan,
            "reconstruction_xent": math.nan, "free_energy_gap": math.nan, "examples_per_s": math.nan,
            "curve": None}
+    row.update(read_eval(run))
     metrics = os.path.join(run, "metrics.h5")
     if os.path.isfile(metrics):
         try:
@@ -167,8 +191,15 @@ def text(value, decimals=3):
     return f"{value:.{decimals}f}" if isinstance(value, float) else str(value)
 
 
-def columns(keys):
-    """(header, cell of a row and its config) for each column of the table."""
+def log_likelihood_text(r):
+    if r["eval_method"] is None:
+        return "-"
+    return f"{text(r['log_likelihood'], 2)} ({r['eval_method']}{', !' if r['eval_warnings'] else ''})"
+
+
+def columns(keys, evaluated):
+    """(header, cell of a row and its config) for each column of the table; the eval
+    columns only where some run was evaluated."""
     cols = [("run", lambda r, c: r["run"])]
     cols += [(k, lambda r, c, k=k: c.get(k, "-")) for k in keys]
     cols += [
@@ -181,11 +212,14 @@ def columns(keys):
         ("FE gap", lambda r, c: text(r["free_energy_gap"])),
         ("ex/s", lambda r, c: text(r["examples_per_s"], 0)),
     ]
+    if evaluated:
+        cols += [("test log-lik", lambda r, c: log_likelihood_text(r)),
+                 ("at step", lambda r, c: text(r["eval_step"]))]
     return cols
 
 
 def print_table(rows, configs, keys):
-    cols = columns(keys)
+    cols = columns(keys, any(r["eval_method"] for r in rows))
     cells = [[h for h, _ in cols]] + [[cell(r, c) for _, cell in cols] for r, c in zip(rows, configs)]
     widths = [max(len(line[i]) for line in cells) for i in range(len(cols))]
     for line in cells:
@@ -196,7 +230,7 @@ def print_table(rows, configs, keys):
 def print_csv(rows, configs, keys):
     out = csv.writer(sys.stdout)
     numbers = ["epochs_done", "step", "processes", "pseudo_likelihood", "reconstruction_xent",
-               "free_energy_gap", "examples_per_s"]
+               "free_energy_gap", "examples_per_s", "log_likelihood", "eval_method", "eval_step", "eval_warnings"]
     out.writerow(["run", "path"] + keys + ["status", "epochs"] + numbers)
     for r, c in zip(rows, configs):
         out.writerow([r["run"], os.path.abspath(r["path"])] + [c.get(k, "") for k in keys] +
@@ -249,9 +283,10 @@ def sorted_rows(rows, configs, sort):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", help="rbm run directories (rbm train --out), or directories of them")
-    p.add_argument("--sort", choices=["pl", "recon", "gap", "name"], default="pl",
-                   help="order: pseudo-likelihood cost (best first, the default), reconstruction "
-                        "cross-entropy or free-energy gap (lowest first), or the runs' names")
+    p.add_argument("--sort", choices=["pl", "ll", "recon", "gap", "name"], default="pl",
+                   help="order: pseudo-likelihood cost or eval.json's test log-likelihood (best first; "
+                        "pl is the default), reconstruction cross-entropy or free-energy gap (lowest "
+                        "first), or the runs' names")
     p.add_argument("--csv", action="store_true", help="print CSV (every number in full) instead of a table")
     p.add_argument("--plot", metavar="FILE", help="also draw the runs' learning curves into this PNG")
     a = p.parse_args()

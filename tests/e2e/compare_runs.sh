@@ -58,6 +58,28 @@ assert len(set(pl)) == 3 and len(set(recon)) == 3, "the runs' metrics are not th
 print(f"ok: 4 runs; PL best first {pl}; recon lowest first {recon}")
 PYX
 
+# rbm eval's verdict beside the metrics where RUN/eval.json holds it (run 0), a file that
+# is not eval's output named and left out (run 1).
+"$RBM" eval --checkpoint "$(newest_checkpoint "$sweep/0")" --data "$MNIST_TEST" --limit 100 --runs 10 --seeds 1 \
+  --betas 100 --raise-examples 0 --json > "$sweep/0/eval.json" 2> /dev/null || fail "rbm eval of run 0"
+echo "{" > "$sweep/1/eval.json"
+"$COMPARE" "$sweep" --sort ll > "$WORK/ll.txt" 2> "$WORK/ll.err" || { cat "$WORK/ll.err"; fail "compare_runs.py --sort ll"; }
+cat "$WORK/ll.txt"
+grep -q "test log-lik  at step" "$WORK/ll.txt" || fail "no eval columns"
+[ "$(sed -n 2p "$WORK/ll.txt" | cut -d' ' -f1)" = 0 ] || fail "--sort ll: the evaluated run is not first"
+grep -q "'$sweep/1/eval.json' is not rbm eval --json's output" "$WORK/ll.err" || { cat "$WORK/ll.err"; fail "the bad eval.json not named"; }
+"$COMPARE" "$sweep" --csv > "$WORK/ll.csv" 2> /dev/null || fail "compare_runs.py --csv with eval.json"
+$PY - "$WORK/ll.csv" "$sweep/0/eval.json" <<'PYX' || fail "the eval columns"
+import csv, json, sys
+rows = {r["run"]: r for r in csv.DictReader(open(sys.argv[1]))}
+j = json.load(open(sys.argv[2]))
+r = rows["0"]
+assert float(r["log_likelihood"]) == j["mean_log_likelihood"], (r["log_likelihood"], j["mean_log_likelihood"])
+assert (r["eval_method"], int(r["eval_step"])) == ("exact", j["checkpoint_step"]), r
+assert rows["1"]["log_likelihood"] == "nan" and rows["1"]["eval_method"] == "", rows["1"]
+print(f"ok: run 0's eval.json: {r['log_likelihood']} nats ({r['eval_method']}) at step {r['eval_step']}")
+PYX
+
 # A run training now: its status says so while it holds the lock, and once it stopped.
 "$RBM" train "${common[@]}" --epochs 100000 --lr 0.05 --hidden 16 --out "$sweep/4" > "$WORK/train-4.log" 2>&1 &
 trainer=$!
