@@ -3,7 +3,6 @@
 
 #include <mpi.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <limits>
 
@@ -12,16 +11,10 @@
 
 namespace rbm {
 
-namespace {
-std::atomic<bool> thread_multiple{false};  // set once by MpiSession, read by any thread
-}  // namespace
-
 MpiSession::MpiSession(int* argc, char*** argv) {
     int initialized = 0, provided = MPI_THREAD_SINGLE;
     RBM_MPI(MPI_Initialized(&initialized));
-    if (!initialized) RBM_MPI(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided));
-    else RBM_MPI(MPI_Query_thread(&provided));
-    thread_multiple = provided == MPI_THREAD_MULTIPLE;
+    if (!initialized) RBM_MPI(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
     // Errors come back as codes, so RBM_MPI can report them with file and line.
     RBM_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
 }
@@ -100,12 +93,7 @@ void Communicator::abort(int code) const {
     std::_Exit(code);
 }
 
-bool Communicator::any_thread_may_abort() { return thread_multiple; }
-
-void Communicator::abort_from_any_thread(int code) {
-    if (thread_multiple) MPI_Abort(MPI_COMM_WORLD, code);
-    std::_Exit(code);
-}
+void Communicator::end_job_from_thread(int code) { std::_Exit(code); }
 
 namespace {
 class MpiReducer final : public GradientReducer {

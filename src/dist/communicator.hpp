@@ -14,9 +14,10 @@
 
 namespace rbm {
 
-// Initialises MPI for the life of the object (once per process), asking for
-// MPI_THREAD_MULTIPLE: the NCCL watchdog's thread may have to end the job while the main
-// thread waits in a collective (Communicator::abort_from_any_thread).
+// Initialises MPI for the life of the object (once per process) at MPI_THREAD_FUNNELED:
+// rbm's other threads (OpenBLAS's, the CPU engine's, the NCCL watchdog) never call MPI.
+// Not MPI_THREAD_MULTIPLE, which would let the watchdog call MPI_Abort: where UCX was
+// built without thread support, Open MPI 4 then drops UCX for TCP between nodes.
 class MpiSession {
 public:
     MpiSession(int* argc, char*** argv);
@@ -44,13 +45,10 @@ public:
     void barrier() const;
     // Ends every rank of the job with `code`; used when one rank fails.
     [[noreturn]] void abort(int code) const;
-    // The same from a thread other than the main one: MPI_Abort where MPI granted
-    // MPI_THREAD_MULTIPLE; otherwise (calling MPI there would be undefined) this process
-    // alone exits with `code`, which mpirun and srun --mpi=pmix turn into the end of the
-    // job (both measured).
-    [[noreturn]] static void abort_from_any_thread(int code);
-    // MPI_THREAD_MULTIPLE was granted: any thread may call MPI_Abort.
-    static bool any_thread_may_abort();
+    // The same from a thread that may not call MPI (the NCCL watchdog): this process exits
+    // with `code` at once, and mpirun, or srun --mpi=pmix, ends the other ranks (both
+    // measured; tests/mpi/thread_abort).
+    [[noreturn]] static void end_job_from_thread(int code);
 
 private:
     int rank_ = 0, size_ = 1;

@@ -1,6 +1,7 @@
 // A rank's second thread ends a 2-rank job while every main thread waits in MPI: what the
-// NCCL watchdog (dist/cuda/device_reducers.cpp) does when an allreduce stalls, which only
-// MPI_THREAD_MULTIPLE makes legal. Run by thread_abort.sh under mpirun.
+// NCCL watchdog (dist/cuda/device_reducers.cpp) does when an allreduce stalls, without
+// calling MPI from that thread (rbm asks only for MPI_THREAD_FUNNELED). Run by
+// thread_abort.sh under mpirun.
 #include <mpi.h>
 
 #include <chrono>
@@ -8,18 +9,20 @@
 #include <thread>
 
 #include "dist/communicator.hpp"
+#include "dist/mpi_check.hpp"
 
 int main(int argc, char** argv) {
     rbm::MpiSession mpi(&argc, &argv);
     rbm::Communicator comm;
-    std::printf("rank %d: MPI_THREAD_MULTIPLE %s\n", comm.rank(),
-                rbm::Communicator::any_thread_may_abort() ? "granted" : "not granted");
+    int level = MPI_THREAD_SINGLE;
+    RBM_MPI(MPI_Query_thread(&level));
+    std::printf("rank %d: thread level %s\n", comm.rank(), level >= MPI_THREAD_FUNNELED ? "funneled or more" : "single");
     std::fflush(stdout);
     comm.barrier();  // both lines printed before anything ends
     if (comm.rank() == 0) {
         std::thread([] {
             std::this_thread::sleep_for(std::chrono::milliseconds(300));
-            rbm::Communicator::abort_from_any_thread(3);
+            rbm::Communicator::end_job_from_thread(3);
         }).detach();
         comm.barrier();  // never completed: rank 1 waits for a message that never comes
     } else {

@@ -2,7 +2,7 @@
 // for the run; ncclAllReduce sums the gradient in place on the engine's stream. A
 // watchdog thread polls ncclCommGetAsyncError and a deadline on the last allreduce:
 // on an error or a stall it aborts the communicator and ends the whole job
-// (Communicator::abort_from_any_thread) rather than letting the ranks hang.
+// (Communicator::end_job_from_thread) rather than letting the ranks hang.
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -98,7 +98,7 @@ private:
         std::fprintf(stderr, "rbm (rank %d): error: %s; aborting the communicator and the job\n", rank_, why.c_str());
         std::fflush(stderr);
         ncclCommAbort(nccl_);
-        Communicator::abort_from_any_thread(1);
+        Communicator::end_job_from_thread(1);
     }
 
     int rank_;
