@@ -136,6 +136,7 @@ Resolved resolve(const Settings& flags, const Settings& file, const std::string&
         const std::string origin = "checkpoint " + newest;
         TrainConfig stored;
         apply(parse_ini(stored_ini, origin, train_config_options()), origin, stored);
+        stored.max_hours = 0;  // the stopped process's limit (its job's), not the run's: given again or none
         if (stored.data.empty())
             fail(origin, ": its stored configuration (/config, attribute ini) names no data: not a checkpoint "
                  "rbm wrote; remove it to resume from an earlier one");

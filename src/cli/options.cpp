@@ -56,8 +56,9 @@ po::options_description train_config_options() {
         ("monitor-examples", text(), "examples used for the free-energy gap (default 1000)")
         ("sample-every", text(), "write the persistent chains' samples every N epochs (default 0: never)")
         ("filters", text(), "write filters as PNG every epoch: true | false (default true)")
-        ("max-hours", text(), "stop after this many hours of training as on SIGUSR1 (checkpoint, exit 75; "
-                              "--resume continues), e.g. a little under a batch job's time limit (default 0: none)")
+        ("max-hours", text(), "stop this process after this many hours as on SIGUSR1 (checkpoint, exit 75; "
+                              "--resume continues, without the limit unless given again), e.g. a little under a "
+                              "batch job's time limit (default 0: none)")
         ("progress-every", text(), "seconds between progress lines when the output is not a terminal "
                                    "(a batch log); on a terminal a bar is redrawn instead (default 30; 0: none)")
         ("threads", text(), "CPU threads per rank (default 0: every core for a single rank, one per rank under MPI)")

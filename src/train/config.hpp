@@ -47,7 +47,7 @@ struct TrainConfig {
     std::size_t monitor_examples = 1000;  // examples (global) for the free-energy gap
     std::size_t sample_every = 0;     // epochs between sample tensors of the persistent chains
     bool filters = true;              // filters PNG every epoch
-    double max_hours = 0;             // this process stops (checkpoint, exit 75) after as long (0: never)
+    double max_hours = 0;             // this process stops (checkpoint, exit 75) after running as long (0: never)
     double progress_every = 30;       // seconds between progress lines in a batch log (0: none)
     int threads = 0;                  // CPU threads per rank (0: all cores alone, one per rank under MPI)
     // where it runs

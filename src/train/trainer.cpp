@@ -21,6 +21,7 @@
 #include "train/stop_request.hpp"
 #include "train/trainer_impl.hpp"
 #include "util/check.hpp"
+#include "util/process_clock.hpp"
 
 namespace rbm {
 namespace {
@@ -345,21 +346,21 @@ void Trainer::report_loop_times() {
     const double total = std::max(seconds_since(loop_start_), 1e-9);
     if (steps == 0) return;
     const double training = std::max(0.0, total - times_.metrics - times_.checkpoints - times_.pictures);
-    const auto part = [&](const char* name, double seconds) {
-        std::ostringstream o;
-        o << ", " << name << " " << std::fixed << std::setprecision(2) << seconds << " s ("
-          << std::setprecision(1) << 100.0 * seconds / total << "%)";
-        return o.str();
+    std::ostringstream line;  // not log_ itself, whose precision would stay set
+    line << std::fixed << std::setprecision(2) << "time in the loop: " << total << " s";
+    const auto part = [&](const char* separator, const char* name, double seconds) {
+        line << separator << name << " " << std::setprecision(2) << seconds << " s (" << std::setprecision(1)
+             << 100.0 * seconds / total << "%)";
     };
-    log_ << "time in the loop: " << std::fixed << std::setprecision(2) << total << " s:" << std::defaultfloat
-         << part("training steps", training).substr(1) << part("metrics rows", times_.metrics)
-         << part("checkpoints", times_.checkpoints)
-         << (config_.filters || config_.sample_every ? part("filters and samples", times_.pictures) : "") << std::endl;
-    if (!reducer_->sums_anything()) return;  // one rank: no allreduce
-    log_ << "gradient allreduce: " << std::fixed << std::setprecision(1)
-         << times_.allreduce / double(steps) * 1e6 << " us per step, " << std::setprecision(2)
-         << 100.0 * times_.allreduce / total << "% of the loop's time, " << engine_->gradient().count
-         << " floats per call" << std::defaultfloat << std::endl;
+    part(": ", "training steps", training);
+    part(", ", "metrics rows", times_.metrics);
+    part(", ", "checkpoints", times_.checkpoints);
+    if (config_.filters || config_.sample_every) part(", ", "filters and samples", times_.pictures);
+    if (reducer_->sums_anything())  // several ranks (or a device reducer named): what the allreduce cost
+        line << "\ngradient allreduce: " << std::setprecision(1) << times_.allreduce / double(steps) * 1e6
+             << " us per step, " << std::setprecision(2) << 100.0 * times_.allreduce / total
+             << "% of the loop's time, " << engine_->gradient().count << " floats per call";
+    log_ << line.str() << std::endl;
 }
 
 // A stop signal seen by any rank, or --max-hours run out on any rank's clock, stops every
@@ -367,22 +368,27 @@ void Trainer::report_loop_times() {
 // the last epoch there is nothing to stop: the run ends as finished (exit 0), so a job
 // script does not requeue a run that has nothing left to do.
 void Trainer::stop_if_asked() {
-    if (epoch_ >= config_.epochs) return;  // the same on every rank: no collective skipped
-    const bool out_of_time = config_.max_hours > 0 && seconds_since(start_) >= config_.max_hours * 3600.0;
+    if (epoch_ >= config_.epochs) {  // the same on every rank: no collective skipped
+        if (comm_.is_root() && stop_signal_seen())
+            log_ << "stop requested (signal " << stop_signal_seen() << ") after the last step: the run is complete"
+                 << std::endl;
+        return;
+    }
+    const double seconds = seconds_since_process_start();
+    const bool out_of_time = config_.max_hours > 0 && seconds >= config_.max_hours * 3600.0;
     const StopReason reason = agree_stop(comm_, out_of_time);
     if (reason == StopReason::none) return;
     if (last_checkpoint_step_ != step_) write_checkpoint();
+    if (!comm_.is_root()) throw StoppedEarly{reason};
     if (progress_) progress_->clear();
-    if (comm_.is_root()) {
-        if (reason == StopReason::signal)
-            log_ << "stop requested (signal " << stop_signal_seen() << " on rank 0; 0 means another rank's): ";
-        else
-            log_ << "time limit reached (--max-hours " << config_.max_hours << ", " << std::fixed
-                 << std::setprecision(1) << seconds_since(start_) << std::defaultfloat << " s since this process "
-                 << "started training): ";
-        log_ << "checkpoint at step " << step_ << " written, exiting with " << kExitCheckpointedOnSignal
-             << " (a job script requeues it; --resume continues the run)" << std::endl;
-    }
+    report_loop_times();
+    if (reason == StopReason::signal)
+        log_ << "stop requested (signal " << stop_signal_seen() << " on rank 0; 0 means another rank's): ";
+    else
+        log_ << "time limit reached (--max-hours " << config_.max_hours << "; " << seconds / 3600.0 << " h, "
+             << seconds << " s, since this process started): ";
+    log_ << "checkpoint at step " << step_ << " written, exiting with " << kExitCheckpointedOnSignal
+         << " (a job script requeues it; --resume continues the run)" << std::endl;
     throw StoppedEarly{reason};
 }
 
