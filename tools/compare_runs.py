@@ -23,6 +23,7 @@ without a display. Reads metrics.h5 as a SWMR reader, so runs still training com
 import argparse
 import csv
 import fcntl
+import glob
 import json
 import math
 import os
@@ -51,7 +52,9 @@ def natural_key(text):
 
 
 def is_run(path):
-    return os.path.isfile(os.path.join(path, "config.ini")) or os.path.isfile(os.path.join(path, "metrics.h5"))
+    """What rbm train leaves in a run directory from its first moments (.rbm-lock) on."""
+    return any(os.path.exists(os.path.join(path, name))
+               for name in (".rbm-lock", "config.ini", "metrics.h5", "checkpoints"))
 
 
 def expand(paths):
@@ -65,25 +68,42 @@ def expand(paths):
             continue
         inside = sorted((d for d in os.listdir(p) if is_run(os.path.join(p, d))), key=natural_key)
         if not inside:
-            raise SystemExit(f"compare_runs: '{p}' is not an rbm run directory (no config.ini or metrics.h5) "
-                             "and holds none")
+            raise SystemExit(f"compare_runs: '{p}' is not an rbm run directory (no .rbm-lock, config.ini, "
+                             "metrics.h5 or checkpoints/) and holds none")
         runs += [os.path.join(p, d) for d in inside]
     return runs
 
 
-def read_config(run):
-    """RUN/config.ini as an ordered dict of key -> value text ({} when there is none)."""
-    path = os.path.join(run, "config.ini")
+def parse_ini(text):
+    """rbm's configuration text as an ordered dict of key -> value text."""
     config = {}
-    if not os.path.isfile(path):
-        return config
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.split("#", 1)[0].strip()
-            if "=" in line:
-                key, value = line.split("=", 1)
-                config[key.strip()] = value.strip()
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "=" in line:
+            key, value = line.split("=", 1)
+            config[key.strip()] = value.strip()
     return config
+
+
+def checkpoints(run):
+    return sorted(glob.glob(os.path.join(run, "checkpoints", "step-*.h5")))
+
+
+def read_config(run):
+    """RUN/config.ini, or where it is missing the newest checkpoint's stored configuration
+    (/config, attribute ini); {} when there is neither."""
+    path = os.path.join(run, "config.ini")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            return parse_ini(f.read())
+    for ckpt in reversed(checkpoints(run)):
+        try:
+            with open_h5(ckpt) as f:
+                ini = f["config"].attrs["ini"]
+            return parse_ini(ini.decode() if isinstance(ini, bytes) else str(ini))
+        except (OSError, KeyError):
+            continue
+    return {}
 
 
 def lock_holder(run):
@@ -126,39 +146,53 @@ def read_eval(run):
     return found
 
 
+def read_metrics(metrics, row):
+    """Fills `row` from metrics.h5: how far the run got, its newest end-of-epoch row (an end
+    row's epoch is an exact whole number; a mid-epoch row's never is), the median rate."""
+    try:
+        with open_h5(metrics) as f:
+            m = read_dataset(f, metrics, "metrics")
+    except (OSError, KeyError) as e:
+        print(f"compare_runs: {e.args[0] if e.args else e}", file=sys.stderr)
+        row["status"] = "unreadable metrics"
+        return
+    if not len(m):
+        return
+    epoch = m["epoch"]
+    ends = np.flatnonzero((epoch == np.round(epoch)) & (epoch > 0))
+    row["epochs_done"] = float(epoch[-1])
+    row["step"] = int(m["step"][-1])
+    for column in ("process", "ranks"):   # columns rbm added later: NaN in older rows
+        if column in m.dtype.names and np.isfinite(m[column][-1]):
+            row["processes" if column == "process" else column] = int(m[column][-1])
+    if len(ends):
+        last = m[ends[-1]]
+        for field in ("pseudo_likelihood", "reconstruction_xent", "free_energy_gap"):
+            row[field] = float(last[field])
+        rates = m["examples_per_s"][ends]
+        rates = rates[np.isfinite(rates) & (rates > 0)]
+        row["examples_per_s"] = float(np.median(rates)) if len(rates) else math.nan
+        row["curve"] = (epoch[ends], m["pseudo_likelihood"][ends], m["reconstruction_xent"][ends])
+
+
 def summarise(run, name, config):
     """One table row: the run's status and its newest end-of-epoch metrics."""
     row = {"run": name, "path": run, "status": "not started", "epochs_done": math.nan,
-           "step": None, "processes": None, "pseudo_likelihood": math.nan,
+           "step": None, "processes": None, "ranks": None, "pseudo_likelihood": math.nan,
            "reconstruction_xent": math.nan, "free_energy_gap": math.nan, "examples_per_s": math.nan,
            "curve": None}
     row.update(read_eval(run))
     metrics = os.path.join(run, "metrics.h5")
     if os.path.isfile(metrics):
-        try:
-            with open_h5(metrics) as f:
-                m = read_dataset(f, metrics, "metrics")
-        except (OSError, KeyError) as e:
-            print(f"compare_runs: {e.args[0] if e.args else e}", file=sys.stderr)
-            row["status"] = "unreadable metrics"
-            m = None
-        if m is not None and len(m):
-            epoch = m["epoch"]
-            ends = np.flatnonzero(np.isclose(epoch, np.round(epoch)) & (epoch > 0))
-            row["epochs_done"] = float(epoch[-1])
-            row["step"] = int(m["step"][-1])
-            if "process" in m.dtype.names and np.isfinite(m["process"][-1]):
-                row["processes"] = int(m["process"][-1])
-            if len(ends):
-                last = m[ends[-1]]
-                for field in ("pseudo_likelihood", "reconstruction_xent", "free_energy_gap"):
-                    row[field] = float(last[field])
-                rates = m["examples_per_s"][ends]
-                rates = rates[np.isfinite(rates) & (rates > 0)]
-                row["examples_per_s"] = float(np.median(rates)) if len(rates) else math.nan
-                row["curve"] = (epoch[ends], m["pseudo_likelihood"][ends], m["reconstruction_xent"][ends])
-            epochs = float(config.get("epochs", "nan"))
-            row["status"] = "finished" if row["epochs_done"] >= epochs else "stopped"
+        read_metrics(metrics, row)
+    # A checkpoint past the last metrics row (a stop mid-epoch): the step the run stands at.
+    newest = checkpoints(run)
+    if newest:
+        step = int(re.search(r"step-(\d+)\.h5$", newest[-1]).group(1))
+        row["step"] = max(step, row["step"] or 0)
+    if row["status"] == "not started" and (math.isfinite(row["epochs_done"]) or newest):
+        epochs = float(config.get("epochs", "nan"))
+        row["status"] = "finished" if row["epochs_done"] >= epochs else "stopped"
     holder = lock_holder(run)
     if holder:
         row["status"] = "training"
@@ -167,13 +201,12 @@ def summarise(run, name, config):
 
 
 def differing_keys(configs):
-    """The settings whose values are not the same in every run that has a config.ini, in
-    config.ini's order."""
-    known = [c for c in configs if c]
+    """The settings whose values differ between the runs whose configuration has them, in
+    config.ini's order (a key an older rbm did not write is not a difference)."""
     keys = []
-    for c in known:
+    for c in configs:
         keys += [k for k in c if k not in keys]
-    return [k for k in keys if k not in NOT_COMPARED and len({c.get(k) for c in known}) > 1]
+    return [k for k in keys if k not in NOT_COMPARED and len({c[k] for c in configs if k in c}) > 1]
 
 
 def run_names(runs):
@@ -197,14 +230,21 @@ def log_likelihood_text(r):
     return f"{text(r['log_likelihood'], 2)} ({r['eval_method']}{', !' if r['eval_warnings'] else ''})"
 
 
-def columns(keys, evaluated):
-    """(header, cell of a row and its config) for each column of the table; the eval
-    columns only where some run was evaluated."""
+def epochs_text(r, c):
+    done = text(r["epochs_done"], 3)
+    return f"{done.rstrip('0').rstrip('.') if '.' in done else done}/{c.get('epochs', '-')}"
+
+
+def columns(keys, rows):
+    """(header, cell of a row and its config) for each column of the table; the rank count
+    only where runs differ in it, the eval columns only where some run was evaluated."""
     cols = [("run", lambda r, c: r["run"])]
     cols += [(k, lambda r, c, k=k: c.get(k, "-")) for k in keys]
+    if len({r["ranks"] for r in rows if r["ranks"] is not None}) > 1:
+        cols.append(("ranks", lambda r, c: text(r["ranks"])))
     cols += [
         ("status", lambda r, c: r["status"]),
-        ("epochs", lambda r, c: f"{text(r['epochs_done'], 2).rstrip('0').rstrip('.')}/{c.get('epochs', '-')}"),
+        ("epochs", epochs_text),
         ("step", lambda r, c: text(r["step"])),
         ("processes", lambda r, c: text(r["processes"])),
         ("PL cost", lambda r, c: text(r["pseudo_likelihood"])),
@@ -212,24 +252,25 @@ def columns(keys, evaluated):
         ("FE gap", lambda r, c: text(r["free_energy_gap"])),
         ("ex/s", lambda r, c: text(r["examples_per_s"], 0)),
     ]
-    if evaluated:
+    if any(r["eval_method"] for r in rows):
         cols += [("test log-lik", lambda r, c: log_likelihood_text(r)),
                  ("at step", lambda r, c: text(r["eval_step"]))]
     return cols
 
 
 def print_table(rows, configs, keys):
-    cols = columns(keys, any(r["eval_method"] for r in rows))
+    cols = columns(keys, rows)
+    left = 1 + len(keys) + (cols[1 + len(keys)][0] == "ranks") + 1   # run, settings, ranks, status
     cells = [[h for h, _ in cols]] + [[cell(r, c) for _, cell in cols] for r, c in zip(rows, configs)]
     widths = [max(len(line[i]) for line in cells) for i in range(len(cols))]
     for line in cells:
-        print("  ".join(v.ljust(w) if i < len(keys) + 2 else v.rjust(w)
+        print("  ".join(v.ljust(w) if i < left else v.rjust(w)
                         for i, (v, w) in enumerate(zip(line, widths))).rstrip())
 
 
 def print_csv(rows, configs, keys):
     out = csv.writer(sys.stdout)
-    numbers = ["epochs_done", "step", "processes", "pseudo_likelihood", "reconstruction_xent",
+    numbers = ["epochs_done", "step", "processes", "ranks", "pseudo_likelihood", "reconstruction_xent",
                "free_energy_gap", "examples_per_s", "log_likelihood", "eval_method", "eval_step", "eval_warnings"]
     out.writerow(["run", "path"] + keys + ["status", "epochs"] + numbers)
     for r, c in zip(rows, configs):
@@ -298,7 +339,8 @@ def main():
     configs = [read_config(r) for r in runs]
     for r, c in zip(runs, configs):
         if not c:
-            print(f"compare_runs: '{r}' has no config.ini: its settings show as '-'", file=sys.stderr)
+            print(f"compare_runs: '{r}' has no config.ini nor a readable checkpoint: its settings show as '-'",
+                  file=sys.stderr)
     keys = differing_keys(configs)
     rows = [summarise(r, n, c) for r, n, c in zip(runs, run_names(runs), configs)]
     rows, configs = sorted_rows(rows, configs, a.sort)

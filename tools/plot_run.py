@@ -84,7 +84,7 @@ def plot_metrics(metrics_path, out_dir, run_name):
         print(f"plot_run: {metrics_path} has no rows yet; no learning curves", file=sys.stderr)
         return None
     epoch = m["epoch"]
-    at_epoch_end = np.isclose(epoch, np.round(epoch))
+    at_epoch_end = epoch == np.round(epoch)   # exact: an end row is a whole number, a mid-epoch one never
     panels = [
         ("pseudo_likelihood", ["pseudo_likelihood"], "PL cost (higher is better)"),
         ("reconstruction_xent", ["reconstruction_xent"], "reconstruction cross-entropy"),

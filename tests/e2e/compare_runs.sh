@@ -45,7 +45,7 @@ assert {r["run"]: (r["lr"], r["hidden"]) for r in rows} == {"0": ("0.1", "16"), 
                                                           "2": ("0.1", "24"), "3": ("0.3", "16")}, rows
 for r in rows[:-1]:   # every number is the last end-of-epoch row of the run's own metrics.h5
     m = h5py.File(f"{sweep}/{r['run']}/metrics.h5", "r")["metrics"][:]
-    last = m[np.isclose(m["epoch"], np.round(m["epoch"]))][-1]
+    last = m[m["epoch"] == np.round(m["epoch"])][-1]
     for field in ("pseudo_likelihood", "reconstruction_xent", "free_energy_gap"):
         assert float(r[field]) == float(last[field]), (r["run"], field, r[field], last[field])
     assert math.isfinite(float(r["free_energy_gap"])), r
@@ -78,6 +78,43 @@ assert float(r["log_likelihood"]) == j["mean_log_likelihood"], (r["log_likelihoo
 assert (r["eval_method"], int(r["eval_step"])) == ("exact", j["checkpoint_step"]), r
 assert rows["1"]["log_likelihood"] == "nan" and rows["1"]["eval_method"] == "", rows["1"]
 print(f"ok: run 0's eval.json: {r['log_likelihood']} nats ({r['eval_method']}) at step {r['eval_step']}")
+PYX
+
+# Odd runs: one whose config.ini is gone (its settings come from its newest checkpoint), an
+# older config.ini without a key (not a difference), one stopped at its first step before
+# any metrics row (stopped, at step 1), one on 2 ranks (a ranks column), one whose last
+# metrics row is mid-epoch (its PL is still the last end-of-epoch row's).
+odd=$WORK/odd
+cp -r "$sweep/0" "$odd-noconfig" && rm "$odd-noconfig/config.ini" "$odd-noconfig/eval.json"
+mkdir -p "$odd" && mv "$odd-noconfig" "$odd/noconfig"
+cp -r "$sweep/2" "$odd/older" && sed -i '/^tf32 = /d' "$odd/older/config.ini" && rm -f "$odd/older/eval.json"
+"$RBM" train "${common[@]}" --epochs 2 --lr 0.1 --hidden 16 --max-hours 1e-9 --out "$odd/first-step" > /dev/null 2>&1 \
+  && fail "a run with --max-hours 1e-9 was not stopped"
+mpirun --oversubscribe --bind-to none -np 2 "$RBM" train "${common[@]}" --epochs 2 --lr 0.1 --hidden 16 \
+  --out "$odd/two-ranks" > /dev/null 2>&1 || fail "training on 2 ranks"
+"$RBM" train "${common[@]}" --epochs 2 --lr 0.1 --hidden 16 --monitor-every 5 --out "$odd/mid" > /dev/null 2>&1 \
+  || fail "training with --monitor-every"
+# (resumed with a row every step and stopped after its first: a row at step 49, mid-epoch)
+"$RBM" train --resume --epochs 3 --monitor-every 1 --max-hours 1e-9 --out "$odd/mid" > /dev/null 2>&1 \
+  && fail "the resumed run with --max-hours 1e-9 was not stopped"
+"$COMPARE" "$odd" --csv --sort name > "$WORK/odd.csv" 2> "$WORK/odd.err" || { cat "$WORK/odd.err"; fail "compare_runs.py on odd runs"; }
+"$COMPARE" "$odd" --sort name 2> /dev/null
+$PY - "$WORK/odd.csv" "$odd/mid/metrics.h5" <<'PYX' || fail "the odd runs"
+import csv, sys, h5py, numpy as np
+rows = {r["run"]: r for r in csv.DictReader(open(sys.argv[1]))}
+assert set(rows) == {"noconfig", "older", "first-step", "two-ranks", "mid"}, rows.keys()
+header = list(next(iter(rows.values())).keys())
+assert "tf32" not in header, f"a key missing from an older config.ini shows as a difference: {header}"
+assert (rows["noconfig"]["hidden"], rows["noconfig"]["status"]) == ("16", "finished"), rows["noconfig"]
+assert (rows["first-step"]["status"], rows["first-step"]["step"]) == ("stopped", "1"), rows["first-step"]
+assert rows["two-ranks"]["ranks"] == "2" and rows["mid"]["ranks"] == "1", (rows["two-ranks"]["ranks"], rows["mid"]["ranks"])
+m = h5py.File(sys.argv[2], "r")["metrics"][:]
+assert m["epoch"][-1] != np.round(m["epoch"][-1]), f"the last row of the mid run is an epoch end: {m['epoch']}"
+last_end = m[m["epoch"] == np.round(m["epoch"])][-1]
+mid = rows["mid"]
+assert float(mid["pseudo_likelihood"]) == last_end["pseudo_likelihood"], (mid["pseudo_likelihood"], last_end)
+assert mid["status"] == "stopped" and int(mid["step"]) == int(m["step"][-1]) == 49, (mid, m["step"])
+print("ok: odd runs:", {k: (r["status"], r["step"], r["ranks"]) for k, r in rows.items()})
 PYX
 
 # A run training now: its status says so while it holds the lock, and once it stopped.
