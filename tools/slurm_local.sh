@@ -47,15 +47,15 @@ start() {
 }
 
 # start_once: writes the configuration and starts the daemons; on a failure, says so with
-# the logs, stops what started and returns 1.
+# the logs, stops what started and returns 1. (Called as `start_once && ...`, where set -e
+# does not apply: every step checks itself.)
 start_once() {
-  mkdir -p "$dir/state" "$dir/spool" "$dir/munge"
-  chmod 700 "$dir/munge"
+  mkdir -p "$dir/state" "$dir/spool" "$dir/munge" && chmod 700 "$dir/munge" || return 1
   local mem cpus ctld_port slurmd_port
-  cpus=$(nproc)
-  mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
+  cpus=$(nproc) && mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo) || return 1
   read -r ctld_port slurmd_port < <(two_free_ports)
-  cat > "$dir/slurm.conf" <<EOF
+  [ -n "$ctld_port" ] && [ -n "$slurmd_port" ] || { echo "slurm_local: no free ports" >&2; return 1; }
+  cat > "$dir/slurm.conf" <<EOF || return 1
 ClusterName=rbmlocal
 SlurmctldHost=localhost
 SlurmctldPort=$ctld_port
@@ -91,8 +91,7 @@ EOF
   # PMIx's per-step directories under DIR rather than /tmp: Slurm fails to remove a
   # cancelled step's, and a later cluster (job ids start at 1 again) could not launch that
   # job id's step ("Cannot create client cli tmpdir ... File exists").
-  mkdir -p "$dir/pmix"
-  echo "PMIxCliTmpDirBase=$dir/pmix" > "$dir/mpi.conf"
+  mkdir -p "$dir/pmix" && echo "PMIxCliTmpDirBase=$dir/pmix" > "$dir/mpi.conf" || return 1
   # munged as root, on its own socket, with the key the Debian package wrote.
   # Each daemon that fails to start says so, with its log (set -e would exit silently).
   munged --force --socket="$dir/munge/munge.socket" --pid-file="$dir/munged.pid" \

@@ -21,6 +21,7 @@ void install_stop_handlers();
 int stop_signal_seen();
 
 // Why the run stops at this step boundary: a stop signal, or a rank past --max-hours.
+// Ordered: agree_stop takes the maximum over ranks, so a signal anywhere wins.
 enum class StopReason { none, time_limit, signal };
 
 // Collective: the same on every rank: a signal when any rank has seen one, else the time
