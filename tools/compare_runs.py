@@ -4,12 +4,15 @@
     tools/compare_runs.py RUN_DIR... [--sort pl|ll|recon|gap|name] [--csv] [--plot FILE]
 
 Prints one row per run: the `rbm train` settings that differ between the runs (read from
-each RUN/config.ini; where and how often a run writes, and how many threads or which
-device it used, are left out: they do not change the model), how far the run got (its
-status: training while a process holds RUN/.rbm-lock, finished when the last metrics row
-reaches the configured epochs, else stopped), and its newest end-of-epoch metrics: the
-pseudo-likelihood cost (higher is better), the reconstruction cross-entropy, the
-free-energy gap (validation - training; rising: over-fitting) and the median examples/s.
+each RUN/config.ini, else from the newest checkpoint's stored configuration; where and how
+often a run writes, and how many threads or which device it used, are left out: they do
+not change the model), the rank count where runs differ in it, how far the run got (its
+status: training while a process holds RUN/.rbm-lock; finished when the last metrics row
+reaches the configured epochs; stopped; not started, with no metrics row or checkpoint
+yet; unreadable metrics), its step and how many processes (the first and each resume)
+trained it, and its newest end-of-epoch metrics: the pseudo-likelihood cost (higher is
+better), the reconstruction cross-entropy, the free-energy gap (validation - training;
+rising: over-fitting), and the median examples/s of its end-of-epoch rows.
 Where RUN/eval.json holds `rbm eval --json`'s output for one of
 the run's checkpoints (tools/quality_row.sh writes it), the row also gives the mean test
 log-likelihood it measured (nats; ! when rbm eval warned) and the step it measured at.
@@ -23,7 +26,6 @@ without a display. Reads metrics.h5 as a SWMR reader, so runs still training com
 import argparse
 import csv
 import fcntl
-import glob
 import json
 import math
 import os
@@ -33,7 +35,7 @@ import sys
 
 import numpy as np
 
-from rbm_h5 import open_h5, read_dataset  # tools/rbm_h5.py, beside this script
+from rbm_h5 import checkpoints, epoch_end_rows, open_h5, read_dataset  # tools/rbm_h5.py, beside this script
 
 # Settings that say where and how often a run writes or what it ran on, not what it
 # trains: they differ between any two runs (out) or change nothing being compared.
@@ -83,10 +85,6 @@ def parse_ini(text):
             key, value = line.split("=", 1)
             config[key.strip()] = value.strip()
     return config
-
-
-def checkpoints(run):
-    return sorted(glob.glob(os.path.join(run, "checkpoints", "step-*.h5")))
 
 
 def read_config(run):
@@ -159,7 +157,7 @@ def read_metrics(metrics, row):
     if not len(m):
         return
     epoch = m["epoch"]
-    ends = np.flatnonzero((epoch == np.round(epoch)) & (epoch > 0))
+    ends = np.flatnonzero(epoch_end_rows(m))
     row["epochs_done"] = float(epoch[-1])
     row["step"] = int(m["step"][-1])
     for column in ("process", "ranks"):   # columns rbm added later: NaN in older rows

@@ -33,7 +33,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rbm_h5 import open_h5, read_dataset  # noqa: E402  (tools/rbm_h5.py, beside this script)
+from rbm_h5 import checkpoints, epoch_end_rows, open_h5, read_dataset  # noqa: E402  (tools/rbm_h5.py, beside this script)
 
 
 def image_shape(n_visible, hint=None):
@@ -84,7 +84,7 @@ def plot_metrics(metrics_path, out_dir, run_name):
         print(f"plot_run: {metrics_path} has no rows yet; no learning curves", file=sys.stderr)
         return None
     epoch = m["epoch"]
-    at_epoch_end = epoch == np.round(epoch)   # exact: an end row is a whole number, a mid-epoch one never
+    at_epoch_end = epoch_end_rows(m)
     panels = [
         ("pseudo_likelihood", ["pseudo_likelihood"], "PL cost (higher is better)"),
         ("reconstruction_xent", ["reconstruction_xent"], "reconstruction cross-entropy"),
@@ -141,7 +141,7 @@ def plot_metrics(metrics_path, out_dir, run_name):
 
 
 def newest_checkpoint(run_dir):
-    found = sorted(glob.glob(os.path.join(run_dir, "checkpoints", "step-*.h5")))
+    found = checkpoints(run_dir)
     return found[-1] if found else None
 
 

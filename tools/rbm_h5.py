@@ -1,7 +1,12 @@
-"""Reading rbm's HDF5 files from the Python tools (plot_run.py, compare_runs.py): a file
-still being written by rbm train opens as a SWMR reader, and a missing dataset is an error
-that names the file."""
+"""Reading rbm's run directories and HDF5 files from the Python tools (plot_run.py,
+compare_runs.py): a file still being written by rbm train opens as a SWMR reader, a missing
+dataset is an error that names the file, and both tools find checkpoints and end-of-epoch
+metrics rows alike."""
+import glob
+import os
+
 import h5py
+import numpy as np
 
 
 def open_h5(path):
@@ -20,3 +25,16 @@ def read_dataset(f, path, name):
     if name not in f:
         raise KeyError(f"'{path}' has no dataset '{name}' (is it an rbm file of that kind?)")
     return f[name][:]
+
+
+def checkpoints(run_dir):
+    """RUN_DIR's checkpoints, oldest first (their names sort by step)."""
+    return sorted(glob.glob(os.path.join(run_dir, "checkpoints", "step-*.h5")))
+
+
+def epoch_end_rows(metrics):
+    """Which rows of a metrics table end an epoch: their epoch is exactly a whole number
+    (epoch + 0 / steps), which a mid-epoch row's never is. (np.isclose is not enough: at
+    3,000 steps an epoch it takes epoch 100.001 for 100.)"""
+    epoch = metrics["epoch"]
+    return (epoch == np.round(epoch)) & (epoch > 0)

@@ -191,7 +191,7 @@ int run_train(const std::vector<std::string>& args) {
     try {
         train(r.config, comm, std::move(r.checkpoint), std::cout);
     } catch (const StoppedEarly&) {
-        return kExitCheckpointedOnSignal;
+        return kExitStoppedEarly;
     }
     return 0;
 }

@@ -15,6 +15,11 @@ MpiSession::MpiSession(int* argc, char*** argv) {
     int initialized = 0, provided = MPI_THREAD_SINGLE;
     RBM_MPI(MPI_Initialized(&initialized));
     if (!initialized) RBM_MPI(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    else RBM_MPI(MPI_Query_thread(&provided));
+    // OpenBLAS's, the CPU engine's and the watchdog's threads are legal only from FUNNELED on.
+    RBM_CHECK(provided >= MPI_THREAD_FUNNELED, "MPI granted thread support level "
+                                                   << provided << ", below MPI_THREAD_FUNNELED (" << MPI_THREAD_FUNNELED
+                                                   << "), which rbm's helper threads need");
     // Errors come back as codes, so RBM_MPI can report them with file and line.
     RBM_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
 }

@@ -1,4 +1,4 @@
-// Signal-driven stop requests (see stop_request.hpp).
+// Stop requests (signals, --max-hours) and their agreement across ranks (see stop_request.hpp).
 #include "train/stop_request.hpp"
 
 #include <csignal>

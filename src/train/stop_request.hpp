@@ -2,7 +2,7 @@
 // or preemption), or Ctrl-C (SIGINT; a second one ends the process at once) asks the run
 // to stop, as does --max-hours when the time is up. Ranks may see the signal at different moments,
 // so they agree by an allreduce at a step boundary, write one checkpoint together and
-// exit with kExitCheckpointedOnSignal, which the job scripts turn into a requeue.
+// exit with kExitStoppedEarly, which the job scripts turn into a requeue.
 #pragma once
 
 #include "dist/communicator.hpp"
@@ -10,7 +10,7 @@
 namespace rbm {
 
 // EX_TEMPFAIL from sysexits.h: "try again later", i.e. requeue me.
-inline constexpr int kExitCheckpointedOnSignal = 75;
+inline constexpr int kExitStoppedEarly = 75;
 
 // Installs the handlers (SIGTERM, SIGUSR1, SIGINT) for the rest of the process: rbm train
 // calls it first thing, before MPI starts, so a job stopped while it starts still
@@ -29,7 +29,7 @@ enum class StopReason { none, time_limit, signal };
 StopReason agree_stop(const Communicator& comm, bool out_of_time);
 
 // Thrown out of the training loop after the checkpoint is written (on a signal or at
-// --max-hours); rbm train then exits with kExitCheckpointedOnSignal.
+// --max-hours); rbm train then exits with kExitStoppedEarly.
 struct StoppedEarly {
     StopReason reason = StopReason::none;
 };

@@ -21,7 +21,7 @@
 #include "train/stop_request.hpp"
 #include "train/trainer_impl.hpp"
 #include "util/check.hpp"
-#include "util/process_clock.hpp"
+#include "util/clock.hpp"
 
 namespace rbm {
 namespace {
@@ -134,7 +134,6 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
                                                config_.batch_size * std::size_t(comm_.size()));
     row_start_ = loop_start_ = Clock::now();
     row_start_step_ = loop_start_step_ = step_;
-    times_ = {};
     while (epoch_ < config_.epochs) {
         if (redraw_shard(data_, config_, epoch_)) engine_->set_training_shard(data_.shard);
         const std::vector<uint32_t> order =
@@ -319,7 +318,7 @@ void Trainer::write_metrics_row(bool epoch_row) {
     const double elapsed = seconds_since(row_start_);
     row.examples_per_s =
         double(step_ - row_start_step_) * double(config_.batch_size) * comm_.size() / std::max(elapsed, 1e-9);
-    row.wall_s = seconds_since(start_);
+    row.wall_s = seconds_since(training_start_);
     if (config_.method == Method::pt) {
         collect_swaps();
         row.swap_acceptance_min = swaps_.take_row_lowest();
@@ -385,9 +384,9 @@ void Trainer::stop_if_asked() {
     if (reason == StopReason::signal)
         log_ << "stop requested (signal " << stop_signal_seen() << " on rank 0; 0 means another rank's): ";
     else
-        log_ << "time limit reached (--max-hours " << config_.max_hours << "; " << seconds / 3600.0 << " h, "
-             << seconds << " s, since this process started): ";
-    log_ << "checkpoint at step " << step_ << " written, exiting with " << kExitCheckpointedOnSignal
+        log_ << "time limit reached on some rank (--max-hours " << config_.max_hours << "; rank 0 has run "
+             << seconds / 3600.0 << " h, " << seconds << " s): ";
+    log_ << "checkpoint at step " << step_ << " written, exiting with " << kExitStoppedEarly
          << " (a job script requeues it; --resume continues the run)" << std::endl;
     throw StoppedEarly{reason};
 }

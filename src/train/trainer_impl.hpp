@@ -20,14 +20,9 @@
 #include "train/run_data.hpp"
 #include "train/run_outputs.hpp"
 #include "train/swap_tally.hpp"
+#include "util/clock.hpp"
 
 namespace rbm::training {
-
-using Clock = std::chrono::steady_clock;
-
-inline double seconds_since(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 // Adds the time from its construction to its end to `total` (a phase of the loop).
 class TimedPhase {
@@ -120,7 +115,7 @@ private:
     Window epoch_window_, row_window_;
     bool report_pending_ = false;  // a step report begun and not yet read
     uint64_t report_step_ = 0;     // the step count at which that report began
-    Clock::time_point start_ = Clock::now(), row_start_ = Clock::now();
+    Clock::time_point training_start_ = Clock::now(), row_start_ = Clock::now();  // wall_s counts from the first
     uint64_t row_start_step_ = 0;
     uint64_t last_replica_hash_ = 0;
     uint64_t last_checkpoint_step_ = UINT64_MAX;

@@ -12,6 +12,8 @@ expect_error "negative size" "hidden.*whole number" "$RBM" train "${base[@]}" --
 expect_error "zero batch" "batch-size.*whole number" "$RBM" train "${base[@]}" --batch-size 0 --out "$WORK/x"
 expect_error "text for a number" "lr.*number" "$RBM" train "${small[@]}" --lr fast --out "$WORK/x"
 expect_error "NaN learning rate" "lr.*number" "$RBM" train "${small[@]}" --lr nan --out "$WORK/x"
+expect_error "negative --max-hours" "max-hours must be a number from 0" "$RBM" train "${small[@]}" --max-hours -1 --out "$WORK/x"
+expect_error "--max-hours with a unit" "max-hours must be a number from 0 .* got '2h'" "$RBM" train "${small[@]}" --max-hours 2h --out "$WORK/x"
 expect_error "bad method" "method must be cd, pcd or pt" "$RBM" train "${small[@]}" --method gibbs --out "$WORK/x"
 expect_error "batch larger than data" "batch-size 500 is larger" "$RBM" train "${base[@]}" --batch-size 500 --out "$WORK/x"
 expect_error "a stray word" "unexpected argument '8'" "$RBM" train "${base[@]}" --hidden 4 8 --out "$WORK/x"

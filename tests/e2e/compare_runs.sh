@@ -88,15 +88,16 @@ odd=$WORK/odd
 cp -r "$sweep/0" "$odd-noconfig" && rm "$odd-noconfig/config.ini" "$odd-noconfig/eval.json"
 mkdir -p "$odd" && mv "$odd-noconfig" "$odd/noconfig"
 cp -r "$sweep/2" "$odd/older" && sed -i '/^tf32 = /d' "$odd/older/config.ini" && rm -f "$odd/older/eval.json"
-"$RBM" train "${common[@]}" --epochs 2 --lr 0.1 --hidden 16 --max-hours 1e-9 --out "$odd/first-step" > /dev/null 2>&1 \
-  && fail "a run with --max-hours 1e-9 was not stopped"
+rc=0; "$RBM" train "${common[@]}" --epochs 2 --lr 0.1 --hidden 16 --max-hours 1e-9 --out "$odd/first-step" \
+  > /dev/null 2>&1 || rc=$?
+[ $rc = 75 ] || fail "a run with --max-hours 1e-9: exit $rc, not 75"
 mpirun --oversubscribe --bind-to none -np 2 "$RBM" train "${common[@]}" --epochs 2 --lr 0.1 --hidden 16 \
   --out "$odd/two-ranks" > /dev/null 2>&1 || fail "training on 2 ranks"
 "$RBM" train "${common[@]}" --epochs 2 --lr 0.1 --hidden 16 --monitor-every 5 --out "$odd/mid" > /dev/null 2>&1 \
   || fail "training with --monitor-every"
 # (resumed with a row every step and stopped after its first: a row at step 49, mid-epoch)
-"$RBM" train --resume --epochs 3 --monitor-every 1 --max-hours 1e-9 --out "$odd/mid" > /dev/null 2>&1 \
-  && fail "the resumed run with --max-hours 1e-9 was not stopped"
+rc=0; "$RBM" train --resume --epochs 3 --monitor-every 1 --max-hours 1e-9 --out "$odd/mid" > /dev/null 2>&1 || rc=$?
+[ $rc = 75 ] || fail "the resumed run with --max-hours 1e-9: exit $rc, not 75"
 "$COMPARE" "$odd" --csv --sort name > "$WORK/odd.csv" 2> "$WORK/odd.err" || { cat "$WORK/odd.err"; fail "compare_runs.py on odd runs"; }
 "$COMPARE" "$odd" --sort name 2> /dev/null
 $PY - "$WORK/odd.csv" "$odd/mid/metrics.h5" <<'PYX' || fail "the odd runs"

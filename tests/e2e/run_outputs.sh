@@ -32,8 +32,9 @@ assert t[261:289, 261:289].max() == 1.0 and t[261:289, 261:289].min() == 0.0, 't
 " "$WORK/run/filters/epoch-0003.png" || fail "the 100th filter"
 
 # The end-of-run line says where the loop's time went: its parts add up to the whole (to
-# the line's rounding), and a run that draws nothing has no pictures' part.
-loop_times() {  # loop_times LOG PARTS: the line has exactly these parts, and they add up
+# the line's rounding), a run that draws nothing has no pictures' part, and the 30
+# checkpoints of a run that writes one every step are timed (some time, however small).
+loop_times() {  # loop_times LOG PARTS [TIMED]: the line has exactly these parts, they add up, TIMED's is not 0
   $PY - "$@" <<'PYX' || fail "the loop's time line in $1"
 import re, sys
 line = [l for l in open(sys.argv[1]) if l.startswith("time in the loop: ")]
@@ -44,13 +45,17 @@ names = [n.strip() for n, _, _ in parts]
 assert names == sys.argv[2].split(","), (names, line[0])
 assert abs(sum(float(s) for _, s, _ in parts) - total) <= 0.01 * len(parts), line[0]
 assert abs(sum(float(p) for _, _, p in parts) - 100) <= 0.1 * len(parts), line[0]
+if len(sys.argv) > 3:
+    seconds = {n.strip(): float(s) for n, s, _ in parts}
+    assert seconds[sys.argv[3]] > 0, (sys.argv[3], line[0])
 print("ok:", line[0].strip())
 PYX
 }
 loop_times "$WORK/run.log" "training steps,metrics rows,checkpoints,filters and samples"
 "$RBM" train --data "$MNIST" --limit 300 --hidden 16 --batch-size 10 --k 1 --epochs 1 --filters false \
-  --progress-every 0 --out "$WORK/plain" > "$WORK/plain.log" 2>&1 || { cat "$WORK/plain.log"; fail "training"; }
-loop_times "$WORK/plain.log" "training steps,metrics rows,checkpoints"
+  --checkpoint-every 1 --keep-checkpoints 1 --progress-every 0 --out "$WORK/plain" > "$WORK/plain.log" 2>&1 \
+  || { cat "$WORK/plain.log"; fail "training"; }
+loop_times "$WORK/plain.log" "training steps,metrics rows,checkpoints" checkpoints
 
 echo "== resume removes unfinished files in every folder, and only rbm's"
 for f in samples/epoch-0001.h5.tmp samples/epoch-0001.png.tmp filters/epoch-0001.png.tmp samples/notes.tmp; do

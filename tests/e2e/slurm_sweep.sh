@@ -19,11 +19,11 @@ common=(--data "$MNIST" --limit 600 --k 1 --epochs 2 --monitor-examples 100 --fi
 array=$(RBM_HOME=$SRC RBM=$RBM RBM_CONFIG= RBM_DEVICE=cpu RBM_SWEEP=$WORK/sweep.txt \
   sbatch --parsable --chdir="$WORK" --array=0-3 --cpus-per-task=1 --gres=none "$SRC/jobs/rbm_sweep.sbatch" "${common[@]}")
 echo "ok: submitted array job $array (tasks 0-3)"
-ended() {  # every task of the array out of the queue's running states
+ended() {  # every task of the array in a final state (whichever: the checks below say which)
   local t s
   for t in 0 1 2 3; do
     s=$(state "${array}_$t" 2>/dev/null) || return 1
-    case "$s" in COMPLETED|FAILED) ;; *) return 1 ;; esac
+    case "$s" in PENDING|CONFIGURING|RUNNING|COMPLETING|REQUEUED|RESIZING|SUSPENDED|"") return 1 ;; esac
   done
 }
 wait_for 180 "the array's four tasks to end" ended

@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
         comm.barrier();  // never completed: rank 1 waits for a message that never comes
     } else {
         int never = 0;
-        MPI_Recv(&never, 1, MPI_INT, 0, 99, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        RBM_MPI(MPI_Recv(&never, 1, MPI_INT, 0, 99, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
     }
     std::printf("rank %d: left a collective that cannot complete\n", comm.rank());
     return 0;
