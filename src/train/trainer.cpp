@@ -126,6 +126,9 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
     if (comm_.is_root() && config_.binarize.mode == Binarization::dynamic)
         log_ << "data: training rows binarised afresh every epoch (seed " << config_.binarize.seed
              << ", draw = epoch); validation rows once" << std::endl;
+    if (comm_.is_root() && config_.max_hours > 0)
+        log_ << "--max-hours " << config_.max_hours << ": this process stops (checkpoint, exit "
+             << kExitStoppedEarly << ") once it has run that long" << std::endl;
     if (epoch_ >= config_.epochs && comm_.is_root())
         log_ << "the run already completed " << epoch_ << " epoch(s); raise --epochs to train further" << std::endl;
     if (comm_.is_root())

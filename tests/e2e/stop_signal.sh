@@ -39,8 +39,9 @@ echo "== --max-hours stops the run as a signal does; the resumed run ends equal 
 [ $rc = 75 ] || { cat "$WORK/timed.log"; fail "--max-hours: expected exit 75, got $rc"; }
 grep -q "^time limit reached on some rank (--max-hours 0.0001; rank 0 has run .* h, .* s): checkpoint at step [0-9]* written" \
   "$WORK/timed.log" || { cat "$WORK/timed.log"; fail "--max-hours: no stop message"; }
-[ "$(grep -e "^time in the loop: " -e "^time limit reached" "$WORK/timed.log" | cut -c1-10 | tr '\n' ,)" \
-  = "time in th,time limit," ] || { cat "$WORK/timed.log"; fail "--max-hours: no time line before the stop message"; }
+[ "$(grep -e "^--max-hours 0.0001: this process stops" -e "^time in the loop: " -e "^time limit reached" \
+  "$WORK/timed.log" | cut -c1-10 | tr '\n' ,)" = "--max-hour,time in th,time limit," ] \
+  || { cat "$WORK/timed.log"; fail "--max-hours: not announced, or no time line before the stop message"; }
 "$RBM" train --resume --out "$WORK/timed" > "$WORK/timed.resume.log" 2>&1 \
   || { cat "$WORK/timed.resume.log"; fail "--max-hours: a plain resume did not run to the end"; }
 same_datasets "$(newest_checkpoint "$WORK/single-full")" "$(newest_checkpoint "$WORK/timed")" \
