@@ -1,16 +1,54 @@
-// `rbm info FILE...`: what an rbm HDF5 file holds, for people.
+// `rbm info FILE|RUN_DIR...`: what an rbm HDF5 file, or a run directory, holds, for people.
+#include <filesystem>
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "io/checkpoint.hpp"
 #include "io/file_info.hpp"
 #include "util/check.hpp"
 
 namespace rbm::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::size_t count_files(const fs::path& folder, const std::string& extension) {
+    std::error_code ec;
+    std::size_t n = 0;
+    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
+        if (it->path().extension() == extension) ++n;
+    return n;
+}
+
+// A run directory (rbm train --out): what it holds, then its newest checkpoint and its
+// metrics described as `rbm info` describes those files.
+void describe_run_dir(const std::string& dir, std::ostream& out) {
+    const fs::path run(dir);
+    const std::optional<std::string> newest = find_newest_checkpoint(dir);
+    const bool has_metrics = fs::is_regular_file(run / "metrics.h5");
+    RBM_REQUIRE(newest || has_metrics, "'" << dir << "' is a directory but not an rbm run directory (it holds "
+                                       "neither checkpoints/step-*.h5 nor metrics.h5)");
+    out << dir << ": rbm run directory\n"
+        << "  checkpoints: " << count_files(run / "checkpoints", ".h5") << (newest ? " (newest below)" : "") << "\n"
+        << "  samples: " << count_files(run / "samples", ".h5") << " file(s)  filters: "
+        << count_files(run / "filters", ".png") << " PNG(s)"
+        << (fs::is_regular_file(run / "config.ini") ? "  config: " + (run / "config.ini").string() : "") << "\n";
+    if (newest) describe_file(*newest, out);
+    if (has_metrics) describe_file((run / "metrics.h5").string(), out);
+}
+
+void describe(const std::string& path, std::ostream& out) {
+    if (fs::is_directory(path)) describe_run_dir(path, out);
+    else describe_file(path, out);
+}
+
+}  // namespace
 
 int run_info(const std::vector<std::string>& args) {
     if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-        std::cout << "usage: rbm info FILE...\n"
-                     "Describes rbm checkpoints, metrics, samples and features files (HDF5).\n";
+        std::cout << "usage: rbm info FILE|RUN_DIR...\n"
+                     "Describes rbm checkpoints, metrics, samples and features files (HDF5), and run\n"
+                     "directories (rbm train --out: what they hold, their newest checkpoint and metrics).\n";
         return args.empty() ? 2 : 0;
     }
     // Every file is described that can be: one bad file among many does not hide the rest,
@@ -19,7 +57,7 @@ int run_info(const std::vector<std::string>& args) {
     for (const std::string& path : args) {
         if (args.size() > 1) std::cout << "== " << path << "\n";
         try {
-            describe_file(path, std::cout);
+            describe(path, std::cout);
         } catch (const Error& e) {
             if (args.size() == 1) throw;
             std::cout.flush();

@@ -57,6 +57,17 @@ loop_times "$WORK/run.log" "training steps,metrics rows,checkpoints,filters and 
   || { cat "$WORK/plain.log"; fail "training"; }
 loop_times "$WORK/plain.log" "training steps,metrics rows,checkpoints" checkpoints
 
+# rbm info on the run directory itself: what it holds, its newest checkpoint and metrics.
+"$RBM" info "$WORK/run" > "$WORK/info.txt" || fail "rbm info RUN_DIR"
+for want in "$WORK/run: rbm run directory" "checkpoints: 3 (newest below)" "samples: 1 file(s)  filters: 3 PNG(s)" \
+            "$(newest_checkpoint "$WORK/run"): rbm checkpoint" "$WORK/run/metrics.h5: rbm metrics" "rows: 3"; do
+  grep -qF -- "$want" "$WORK/info.txt" || { cat "$WORK/info.txt"; fail "rbm info RUN_DIR lacks '$want'"; }
+done
+mkdir "$WORK/not-a-run"
+expect_error "rbm info on a directory that is no run" "'$WORK/not-a-run' is a directory but not an rbm run directory" \
+  "$RBM" info "$WORK/not-a-run"
+echo "ok: rbm info describes a run directory"
+
 echo "== resume removes unfinished files in every folder, and only rbm's"
 for f in samples/epoch-0001.h5.tmp samples/epoch-0001.png.tmp filters/epoch-0001.png.tmp samples/notes.tmp; do
   echo partial > "$WORK/run/$f"
