@@ -49,9 +49,8 @@ EvalRequest parse_request(const po::variables_map& vm) {
     EvalRequest r;
     const std::string origin = "command line";
     auto text = [&](const char* key) { return vm[key].as<std::string>(); };
-    if (!vm.count("checkpoint")) fail("--checkpoint is required (a checkpoint file written by rbm train)");
     if (!vm.count("data")) fail("--data is required (the examples to evaluate: IDX or FILE.h5:/dataset)");
-    r.checkpoint = text("checkpoint");
+    r.checkpoint = checkpoint_option(vm);
     r.data = text("data");
     if (vm.count("train-data")) r.train_data = text("train-data");
     if (vm.count("limit")) r.limit = parse_count("--limit", text("limit"), origin, 0, UINT64_MAX);
@@ -188,7 +187,7 @@ po::options_description eval_options() {
     po::options_description options("rbm eval options");
     auto text = [] { return po::value<std::string>(); };
     options.add_options()
-        ("checkpoint", text(), "checkpoint file to evaluate (required)")
+        ("checkpoint", text(), "checkpoint file to evaluate, or a run directory for its newest (required)")
         ("data", text(), "examples to evaluate: IDX (raw or .gz) or FILE.h5:/dataset (required)")
         ("limit", text(), "evaluate only the first N examples (default 0: all)")
         ("binarize", text(), "none | threshold | stochastic (default stochastic: x > u, u uniform, as the "
@@ -232,6 +231,7 @@ int run_eval(const std::vector<std::string>& args) {
     if (r.device == DeviceKind::cuda) require_cuda_device();  // before any work
     set_blas_threads(r.threads);
     const Communicator comm;
+    comm.broadcast(report.request.checkpoint);  // rank 0's choice of a run directory's newest, on every rank
     const Progress progress{comm.is_root()};
     const auto t_start = Clock::now();
 

@@ -44,8 +44,7 @@ SampleRequest parse_request(const po::variables_map& vm) {
     SampleRequest r;
     const std::string origin = "command line";
     auto text = [&](const char* key) { return vm[key].as<std::string>(); };
-    if (!vm.count("checkpoint")) fail("--checkpoint is required (a checkpoint file written by rbm train)");
-    r.checkpoint = text("checkpoint");
+    r.checkpoint = checkpoint_option(vm);
     if (vm.count("data")) r.data = text("data");
     if (vm.count("out")) r.out = text("out");
     if (vm.count("chains")) r.chains = parse_count("--chains", text("chains"), origin, 1, 1u << 20);
@@ -123,7 +122,7 @@ int run_sample(const std::vector<std::string>& args) {
     po::options_description options("rbm sample options");
     auto text = [] { return po::value<std::string>(); };
     options.add_options()
-        ("checkpoint", text(), "checkpoint file to sample from (required)")
+        ("checkpoint", text(), "checkpoint file to sample from, or a run directory for its newest (required)")
         ("data", text(), "start chains from random examples of this file (default: from noise)")
         ("chains", text(), "chains (default 20)")
         ("samples", text(), "samples recorded per chain (default 10)")

@@ -42,9 +42,8 @@ TransformRequest parse_request(const po::variables_map& vm) {
     TransformRequest r;
     const std::string origin = "command line";
     auto text = [&](const char* key) { return vm[key].as<std::string>(); };
-    if (!vm.count("checkpoint")) fail("--checkpoint is required (a checkpoint file written by rbm train)");
     if (!vm.count("data")) fail("--data is required (the examples to transform: IDX or FILE.h5:/dataset)");
-    r.checkpoint = text("checkpoint");
+    r.checkpoint = checkpoint_option(vm);
     r.data = text("data");
     if (vm.count("labels")) r.labels = text("labels");
     if (vm.count("labels") && r.labels.empty()) fail("--labels must name an IDX label file");
@@ -100,7 +99,8 @@ int run_transform(const std::vector<std::string>& args) {
     po::options_description options("rbm transform options");
     auto text = [] { return po::value<std::string>(); };
     options.add_options()
-        ("checkpoint", text(), "checkpoint file whose RBM transforms the data (required)")
+        ("checkpoint", text(), "checkpoint file whose RBM transforms the data, or a run directory for its newest "
+                               "(required)")
         ("data", text(), "examples to transform: IDX (raw or .gz) or FILE.h5:/dataset (required)")
         ("labels", text(), "IDX label file of --data's examples, copied to /labels")
         ("limit", text(), "transform only the first N examples (default 0: all)")

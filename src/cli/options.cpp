@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/checkpoint.hpp"
 #include "util/check.hpp"
 #include "util/choices.hpp"
 
@@ -274,6 +275,17 @@ void validate(const TrainConfig& c) {
     // The engine holds W, its gradient and velocity, and per-chain workspaces.
     const double bytes = 4.0 * double(c.hidden) * 4096.0 * 3.0;
     if (bytes > 64e9) fail("--hidden ", c.hidden, " asks for more memory than this machine can give");
+}
+
+std::string checkpoint_option(const po::variables_map& vm) {
+    if (!vm.count("checkpoint"))
+        fail("--checkpoint is required (a checkpoint file written by rbm train, or its run directory)");
+    const std::string given = vm["checkpoint"].as<std::string>();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(given, ec)) return given;  // a file: its reader says what is wrong with it
+    const std::optional<std::string> newest = find_newest_checkpoint(given);
+    if (!newest) fail("--checkpoint ", given, " is a directory without checkpoints (", given, "/checkpoints/step-*.h5)");
+    return *newest;
 }
 
 BinarizeSpec parse_binarize_once(const po::variables_map& vm, BinarizeSpec spec) {

@@ -44,6 +44,12 @@ inline constexpr Choice<Binarization> kOnceBinarizations[] = {
 // --binarize, --binarize-threshold and --binarize-seed of those commands, over `defaults`.
 BinarizeSpec parse_binarize_once(const po::variables_map& vm, BinarizeSpec defaults);
 
+// --checkpoint of sample, eval and transform: a checkpoint file, or a run directory (rbm
+// train --out) standing for its newest checkpoint, which is chosen here, once: a run that
+// goes on training does not change it under the command. Absent or a directory without
+// checkpoints: an error that says so.
+std::string checkpoint_option(const po::variables_map& vm);
+
 // Strict scalar parsers shared by the subcommands.
 uint64_t parse_count(const std::string& key, const std::string& text, const std::string& origin,
                      uint64_t min, uint64_t max);

@@ -111,6 +111,25 @@ for key, want in zip(["checkpoint", "data", "train_data"], sys.argv[2:5]):
 print("absolute paths ok")
 PYEOF
 
+echo "== --checkpoint RUN_DIR: the run's newest checkpoint, for eval (on 2 ranks alike), sample and transform"
+mpirun --oversubscribe --bind-to none -np 2 "$RBM" eval --checkpoint "$WORK/run" --data "$MNIST_TEST" --limit 20 \
+  --runs 2 --seeds 1 --betas 10 --raise-examples 0 --json > "$WORK/bydir.json" 2> /dev/null || fail "eval --checkpoint RUN_DIR"
+"$RBM" sample --checkpoint "$WORK/run" --chains 2 --samples 2 --plot-every 5 --out "$WORK/bydir-samples.h5" > /dev/null \
+  || fail "sample --checkpoint RUN_DIR"
+"$RBM" transform --checkpoint "$WORK/run" --data "$MNIST_TEST" --limit 10 --out "$WORK/bydir-features.h5" > /dev/null \
+  || fail "transform --checkpoint RUN_DIR"
+$PY - "$ckpt" "$WORK/bydir.json" "$WORK/bydir-samples.h5" "$WORK/bydir-features.h5" <<'PYEOF' || fail "the checkpoint chosen"
+import json, os, sys, h5py
+newest = os.path.realpath(sys.argv[1])
+text = lambda v: v.decode() if isinstance(v, bytes) else v
+chosen = [json.load(open(sys.argv[2]))["checkpoint"]] + [text(h5py.File(p, "r").attrs["checkpoint"]) for p in sys.argv[3:]]
+assert all(os.path.realpath(c) == newest for c in chosen), (chosen, newest)
+print("ok: eval, sample and transform of the run directory used", newest)
+PYEOF
+mkdir "$WORK/no-checkpoints"
+expect_error "--checkpoint a directory without checkpoints" \
+  "--checkpoint $WORK/no-checkpoints is a directory without checkpoints" "$RBM" sample --checkpoint "$WORK/no-checkpoints"
+
 echo "== a threshold binarisation is reported with its threshold"
 "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --limit 20 --runs 2 --seeds 1 --betas 10 --raise-examples 0 \
   --binarize threshold --binarize-threshold 0.3 > "$WORK/threshold.out" 2>/dev/null || fail "eval --binarize threshold"
