@@ -24,12 +24,10 @@
 #include "io/dataset.hpp"
 #include "util/check.hpp"
 #include "util/choices.hpp"
+#include "util/clock.hpp"
 
 namespace rbm::cli {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 const char* kEvalUsage =
     "usage: rbm eval --checkpoint FILE --data FILE [options]\n"

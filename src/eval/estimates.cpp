@@ -6,13 +6,11 @@
 
 #include "eval/metrics.hpp"
 #include "model/exact.hpp"
+#include "util/clock.hpp"
 #include "util/shortest_text.hpp"
 
 namespace rbm::eval {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 constexpr std::size_t kExactBlocks = 256;  // exact log Z's state blocks, dealt to ranks
 

@@ -44,7 +44,7 @@ void Progress::clear() {
 }
 
 std::string Progress::line(uint64_t step, uint64_t position) const {
-    const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+    const double elapsed = seconds_since(start_);
     const double steps_per_s = double(position - start_position_) / std::max(elapsed, 1e-9);
     const uint64_t left = total_steps_ - std::min(position, total_steps_);
     const double eta = steps_per_s > 0 ? double(left) / steps_per_s : 0;

@@ -8,6 +8,8 @@
 #include <ostream>
 #include <string>
 
+#include "util/clock.hpp"
+
 namespace rbm {
 
 class Progress {
@@ -28,7 +30,6 @@ public:
 private:
     std::string line(uint64_t step, uint64_t position) const;
 
-    using Clock = std::chrono::steady_clock;
     std::ostream& out_;
     bool terminal_;
     double interval_s_;

@@ -22,6 +22,7 @@
 #include "train/trainer_impl.hpp"
 #include "util/check.hpp"
 #include "util/clock.hpp"
+#include "util/shortest_text.hpp"
 
 namespace rbm {
 namespace {
@@ -348,21 +349,17 @@ void Trainer::report_loop_times() {
     const double total = std::max(seconds_since(loop_start_), 1e-9);
     if (steps == 0) return;
     const double training = std::max(0.0, total - times_.metrics - times_.checkpoints - times_.pictures);
-    std::ostringstream line;  // not log_ itself, whose precision would stay set
-    line << std::fixed << std::setprecision(2) << "time in the loop: " << total << " s";
-    const auto part = [&](const char* separator, const char* name, double seconds) {
-        line << separator << name << " " << std::setprecision(2) << seconds << " s (" << std::setprecision(1)
-             << 100.0 * seconds / total << "%)";
+    const auto part = [&](const char* name, double seconds) {
+        return std::string(name) + " " + fixed(seconds, 2) + " s (" + fixed(100.0 * seconds / total, 1) + "%)";
     };
-    part(": ", "training steps", training);
-    part(", ", "metrics rows", times_.metrics);
-    part(", ", "checkpoints", times_.checkpoints);
-    if (config_.filters || config_.sample_every) part(", ", "filters and samples", times_.pictures);
+    log_ << "time in the loop: " << fixed(total, 2) << " s: " << part("training steps", training) << ", "
+         << part("metrics rows", times_.metrics) << ", " << part("checkpoints", times_.checkpoints)
+         << (config_.filters || config_.sample_every ? ", " + part("filters and samples", times_.pictures) : "")
+         << std::endl;
     if (reducer_->sums_anything())  // several ranks (or a device reducer named): what the allreduce cost
-        line << "\ngradient allreduce: " << std::setprecision(1) << times_.allreduce / double(steps) * 1e6
-             << " us per step, " << std::setprecision(2) << 100.0 * times_.allreduce / total
-             << "% of the loop's time, " << engine_->gradient().count << " floats per call";
-    log_ << line.str() << std::endl;
+        log_ << "gradient allreduce: " << fixed(times_.allreduce / double(steps) * 1e6, 1) << " us per step, "
+             << fixed(100.0 * times_.allreduce / total, 2) << "% of the loop's time, " << engine_->gradient().count
+             << " floats per call" << std::endl;
 }
 
 // A stop signal seen by any rank, or --max-hours run out on any rank's clock, stops every
@@ -376,19 +373,20 @@ void Trainer::stop_if_asked() {
                  << std::endl;
         return;
     }
-    const double seconds = seconds_since_process_start();
-    const bool out_of_time = config_.max_hours > 0 && seconds >= config_.max_hours * 3600.0;
+    const bool out_of_time = config_.max_hours > 0 && seconds_since_process_start() >= config_.max_hours * 3600.0;
     const StopReason reason = agree_stop(comm_, out_of_time);
     if (reason == StopReason::none) return;
     if (last_checkpoint_step_ != step_) write_checkpoint();
     if (!comm_.is_root()) throw StoppedEarly{reason};
     if (progress_) progress_->clear();
     report_loop_times();
-    if (reason == StopReason::signal)
+    if (reason == StopReason::signal) {
         log_ << "stop requested (signal " << stop_signal_seen() << " on rank 0; 0 means another rank's): ";
-    else
+    } else {
+        const double ran = seconds_since_process_start();
         log_ << "time limit reached on some rank (--max-hours " << config_.max_hours << "; rank 0 has run "
-             << seconds / 3600.0 << " h, " << seconds << " s): ";
+             << ran / 3600.0 << " h, " << ran << " s): ";
+    }
     log_ << "checkpoint at step " << step_ << " written, exiting with " << kExitStoppedEarly
          << " (a job script requeues it; --resume continues the run)" << std::endl;
     throw StoppedEarly{reason};

@@ -16,6 +16,7 @@
 
 #include "dist/cuda/device_reducers.hpp"
 #include "engine/cuda/cuda_check.hpp"
+#include "util/clock.hpp"
 
 #define RBM_NCCL(call)                                                                     \
     do {                                                                                   \
@@ -27,8 +28,6 @@
 
 namespace rbm::cuda {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // Seconds an allreduce may stay unfinished before the job is ended (RBM_NCCL_TIMEOUT_S).
 double timeout_seconds() {
@@ -88,7 +87,7 @@ private:
             std::lock_guard<std::mutex> lock(mutex_);
             if (!pending_) continue;
             if (cudaEventQuery(done_) == cudaSuccess) pending_ = false;
-            else if (std::chrono::duration<double>(Clock::now() - pending_since_).count() > timeout_)
+            else if (seconds_since(pending_since_) > timeout_)
                 abort_job("an NCCL allreduce did not finish within " + std::to_string(int(timeout_)) +
                           " s (a rank died or hangs; RBM_NCCL_TIMEOUT_S sets the limit)");
         }
