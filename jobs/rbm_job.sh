@@ -87,9 +87,17 @@ being_cancelled() {
   { [ "$state" = COMPLETING ] || [ "$state" = CANCELLED ]; } && [ "$(slurm_seconds "$run")" -lt "$(slurm_seconds "$limit")" ]
 }
 
-# How to continue a job that ended without a requeue: the same run directory, resubmitted.
+# How to continue a job that ended without a requeue: the same run directory, resubmitted
+# (the script as slurmctld recorded it; an array task as that task alone, so a sweep
+# script picks the same line).
 resubmit_hint() {
-  echo "rbm job: to continue from its newest checkpoint, resubmit with RBM_RUN_DIR=$RBM_RUN_DIR" >&2
+  local script how=""
+  script=$(scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null | grep -o 'Command=[^ ]*' | head -n 1 | cut -d= -f2-) || true
+  if [ -n "$script" ]; then
+    how=": RBM_RUN_DIR=$RBM_RUN_DIR sbatch${SLURM_ARRAY_TASK_ID:+ --array=$SLURM_ARRAY_TASK_ID} $script"
+    how+=" (and the first submission's arguments and RBM_* variables)"
+  fi
+  echo "rbm job: to continue from its newest checkpoint, resubmit with RBM_RUN_DIR=$RBM_RUN_DIR$how" >&2
 }
 
 # rbm_run [rbm train flags...]: runs the training step and exits the job.

@@ -27,7 +27,7 @@ po::options_description train_config_options() {
         ("limit", text(), "use only the first N training examples (default 0: all)")
         ("binarize", text(), "none | threshold | stochastic | dynamic (default none: pixels x/255 in [0,1]; dynamic redraws the training rows every epoch)")
         ("binarize-threshold", text(), "threshold binarisation: x >= T is 1 (default 0.5)")
-        ("binarize-seed", text(), "stochastic binarisation: seed of the Philox draws (default 0)")
+        ("binarize-seed", text(), "stochastic or dynamic binarisation: seed of the Philox draws (default 0)")
         ("hidden", text(), "hidden units (default 500)")
         ("method", text(), "cd | pcd | pt (default pcd; pt: parallel tempering, PCD's chains plus tempered ones)")
         ("k", text(), "Gibbs steps per update (default 15)")

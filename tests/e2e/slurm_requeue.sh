@@ -103,8 +103,9 @@ failed() { [ "$(state "$jid3")" = FAILED ]; }
 wait_for 60 "job $jid3 to fail after its rank 1 was killed" failed
 log3=$WORK/rbm-cpu-$jid3.out
 grep -q "^rbm job: the step (srun ... rbm train) exited with 137" "$log3" || { cat "$log3"; fail "the step's end not reported"; }
-grep -q "rbm job: to continue from its newest checkpoint, resubmit with RBM_RUN_DIR=runs/rbm-cpu-$jid2" "$log3" \
-  || { cat "$log3"; fail "no resubmission hint after a killed rank"; }
+grep -qF "rbm job: to continue from its newest checkpoint, resubmit with RBM_RUN_DIR=runs/rbm-cpu-$jid2:\
+ RBM_RUN_DIR=runs/rbm-cpu-$jid2 sbatch $SRC/jobs/rbm_cpu.sbatch (and the first submission's" "$log3" \
+  || { cat "$log3"; fail "no resubmission hint (with its sbatch command) after a killed rank"; }
 [ "$(field "$jid3" Restarts)" = 0 ] || fail "job $jid3 was requeued after a rank was killed"
 [ -z "$(rank_of_job "$jid3" 0)" ] || fail "rank 0 of job $jid3 still runs after rank 1 was killed"
 echo "ok: rank 1 of job $jid3 killed: the job failed (not requeued), no rank left, the log says how to continue"
