@@ -16,7 +16,7 @@ trap 'rm -rf "$stage"' EXIT
 top=$stage/rbm-gpu
 mkdir -p "$top/bin" "$top/lib" "$top/root" "$top/data"
 
-for b in rbm tests/rbm_gpu_tests tests/rbm_unit_tests tools/rbm_bench tools/gpu_bench/rbm_bench_cuda; do
+for b in rbm tests/rbm_gpu_tests tests/rbm_unit_tests tests/rbm_gpu_nccl_watchdog tools/rbm_bench tools/gpu_bench/rbm_bench_cuda; do
   if [ -x "$build/$b" ]; then cp "$build/$b" "$top/bin/"; fi
 done
 [ -x "$top/bin/rbm" ] || { echo "gpu_bundle: $build/rbm not built (tools/build.sh)" >&2; exit 1; }
@@ -45,7 +45,7 @@ done | sort -u | while read -r soname path; do
   if [[ ! $soname =~ $skip ]] && [ ! -e "$top/lib/$soname" ]; then cp -L "$path" "$top/lib/$soname"; fi
 done
 
-cp "$repo/tools/run_gpu_checks.sh" "$top/"
+cp "$repo/tools/run_gpu_checks.sh" "$repo/tests/mpi/nccl_watchdog.sh" "$top/"
 cp -r "$repo/tools/gpu_bench" "$top/gpu_bench"
 cp "$repo/configs/tutorial.ini" "$top/"
 cp "$repo"/data/mnist/*-ubyte "$top/data/" 2>/dev/null || echo "gpu_bundle: no MNIST in data/mnist (run tools/setup.sh)" >&2

@@ -14,17 +14,26 @@ logs=$out/logs
 mkdir -p "$out" "$logs"
 bench=1
 [ "${1:-}" = --no-bench ] && bench=0
+# Checks and benchmark parts end before the device call would (RBM_GPU_CHECKS_LIMIT_S,
+# default 560 s, from here, the libraries' search included): each gets at most 150 s and
+# what is left, and is skipped, recorded as such, when under 20 s are left.
+export RBM_GPU_DEADLINE=$(( $(date +%s) + ${RBM_GPU_CHECKS_LIMIT_S:-560} ))
 
 # The machine's own CUDA libraries (cuBLAS, NCCL): the loader's cache, the toolkit's, else
-# the Python wheels' (the disk is searched only when the others have not found it).
+# the Python wheels' (the disk is searched only when the others have not found it). One
+# path or none: no pipe here may end early (pipefail would count ldconfig's SIGPIPE).
 find_cuda_lib() {
-  ldconfig -p | awk -v l="$1" '$1 == l {print $NF; exit}' | grep . && return
-  ls /usr/local/cuda/lib64/"$1" /usr/local/cuda/lib/"$1" 2>/dev/null | head -n 1 | grep . && return
-  find / -xdev -name "$1" -path '*nvidia*' -print -quit 2>/dev/null
+  local p
+  p=$(ldconfig -p | awk -v l="$1" '$1 == l && !f {print $NF; f = 1}')
+  [ -n "$p" ] && { echo "$p"; return; }
+  for p in /usr/local/cuda/lib64/"$1" /usr/local/cuda/lib/"$1"; do
+    [ -e "$p" ] && { echo "$p"; return; }
+  done
+  find / -xdev -name "$1" -path '*nvidia*' -print -quit 2>/dev/null || true
 }
 cuda_dirs=""
 for lib in libcublas.so.13 libcublasLt.so.13 libnccl.so.2; do
-  found=$(find_cuda_lib "$lib")
+  found=$(find_cuda_lib "$lib" | head -n 1)
   [ -n "$found" ] && cuda_dirs="$cuda_dirs:$(dirname "$found")" || echo "warning: $lib not found" >&2
 done
 export LD_LIBRARY_PATH="$here/lib:$here/root/usr/lib/x86_64-linux-gnu:$here/root/usr/lib/x86_64-linux-gnu/openmpi/lib${cuda_dirs}:${LD_LIBRARY_PATH:-}"
@@ -40,10 +49,6 @@ work=$(mktemp -d)
 # device call's limit still brings back what it found.
 : > "$out/summary.txt"
 record() { echo "$1" >> "$out/summary.txt"; }
-# Checks and benchmark parts end before the device call would (RBM_GPU_CHECKS_LIMIT_S,
-# default 560 s, from here): each gets at most 150 s and what is left, and is skipped,
-# recorded as such, when under 20 s are left.
-export RBM_GPU_DEADLINE=$(( $(date +%s) + ${RBM_GPU_CHECKS_LIMIT_S:-560} ))
 # shellcheck source=gpu_bench/time_left.sh
 source "$here/gpu_bench/time_left.sh"
 check() {  # check NAME COMMAND... : runs it with a time limit, logs it, records pass/fail
@@ -62,6 +67,15 @@ check_in_budget() {
 
 nvidia-smi -L | tee "$out/device.txt"
 rbm --version | tee -a "$out/device.txt"
+{ echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; ldd "$here/bin/rbm"; } >> "$out/device.txt"
+# Without a GPU that rbm can use (a driver too old, libraries not found) every check would
+# fail the same way: say why once and stop, keeping the device call's minutes.
+if grep -q ' 0 GPU(s) visible' "$out/device.txt"; then
+  record "FAIL  no GPU usable by rbm: $(grep -o 'GPU(s) visible.*' "$out/device.txt") (see device.txt)"
+  cat "$out/summary.txt"
+  tar -C "$out" -czf "$out/logs.tar.gz" logs && rm -rf "$logs" "$work"
+  exit 1
+fi
 
 # A cluster kernel that hangs would cost every later check its whole time limit: it runs
 # alone first, briefly. If it does not finish, the suite, the checks and the benchmark
@@ -96,7 +110,14 @@ check cpu_and_gpu_agree bash -c "
   set -e
   rbm train ${small[*]} --epochs 2 --device cpu --out $work/c > $work/c.log
   rbm train ${small[*]} --epochs 2 --device cuda --out $work/g > $work/g.log
-  grep '^epoch' $work/c.log $work/g.log"
+  grep '^epoch' $work/c.log $work/g.log
+  # the last epoch's costs within 1% (the runs part only at near-tie draws and rounding)
+  for field in xent '(PL)'; do
+    a=\$(grep '^epoch' $work/c.log | tail -n 1 | awk -v f=\"\$field\" '{for (i=1;i<=NF;i++) if (\$i==f) print \$(i+1)}')
+    b=\$(grep '^epoch' $work/g.log | tail -n 1 | awk -v f=\"\$field\" '{for (i=1;i<=NF;i++) if (\$i==f) print \$(i+1)}')
+    echo \"\$field: cpu \$a gpu \$b\"
+    awk -v a=\"\$a\" -v b=\"\$b\" 'BEGIN {d = a - b; if (d < 0) d = -d; if (a < 0) a = -a; exit !(a > 0 && d <= 0.01 * a)}'
+  done"
 # A run that diverges (weight decay 1000 at lr 1: W overflows within ~15 steps) is caught
 # on the GPU (the update kernel's own non-finite flag, read a step later) at the same
 # step as on the CPU, with the same message.
@@ -115,10 +136,11 @@ check divergence_caught_like_cpu bash -c "
 chain_kernel_run_agrees() {
   set -e
   local mode=$1 log=$work/k$1.log
-  RBM_CUDA_CHAIN_KERNEL=$mode rbm train "${small[@]}" --epochs 2 --device cuda --out "$work/k$mode" > "$log" 2>&1
+  RBM_CUDA_CHAIN_KERNEL=$mode rbm train "${small[@]}" --epochs 2 --device cuda --out "$work/k$mode" > "$log" 2>&1 \
+    || { cat "$log"; return 1; }  # (the work folder does not come back)
   local kind=whole-chain
   [ "$mode" = 2 ] && kind=whole-step
-  grep "$kind cluster kernel in use" "$log"  # the engine's note once it planned the batch
+  grep "$kind cluster kernel in use" "$log" || { cat "$log"; return 1; }  # the engine's note once it planned the batch
   grep '^epoch' "$work/g.log" "$log"
   local a b
   a=$(grep '^epoch' "$work/g.log" | tail -n 1 | awk '{for (i=1;i<=NF;i++) if ($i=="xent") print $(i+1)}')
@@ -154,7 +176,13 @@ check sample_on_gpu bash -c "
     --out $work/sg.h5 | tee $work/sg.log
   grep -q '^sampling on cuda' $work/sg.log
   [ -s $work/sg.png ]"
-check nccl_one_rank bash -c "mpirun -np 1 rbm train ${small[*]} --epochs 1 --device cuda --comm nccl --out $work/n1 | grep -E 'NCCL|replicas'"
+check nccl_one_rank bash -c "
+  set -eo pipefail
+  mpirun -np 1 rbm train ${small[*]} --epochs 1 --device cuda --comm nccl --out $work/n1 | tee $work/n1.log
+  grep -q 'allreduce NCCL' $work/n1.log && grep -q 'replicas bitwise identical on 1' $work/n1.log"
+# The watchdog ends a rank whose allreduce cannot finish (a stream held past
+# RBM_NCCL_TIMEOUT_S = 2 s) with its message and exit 1, not a hang.
+check nccl_watchdog_ends_a_stall bash "$here/nccl_watchdog.sh" "$here/bin/rbm_gpu_nccl_watchdog"
 check two_ranks_one_gpu_mpi bash -c "mpirun -np 2 rbm train ${small[*]} --epochs 1 --device cuda --comm mpi --out $work/m2 | grep 'replicas bitwise identical on 2'"
 check two_ranks_one_gpu_nccl_refused bash -c "
   if mpirun -np 2 rbm train ${small[*]} --epochs 1 --device cuda --comm nccl --out $work/n2 > $work/n2.log 2>&1; then

@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
         int code = 2;
         if (command == "--version" || command == "version") {
             std::cout << "rbm " << RBM_VERSION << " (CUDA engine: "
-                      << (rbm::cuda_built() ? "built, " + std::to_string(rbm::cuda_device_count()) + " GPU(s) visible"
+                      << (rbm::cuda_built() ? "built, " + std::to_string(rbm::cuda_device_count()) + " GPU(s) visible" +
+                                                  (rbm::cuda_device_count() ? "" : " (CUDA: " + rbm::why_no_cuda_device() + ")")
                                             : std::string("not built"))
                       << ")" << std::endl;
             code = 0;

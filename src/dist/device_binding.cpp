@@ -62,7 +62,8 @@ DeviceBinding bind_device(const Communicator& comm, std::ostream& log) {
     const int visible = cuda_device_count();
     if (visible == 0) {
         MPI_Comm_free(&node);
-        fail("--device cuda on host ", host_name(), ": no CUDA GPU is visible to rank ", comm.rank());
+        fail("--device cuda on host ", host_name(), ": no CUDA GPU is visible to rank ", comm.rank(), " (CUDA: ",
+             why_no_cuda_device(), ")");
     }
     b.device = b.local_rank % visible;
     std::string uuid;

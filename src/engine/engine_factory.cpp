@@ -27,6 +27,14 @@ int cuda_device_count() {
 #endif
 }
 
+std::string why_no_cuda_device() {
+#ifdef RBM_HAVE_CUDA
+    return cuda::device_count_problem();
+#else
+    return "this rbm was built without CUDA";
+#endif
+}
+
 DeviceKind resolve_device(DeviceKind requested) {
     if (requested != DeviceKind::auto_select) return requested;
     return cuda_device_count() > 0 ? DeviceKind::cuda : DeviceKind::cpu;
@@ -36,7 +44,8 @@ void require_cuda_device() {
     if (!cuda_built())
         fail("--device cuda: this rbm was built without CUDA (nvcc was not found when it was configured)");
     if (cuda_device_count() == 0)
-        fail("--device cuda: no CUDA GPU is visible to this process (check the driver and CUDA_VISIBLE_DEVICES)");
+        fail("--device cuda: no CUDA GPU is visible to this process (CUDA: ", why_no_cuda_device(),
+             "; check the driver and CUDA_VISIBLE_DEVICES)");
 }
 
 ChainKernel chain_kernel_requested() {

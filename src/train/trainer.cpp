@@ -104,7 +104,7 @@ void Trainer::create_engine() {
         log_ << "--device auto: "
              << (cpu_only ? "--method pt runs on the cpu (parallel tempering has no CUDA engine yet)"
                  : options.device == DeviceKind::cuda ? "a GPU is visible, using cuda"
-                                                      : "no GPU visible, using the cpu")
+                                                      : "no GPU visible (CUDA: " + why_no_cuda_device() + "), using the cpu")
              << std::endl;
     if (comm_.is_root() && config_.tf32 && options.device == DeviceKind::cpu)
         log_ << "--tf32: applies to the CUDA engine's products; the cpu computes in FP32" << std::endl;

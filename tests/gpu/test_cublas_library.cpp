@@ -17,7 +17,6 @@ TEST(CublasLibrary, EveryFunctionResolves) {
                 lib.cublasSetWorkspace && lib.cublasSgemm && lib.cublasSgemv && lib.cublasSger &&
                 lib.cublasGetStatusString);
     EXPECT_EQ(std::string(lib.cublasGetStatusString(CUBLAS_STATUS_SUCCESS)), "success");
-    EXPECT_EQ(&cuda::cublas(), &lib) << "loaded once";
 }
 
 TEST(CublasLibrary, AFailedCallNamesItselfAndCublassReason) {

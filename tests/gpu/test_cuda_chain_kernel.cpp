@@ -23,7 +23,7 @@ namespace {
 // The whole-chain cluster kernel, asked for (RBM_CUDA_CHAIN_KERNEL=1 in a run).
 #define SKIP_WITHOUT_CLUSTERS()                                                              \
     SKIP_WITHOUT_GPU();                                                                      \
-    if (!clusters_available()) GTEST_SKIP() << "thread-block clusters need sm_90 or newer"
+    if (!clusters_available()) GTEST_SKIP() << "thread-block clusters need sm_90 or newer (or RBM_GPU_NO_CHAIN_KERNEL=1)"
 
 TEST(CudaChainKernel, PlansTheTutorialShape) {
     SKIP_WITHOUT_CLUSTERS();

@@ -2,7 +2,9 @@
 // for the run; ncclAllReduce sums the gradient in place on the engine's stream. A
 // watchdog thread polls ncclCommGetAsyncError and a deadline on the last allreduce:
 // on an error or a stall it aborts the communicator and ends the whole job
-// (Communicator::end_job_from_thread) rather than letting the ranks hang.
+// (Communicator::end_job_from_thread) rather than letting the ranks hang. ncclCommAbort
+// itself has been seen to hang (NVIDIA/nccl issues 549, 992, 1777), so every abort runs
+// under a timer that ends the process regardless.
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -36,6 +39,16 @@ double timeout_seconds() {
     return t > 0 ? t : 300.0;
 }
 
+// Ends the process `seconds` from now unless it has ended by then: what follows (an
+// ncclCommAbort) may hang, and a rank that hangs holds the whole job until its limit.
+void exit_unless_gone_within(int seconds, const char* what) {
+    std::thread([seconds, what] {
+        std::this_thread::sleep_for(std::chrono::seconds(seconds));
+        std::fprintf(stderr, "rbm: error: %s did not return within %d s; ending the process\n", what, seconds);
+        Communicator::end_job_from_thread(1);
+    }).detach();
+}
+
 class NcclReducer final : public GradientReducer {
 public:
     explicit NcclReducer(const Communicator& comm) : rank_(comm.rank()), timeout_(timeout_seconds()) {
@@ -57,22 +70,50 @@ public:
     ~NcclReducer() override {
         stop_ = true;
         if (watchdog_.joinable()) watchdog_.join();
+        // ncclCommDestroy waits for the communicator's work: after an error (an exception
+        // unwinding through here, an allreduce unfinished) that may never come, so the
+        // communicator is aborted instead, under the timer.
+        const bool unfinished = in_call_ || (pending_ && cudaEventQuery(done_) == cudaErrorNotReady);
+        if (std::uncaught_exceptions() > 0 || unfinished) {
+            exit_unless_gone_within(30, "ncclCommAbort");
+            ncclCommAbort(nccl_);
+        } else {
+            ncclCommDestroy(nccl_);
+        }
         cudaEventDestroy(done_);
-        ncclCommDestroy(nccl_);
     }
 
     void sum_in_place(const GradientView& g) override {
         RBM_CHECK(g.on_device, "the NCCL reducer needs a device gradient buffer");
         auto stream = static_cast<cudaStream_t>(g.stream);
-        RBM_NCCL(ncclAllReduce(g.data, g.data, g.count, ncclFloat, ncclSum, nccl_, stream));
+        // The deadline runs from before the call: the enqueue itself may block (NCCL sets
+        // up connections at the first collective), and a peer that never comes would hold
+        // it there with nothing pending for the watchdog to see.
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            pending_since_ = Clock::now();
+            in_call_ = true;
+        }
+        try {
+            RBM_NCCL(ncclAllReduce(g.data, g.data, g.count, ncclFloat, ncclSum, nccl_, stream));
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            in_call_ = false;
+            throw;
+        }
         std::lock_guard<std::mutex> lock(mutex_);
+        in_call_ = false;
         RBM_CUDA(cudaEventRecord(done_, stream));
-        pending_since_ = Clock::now();
         pending_ = true;
     }
 
-    std::string describe() const override { return "NCCL " + std::to_string(NCCL_MAJOR) + "." +
-                                                   std::to_string(NCCL_MINOR) + " ncclAllReduce (device buffers)"; }
+    // The library loaded at run time, which may not be the headers' version.
+    std::string describe() const override {
+        int code = 0;
+        RBM_NCCL(ncclGetVersion(&code));  // 2.9 and later: major * 10000 + minor * 100 + patch
+        return "NCCL " + std::to_string(code / 10000) + "." + std::to_string(code / 100 % 100) + "." +
+               std::to_string(code % 100) + " ncclAllReduce (device buffers)";
+    }
 
 private:
     void watch() {
@@ -85,8 +126,8 @@ private:
             if (ncclCommGetAsyncError(nccl_, &async) == ncclSuccess && async != ncclSuccess && async != ncclInProgress)
                 abort_job(std::string("NCCL reported an asynchronous error: ") + ncclGetErrorString(async));
             std::lock_guard<std::mutex> lock(mutex_);
-            if (!pending_) continue;
-            if (cudaEventQuery(done_) == cudaSuccess) pending_ = false;
+            if (!pending_ && !in_call_) continue;
+            if (!in_call_ && cudaEventQuery(done_) == cudaSuccess) pending_ = false;
             else if (seconds_since(pending_since_) > timeout_)
                 abort_job("an NCCL allreduce did not finish within " + std::to_string(int(timeout_)) +
                           " s (a rank died or hangs; RBM_NCCL_TIMEOUT_S sets the limit)");
@@ -96,6 +137,7 @@ private:
     [[noreturn]] void abort_job(const std::string& why) {
         std::fprintf(stderr, "rbm (rank %d): error: %s; aborting the communicator and the job\n", rank_, why.c_str());
         std::fflush(stderr);
+        exit_unless_gone_within(10, "ncclCommAbort");
         ncclCommAbort(nccl_);
         Communicator::end_job_from_thread(1);
     }
@@ -108,7 +150,8 @@ private:
     int device_ = 0;
     std::atomic<bool> stop_{false};
     std::mutex mutex_;
-    bool pending_ = false;
+    bool pending_ = false;  // an allreduce queued, its event not yet seen complete
+    bool in_call_ = false;  // inside ncclAllReduce itself
     Clock::time_point pending_since_;
 };
 

@@ -32,6 +32,7 @@ CublasLibrary load() {
     RBM_CHECK(library != nullptr, "cuBLAS: cannot load " << file << " (" << loader_reason()
                                       << "); the CUDA engine needs it: add its directory to LD_LIBRARY_PATH");
     CublasLibrary lib{};
+    try {
 #define RBM_RESOLVE(name) resolve(library, file, lib.name, RBM_SYMBOL_TEXT(name))
     RBM_RESOLVE(cublasCreate);
     RBM_RESOLVE(cublasDestroy);
@@ -43,6 +44,10 @@ CublasLibrary load() {
     RBM_RESOLVE(cublasSger);
     RBM_RESOLVE(cublasGetStatusString);
 #undef RBM_RESOLVE
+    } catch (...) {
+        dlclose(library);  // the next call loads it afresh rather than holding a second reference
+        throw;
+    }
     return lib;
 }
 

@@ -23,8 +23,9 @@ struct CublasLibrary {
     decltype(&::cublasGetStatusString) cublasGetStatusString;
 };
 
-// Loads libcublas.so.<the major version rbm was built with> on the first call (the
-// executable's run path, then LD_LIBRARY_PATH and the system's); rbm::Error naming the
+// Loads libcublas.so.<the major version rbm was built with> on the first call
+// (LD_LIBRARY_PATH, then the executable's run path — a DT_RUNPATH, which comes second —,
+// then the loader's cache and the system's directories); rbm::Error naming the
 // library and the loader's reason if it cannot.
 const CublasLibrary& cublas();
 

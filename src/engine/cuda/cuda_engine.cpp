@@ -10,6 +10,7 @@
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <iostream>
@@ -30,6 +31,20 @@ int visible_device_count() {
         return 0;
     }
     return count;
+}
+
+std::string device_count_problem() {
+    int count = 0;
+    const cudaError_t rc = cudaGetDeviceCount(&count);
+    if (rc == cudaSuccess) return count > 0 ? "" : "no device";
+    cudaGetLastError();
+    // Without a driver at all the runtime says the driver is too old: say what is missing.
+    if (rc == cudaErrorInsufficientDriver) {
+        void* driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+        if (!driver) return "no CUDA driver is installed (libcuda.so.1 not found)";
+        dlclose(driver);
+    }
+    return cudaGetErrorString(rc);
 }
 
 std::string device_uuid(int device) {
