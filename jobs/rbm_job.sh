@@ -9,7 +9,10 @@
 #   RBM           the binary (default $RBM_HOME/build/rbm)
 #   RBM_CONFIG    INI file for --config (default configs/default.ini; empty: none). Relative
 #                 paths (this, the data paths in it, RBM_RUNS) are the submit directory's.
-#   RBM_ARGS      more `rbm train` flags, split on spaces (the script's own arguments too)
+#   RBM_ARGS      more `rbm train` flags, split on spaces (the script's own arguments too).
+#                 A flag given more than once (RBM_CONFIG's --config, RBM_DEVICE's --device,
+#                 RBM_ARGS, the script's arguments, a sweep line: each wins over those
+#                 before it) is passed once, the last; --out and --resume are the script's.
 #   RBM_RUNS      where run directories go (default runs, relative to the submit directory)
 #   RBM_RUN_DIR   the run directory itself (default $RBM_RUNS/$SLURM_JOB_NAME-$SLURM_JOB_ID;
 #                 an array task: $RBM_RUNS/$SLURM_JOB_NAME-$SLURM_ARRAY_JOB_ID/$SLURM_ARRAY_TASK_ID)
@@ -100,16 +103,54 @@ resubmit_hint() {
   echo "rbm job: to continue from its newest checkpoint, resubmit with RBM_RUN_DIR=$RBM_RUN_DIR$how" >&2
 }
 
+# last_flags_win WORD...: sets `flags` to the words with every option kept only at its
+# last occurrence (with its value: the next word, unless that is an option itself, or
+# after =), saying which were overridden. rbm refuses an option given twice; a job's
+# defaults, RBM_ARGS, the script's arguments and a sweep line may each name one.
+last_flags_win() {
+  local -a words=("$@")
+  local -A last=()
+  local i n=${#words[@]} name value
+  flags=()
+  for ((i = 0; i < n; i++)); do
+    [[ ${words[i]} == --* ]] && last[${words[i]%%=*}]=$i
+  done
+  for ((i = 0; i < n; i++)); do
+    if [[ ${words[i]} != --* ]]; then flags+=("${words[i]}"); continue; fi  # rbm names a stray word
+    name=${words[i]%%=*}
+    value=0
+    [[ ${words[i]} != *=* ]] && ((i + 1 < n)) && [[ ${words[i + 1]} != --* ]] && value=1
+    if [ "${last[$name]}" = "$i" ]; then
+      flags+=("${words[i]}")
+      ((value)) && flags+=("${words[i + 1]}")
+    else
+      echo "rbm job: $name given more than once: the last one is used"
+    fi
+    ((value)) && i=$((i + 1))
+  done
+}
+
 # rbm_run [rbm train flags...]: runs the training step and exits the job.
 rbm_run() {
-  local args=(train --resume --out "$RBM_RUN_DIR")
-  [ -n "$RBM_CONFIG" ] && args+=(--config "$RBM_CONFIG")
+  local args=(train --resume --out "$RBM_RUN_DIR") flags word
   # shellcheck disable=SC2206  # RBM_ARGS is a space-separated list of flags on purpose
-  args+=(${RBM_ARGS:-} "$@")
-  if [ -n "$RBM_CONFIG" ] && [ ! -f "$RBM_CONFIG" ]; then
-    echo "rbm job: RBM_CONFIG $RBM_CONFIG is not a file here ($PWD); relative paths (RBM_CONFIG, the" \
-         "data paths in it, RBM_RUNS) are the submit directory's: submit from the repository root, or give" \
-         "absolute paths" >&2
+  last_flags_win ${RBM_CONFIG:+--config "$RBM_CONFIG"} ${RBM_DEVICE:+--device "$RBM_DEVICE"} ${RBM_ARGS:-} "$@"
+  local config="" i
+  for ((i = 0; i < ${#flags[@]}; i++)); do
+    word=${flags[i]}
+    case "$word" in
+      --out|--out=*|--resume)
+        echo "rbm job: $word is the job script's own: the run directory is RBM_RUN_DIR, always resumed" >&2
+        exit 2 ;;
+      --config) config=${flags[i + 1]:-} ;;
+      --config=*) config=${word#--config=} ;;
+    esac
+  done
+  args+=("${flags[@]}")
+  if [ -n "$config" ] && [ ! -f "$config" ]; then
+    echo "rbm job: the configuration $config (RBM_CONFIG or --config) is not a file here ($PWD); relative" \
+         "paths (RBM_CONFIG, the data paths in it, RBM_RUNS) are the submit directory's: submit from the" \
+         "repository root, or give absolute paths" >&2
     exit 2
   fi
   mkdir -p "$RBM_RUN_DIR"
