@@ -67,7 +67,7 @@ const char* kTrainUsage =
 const std::set<std::string> kResumeMayChange = {
     "epochs", "data", "test-data", "out", "threads", "checkpoint-every", "keep-checkpoints",
     "monitor-every", "monitor-examples", "sample-every", "filters", "device", "comm", "tf32", "progress-every",
-    "max-hours"};
+    "max-hours", "init-from"};
 
 // A configuration as it trains: --chains 0 means the batch size, so either spelling
 // matches, and CD keeps no chains, so any count does.
@@ -141,17 +141,40 @@ Resolved resolve(const Settings& flags, const Settings& file, const std::string&
             fail(origin, ": its stored configuration (/config, attribute ini) names no data: not a checkpoint "
                  "rbm wrote; remove it to resume from an earlier one");
         stored.out = r.config.out;
+        // Where the run started from is its history, not a setting: a job script's --init-from
+        // given again on every restart is neither refused nor recorded anew.
+        const std::string started_from = stored.init_from;
         // A flag overrides the file's key, as on the run's first start: only what the
         // command line leaves to the file is the file's to match.
         Settings left_to_file = file;
         for (const auto& flag : flags) left_to_file.erase(flag.first);
         apply_on_resume(left_to_file, file_name, stored);
         apply_on_resume(flags, "command line", stored);
+        stored.init_from = started_from;
         check_stored_path("data", stored.data, flags, file, origin);
         check_stored_path("test-data", stored.test_data, flags, file, origin);
         r.config = stored;
         r.resuming = true;
         if (!comm.is_root()) r.checkpoint = Checkpoint{};  // filled by rank 0's broadcasts
+    }
+    // A run directory stands for its newest checkpoint, chosen once (by rank 0) and recorded
+    // as the file, so the run names the very state it started from.
+    if (!r.resuming && !r.config.init_from.empty()) {
+        const std::string given = r.config.init_from;
+        std::string chosen = given, problem;  // a problem fails every rank alike
+        if (comm.is_root()) {
+            std::error_code ec;
+            if (std::filesystem::is_directory(given, ec)) {
+                chosen = find_newest_checkpoint(given).value_or("");
+                if (chosen.empty()) problem = "is a directory without checkpoints (" + given + "/checkpoints/step-*.h5)";
+            } else if (!std::filesystem::exists(given, ec) && !ec) {
+                problem = "does not exist (a checkpoint file, or a run directory, is expected)";
+            }
+        }
+        comm.broadcast(chosen);
+        comm.broadcast(problem);
+        if (!problem.empty()) fail("--init-from ", given, " ", problem);
+        r.config.init_from = chosen;
     }
     return r;
 }

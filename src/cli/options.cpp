@@ -49,6 +49,9 @@ po::options_description train_config_options() {
         ("offset-rate", text(), "centering: rate of the hidden offsets' moving average (default 0.01)")
         ("vbias-init", text(), "initial visible biases: zero (the tutorial's) | data (log p / (1 - p) of the "
                                "training data's means) (default zero)")
+        ("init-from", text(), "start from the parameters and persistent chains of this checkpoint (or a run "
+                              "directory's newest) instead of a fresh initialisation: a new run, with its own "
+                              "settings, from where another stopped (default: none)")
         ("seed", text(), "seed of every random stream (default 123)")
         ("out", text(), "run directory (default runs/mnist)")
         ("checkpoint-every", text(), "also checkpoint every N steps (default 0: every epoch only)")
@@ -241,6 +244,7 @@ void apply(const Settings& settings, const std::string& origin, TrainConfig& c) 
         else if (key == "centering") c.centering = parse_bool("--centering", v, origin);
         else if (key == "offset-rate") c.update.offset_rate = float(real(key, v, 0, 1));
         else if (key == "vbias-init") c.vbias_from_data = parse_choice(v, origin + ": --vbias-init", kVbiasInits);
+        else if (key == "init-from") c.init_from = path(key, v);
         else if (key == "seed") c.seed = uint32_t(count(key, v, 0, UINT32_MAX));
         else if (key == "out") c.out = path(key, v);
         else if (key == "checkpoint-every") c.checkpoint_every = count(key, v, 0, big);
@@ -269,6 +273,9 @@ void validate(const TrainConfig& c) {
     if (c.method != Method::pt && (c.temperatures != 0 || c.beta_min))
         fail("--", c.temperatures ? "temperatures" : "beta-min", " applies to --method pt (parallel tempering), and the method here is ",
              method_name(c.method));
+    if (!c.init_from.empty() && c.vbias_from_data)
+        fail("--vbias-init data sets the visible biases that --init-from ", c.init_from, " takes from its checkpoint: "
+             "give one or the other");
     if (c.method == Method::pt && c.device == DeviceKind::cuda)
         fail("--method pt: parallel tempering runs on the CPU engine only (the CUDA engine has none yet); "
              "use --device cpu or auto");

@@ -71,6 +71,7 @@ std::string to_ini(const TrainConfig& c) {
     o << "centering = " << (c.centering ? "true" : "false") << "\n";
     o << "offset-rate = " << shortest_text(c.update.offset_rate) << "\n";
     o << "vbias-init = " << vbias_init_name(c.vbias_from_data) << "\n";
+    if (!c.init_from.empty()) o << "init-from = " << c.init_from << "\n";
     o << "seed = " << c.seed << "\n";
     o << "out = " << c.out << "\n";
     o << "checkpoint-every = " << c.checkpoint_every << "\n";

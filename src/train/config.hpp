@@ -38,6 +38,7 @@ struct TrainConfig {
     std::size_t momentum_warmup = 0;  // epochs at initial_momentum (0: none)
     bool centering = false;           // centered gradient (Melchior et al. 2016)
     bool vbias_from_data = false;     // visible biases start at log(p / (1 - p)) of the data's means
+    std::string init_from;            // a checkpoint file whose parameters and chains start the run (empty: none)
     uint32_t seed = 123;
     // outputs and cadence
     std::string out = "runs/mnist";

@@ -82,11 +82,14 @@ private:
     std::vector<float> training_means();
     // Where the run's state comes from and goes to (trainer_state.cpp).
     void start_fresh();
+    Checkpoint read_init_source();
+    std::string init_note(const Checkpoint& source) const;
     void resume(Checkpoint& ckpt);
-    void receive_checkpoint(Checkpoint& ckpt);
+    void receive_checkpoint(Checkpoint& ckpt, bool resuming);
     void restore_metric_sums(std::vector<double> stored, uint64_t old_world);
     void check_same_data(const Checkpoint& ckpt) const;
     std::string resliced_note(std::size_t stored, uint64_t old_world) const;
+    std::string chains_taken(std::size_t stored) const;
     std::vector<uint8_t> rank_chains(const uint8_t* level, std::size_t stored_rows) const;
     void write_checkpoint();
     void check_replicas_equal(const Checkpoint& ckpt);

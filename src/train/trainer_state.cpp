@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <sstream>
 
+#include "io/checkpoint.hpp"
 #include "model/init.hpp"
 #include "train/trainer_impl.hpp"
 #include "util/check.hpp"
@@ -22,8 +24,12 @@ uint64_t fnv1a(const void* data, std::size_t bytes, uint64_t hash = 146959810393
 
 }  // namespace
 
+// A new run: fresh parameters, or (--init-from) another run's parameters and persistent
+// chains; either way a fresh optimizer, step 0 and this run's own settings.
 void Trainer::start_fresh() {
-    ParamBuffer params = initial_params(shape_, config_.seed);
+    std::optional<Checkpoint> source;
+    if (!config_.init_from.empty()) source = read_init_source();
+    ParamBuffer params = source ? source->params : initial_params(shape_, config_.seed);
     if (config_.centering || config_.vbias_from_data) {
         const std::vector<float> means = training_means();
         if (config_.vbias_from_data)  // Hinton's guide, section 8: log p / (1 - p), p kept off 0 and 1
@@ -31,21 +37,51 @@ void Trainer::start_fresh() {
                 const float p = std::clamp(means[i], 1e-3f, 1.0f - 1e-3f);
                 params.vbias()[i] = std::log(p / (1.0f - p));
             }
-        // Hidden offsets start at 0.5, the hidden means of a model with small weights.
-        if (config_.centering) engine_->set_offsets({means, std::vector<float>(shape_.n_hidden, 0.5f)});
+        // Hidden offsets start at 0.5, the hidden means of a model with small weights, or at
+        // a centered source's moving average of its hidden means; the visible ones are always
+        // this run's data's means.
+        std::vector<float> hidden_offset(shape_.n_hidden, 0.5f);
+        if (source && !source->hidden_offset.empty()) hidden_offset = source->hidden_offset;
+        if (config_.centering) engine_->set_offsets({means, hidden_offset});
     }
     engine_->set_params(params);
     engine_->set_velocity(ParamBuffer(shape_));
     // The tutorial starts its persistent chains at h = 0; PT's tempered ones start there too.
-    if (keeps_chains(config_.method))
-        engine_->set_chains(std::vector<uint8_t>(settings_.chains * shape_.n_hidden, 0));
+    // A source's chains carry on where they were, re-sliced like a resume's.
+    if (keeps_chains(config_.method)) {
+        const bool has_chains = source && source->n_chains_total() > 0;
+        engine_->set_chains(has_chains ? rank_chains(source->chains_hidden.data(), source->n_chains_total())
+                                       : std::vector<uint8_t>(settings_.chains * shape_.n_hidden, 0));
+    }
     if (config_.method == Method::pt)
         engine_->set_tempered_chains(std::vector<uint8_t>(settings_.betas.size() * settings_.chains * shape_.n_hidden, 0));
+    if (source && comm_.is_root()) log_ << init_note(*source) << std::endl;
     outputs_.open_metrics(std::nullopt);  // a fresh run: no old row is kept
 }
 
-// Rank 0 read the checkpoint; every other rank receives what it needs of it.
-void Trainer::receive_checkpoint(Checkpoint& ckpt) {
+// --init-from's checkpoint, read by rank 0 and sent to every rank.
+Checkpoint Trainer::read_init_source() {
+    Checkpoint source;
+    if (comm_.is_root()) source = read_checkpoint(config_.init_from);
+    receive_checkpoint(source, false);
+    return source;
+}
+
+// What --init-from took: the log's account of where the run starts.
+std::string Trainer::init_note(const Checkpoint& source) const {
+    std::ostringstream note;
+    note << "initialised from " << config_.init_from << " (step " << source.step << "): its parameters";
+    if (!keeps_chains(config_.method)) return note.str() + " (CD: no persistent chains)";
+    const std::size_t stored = source.n_chains_total();
+    if (stored == 0) return note.str() + "; it has no persistent chains, so they start at h = 0";
+    note << " and persistent chains " << chains_taken(stored);
+    if (config_.method == Method::pt) note << ", the tempered levels at h = 0";
+    return note.str();
+}
+
+// Rank 0 read the checkpoint (the run's own when resuming, else --init-from's); every
+// other rank receives what it needs of it.
+void Trainer::receive_checkpoint(Checkpoint& ckpt, bool resuming) {
     uint64_t header[7] = {ckpt.step,       ckpt.epoch,      ckpt.step_in_epoch,   ckpt.steps_per_epoch,
                           ckpt.world_size, ckpt.train_rows, ckpt.data_fingerprint};
     comm_.broadcast(header, sizeof header);
@@ -61,10 +97,10 @@ void Trainer::receive_checkpoint(Checkpoint& ckpt) {
         ckpt.velocity = ParamBuffer(shape_);
     }
     if (!(ckpt.params.shape == shape_))
-        fail("the checkpoint being resumed holds a ", ckpt.params.shape.n_visible, "x", ckpt.params.shape.n_hidden,
-             " model, but this run's data ", config_.data, " has ", shape_.n_visible,
-             " values per example and its configuration --hidden ", shape_.n_hidden);
-    check_same_data(ckpt);
+        fail(resuming ? "the checkpoint being resumed" : "--init-from " + config_.init_from, " holds a ",
+             ckpt.params.shape.n_visible, "x", ckpt.params.shape.n_hidden, " model, but this run's data ", config_.data,
+             " has ", shape_.n_visible, " values per example and its configuration --hidden ", shape_.n_hidden);
+    if (resuming) check_same_data(ckpt);  // --init-from may start on other data: fine-tuning
     comm_.broadcast(ckpt.params.values.data(), ckpt.params.values.size() * sizeof(float));
     comm_.broadcast(ckpt.velocity.values.data(), ckpt.velocity.values.size() * sizeof(float));
     uint64_t n_chain_bytes = ckpt.chains_hidden.size();
@@ -90,7 +126,7 @@ void Trainer::receive_checkpoint(Checkpoint& ckpt) {
 }
 
 void Trainer::resume(Checkpoint& ckpt) {
-    receive_checkpoint(ckpt);
+    receive_checkpoint(ckpt, true);
     const bool has_offsets = !ckpt.visible_offset.empty();
     step_ = ckpt.step;
     epoch_ = ckpt.epoch;
@@ -149,16 +185,23 @@ std::vector<uint8_t> Trainer::rank_chains(const uint8_t* level, std::size_t stor
     return mine;
 }
 
+// "(S stored, N needed; ...)": what rank_chains does with S stored chains for this run's N.
+std::string Trainer::chains_taken(std::size_t stored) const {
+    const std::size_t needed = settings_.chains * std::size_t(comm_.size());
+    std::ostringstream note;
+    note << "(" << stored << " stored, " << needed << " needed; ";
+    if (stored > needed) note << "the first " << needed << " kept)";
+    else if (stored < needed) note << "the " << needed - stored << " more start at h = 0)";
+    else note << "all kept)";
+    return note.str();
+}
+
 // What a resume on another rank count did with the persistent chains.
 std::string Trainer::resliced_note(std::size_t stored, uint64_t old_world) const {
     std::ostringstream note;
     note << "resuming a run of " << old_world << " rank(s) on " << comm_.size();
     if (!keeps_chains(config_.method)) return note.str() + " (CD: no persistent chains)";
-    const std::size_t needed = settings_.chains * std::size_t(comm_.size());
-    note << ": persistent chains re-sliced (" << stored << " stored, " << needed << " needed; ";
-    if (stored > needed) note << "the first " << needed << " kept)";
-    else if (stored < needed) note << "the " << needed - stored << " more start at h = 0)";
-    else note << "all kept)";
+    note << ": persistent chains re-sliced " << chains_taken(stored);
     if (config_.method == Method::pt) note << ", at each of the " << settings_.betas.size() + 1 << " temperatures";
     return note.str();
 }
