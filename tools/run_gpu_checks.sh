@@ -66,12 +66,14 @@ check_in_budget() {
 }
 
 nvidia-smi -L | tee "$out/device.txt"
-rbm --version | tee -a "$out/device.txt"
+rbm --version 2>&1 | tee -a "$out/device.txt"
+version_rc=${PIPESTATUS[0]}
 { echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; ldd "$here/bin/rbm"; } >> "$out/device.txt"
-# Without a GPU that rbm can use (a driver too old, libraries not found) every check would
-# fail the same way: say why once and stop, keeping the device call's minutes.
-if grep -q ' 0 GPU(s) visible' "$out/device.txt"; then
-  record "FAIL  no GPU usable by rbm: $(grep -o 'GPU(s) visible.*' "$out/device.txt") (see device.txt)"
+# Without a GPU that rbm can use (a driver too old, libraries not found, rbm unable to
+# load) every check would fail the same way: say why once and stop, keeping the device
+# call's minutes.
+if [ "$version_rc" != 0 ] || grep -q ' 0 GPU(s) visible' "$out/device.txt"; then
+  record "FAIL  no GPU usable by rbm (rbm --version exit $version_rc): $(grep -m1 -o '[0-9]* GPU(s) visible.*\|error while loading.*' "$out/device.txt") (see device.txt)"
   cat "$out/summary.txt"
   tar -C "$out" -czf "$out/logs.tar.gz" logs && rm -rf "$logs" "$work"
   exit 1

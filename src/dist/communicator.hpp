@@ -65,7 +65,8 @@ public:
     // False when a step has nothing to sum (one rank, unless --comm named a device
     // reducer): the trainer then does not ask the engine for its gradient, which an engine
     // may apply unstored. The device reducers always sum, so `--comm nccl` on one rank
-    // still runs NCCL's path.
+    // still calls ncclAllReduce and records its event (NCCL itself makes one rank's
+    // in-place sum a no-op).
     virtual bool sums_anything() const { return true; }
 };
 

@@ -86,13 +86,14 @@ echo "== 4. where a tutorial step's GPU time goes: ncu times each kernel of a fe
 # wall time. --clock-control none: the clocks as the benchmark had them.
 profiled_mode=$([ "$no_chain" = 1 ] && echo 0 || echo 2)
 # About 4 kernels a step with the fused step (the cluster kernel, the step counter, the
-# update, the report), about 72 with the cuBLAS sweeps at k = 15: skip the first ten
-# steps of the 100 (start-up, the graph's capture), then profile ten.
+# update, the report), about 72 with the cuBLAS sweeps at k = 15 (launches, so start-up
+# kernels count too: roughly): skip about ten steps of the 100 (start-up, the graph's
+# capture), then profile about five.
 per_step=$([ "$profiled_mode" = 2 ] && echo 4 || echo 72)
 ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1)
 if [ -n "$ncu_bin" ]; then
   RBM_CUDA_CHAIN_KERNEL=$profiled_mode timed ncu "$ncu_bin" --clock-control none --metrics gpu__time_duration.sum --csv \
-    --log-file "$logs/step_kernels.csv" --launch-skip $((10 * per_step)) --launch-count $((10 * per_step)) \
+    --log-file "$logs/step_kernels.csv" --launch-skip $((10 * per_step)) --launch-count $((5 * per_step)) \
     rbm train --config "$here/tutorial.ini" --data "$here/data/train-images-idx3-ubyte.gz" \
     --test-data "$here/data/t10k-images-idx3-ubyte.gz" --epochs 1 --limit 2000 --device cuda --filters false \
     --sample-every 0 --progress-every 0 --out "$work/profiled" > "$logs/step_kernels.out" 2>&1

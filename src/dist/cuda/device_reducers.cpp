@@ -12,7 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -39,14 +39,18 @@ double timeout_seconds() {
     return t > 0 ? t : 300.0;
 }
 
-// Ends the process `seconds` from now unless it has ended by then: what follows (an
-// ncclCommAbort) may hang, and a rank that hangs holds the whole job until its limit.
-void exit_unless_gone_within(int seconds, const char* what) {
-    std::thread([seconds, what] {
+// Ends the process `seconds` from now unless the returned flag is set by then: what
+// follows (an ncclCommAbort) may hang, and a rank that hangs holds the whole job until
+// its limit. The caller sets the flag once that has returned.
+std::shared_ptr<std::atomic<bool>> exit_unless_done_within(int seconds, const char* what) {
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::thread([seconds, what, done] {
         std::this_thread::sleep_for(std::chrono::seconds(seconds));
+        if (*done) return;
         std::fprintf(stderr, "rbm: error: %s did not return within %d s; ending the process\n", what, seconds);
         Communicator::end_job_from_thread(1);
     }).detach();
+    return done;
 }
 
 class NcclReducer final : public GradientReducer {
@@ -70,13 +74,15 @@ public:
     ~NcclReducer() override {
         stop_ = true;
         if (watchdog_.joinable()) watchdog_.join();
-        // ncclCommDestroy waits for the communicator's work: after an error (an exception
-        // unwinding through here, an allreduce unfinished) that may never come, so the
-        // communicator is aborted instead, under the timer.
+        // ncclCommDestroy waits for the communicator's work: where an allreduce is unfinished
+        // (an error unwinding through a step) that may never come, so the communicator is
+        // aborted instead, under the timer. A run that ends or stops (a signal's exit 75
+        // unwinds too) has synchronised its last allreduce: destroyed as usual.
         const bool unfinished = in_call_ || (pending_ && cudaEventQuery(done_) == cudaErrorNotReady);
-        if (std::uncaught_exceptions() > 0 || unfinished) {
-            exit_unless_gone_within(30, "ncclCommAbort");
+        if (unfinished) {
+            const auto returned = exit_unless_done_within(30, "ncclCommAbort");
             ncclCommAbort(nccl_);
+            *returned = true;
         } else {
             ncclCommDestroy(nccl_);
         }
@@ -137,7 +143,7 @@ private:
     [[noreturn]] void abort_job(const std::string& why) {
         std::fprintf(stderr, "rbm (rank %d): error: %s; aborting the communicator and the job\n", rank_, why.c_str());
         std::fflush(stderr);
-        exit_unless_gone_within(10, "ncclCommAbort");
+        exit_unless_done_within(10, "ncclCommAbort");  // never set: the process ends below
         ncclCommAbort(nccl_);
         Communicator::end_job_from_thread(1);
     }
