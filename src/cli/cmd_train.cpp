@@ -179,6 +179,22 @@ Resolved resolve(const Settings& flags, const Settings& file, const std::string&
     return r;
 }
 
+// A flag on the command line that the run's settings leave idle (a seed with nothing
+// to draw, the rate of offsets not kept) is a mistaken command, not one to run quietly.
+// Files are exempt: rbm's own config.ini holds every key.
+void refuse_idle_flags(const Settings& flags, const TrainConfig& c) {
+    auto idle = [&](const char* key, bool applies, const std::string& what) {
+        if (flags.count(key) && !applies) fail("--", key, " applies to ", what);
+    };
+    const Binarization mode = c.binarize.mode;
+    const std::string here = ", and the binarisation here is " + binarize_name(mode);
+    idle("binarize-threshold", mode == Binarization::threshold, "--binarize threshold" + here);
+    idle("binarize-seed", mode == Binarization::stochastic || mode == Binarization::dynamic,
+         "--binarize stochastic or dynamic" + here);
+    idle("offset-rate", c.centering, "--centering true, and centering is off here");
+    idle("initial-momentum", c.momentum_warmup > 0, "the --momentum-warmup epochs, and there are none here");
+}
+
 }  // namespace
 
 int run_train(const std::vector<std::string>& args) {
@@ -205,6 +221,7 @@ int run_train(const std::vector<std::string>& args) {
     check_launch_consistency(comm);
     Resolved r = resolve(train_flags, file, config_file, vm.count("resume") > 0, comm);
     validate(r.config);
+    refuse_idle_flags(train_flags, r.config);
     if (comm.is_root() && vm.count("resume") && !r.resuming)
         std::cout << "no checkpoint in '" << r.config.out << "/checkpoints': starting a new run" << std::endl;
     set_blas_threads(r.config.threads);

@@ -112,6 +112,21 @@ expect_error "sample without checkpoint" "--checkpoint is required" "$RBM" sampl
 
 echo "== help and version"
 "$RBM" --version | grep -q "^rbm [0-9]" || fail "--version"
+# Flags the run's settings leave idle are refused (from the command line; a config file
+# may hold every key, as rbm's own config.ini does).
+expect_error "an idle binarisation seed" "--binarize-seed applies to --binarize stochastic or dynamic, and the binarisation here is none" \
+  "$RBM" train "${base[@]}" --binarize-seed 3 --out "$WORK/idle1"
+expect_error "an idle threshold" "--binarize-threshold applies to --binarize threshold, and the binarisation here is stochastic" \
+  "$RBM" train "${base[@]}" --binarize stochastic --binarize-threshold 0.3 --out "$WORK/idle2"
+expect_error "an idle offset rate" "--offset-rate applies to --centering true" \
+  "$RBM" train "${base[@]}" --offset-rate 0.1 --out "$WORK/idle3"
+expect_error "an idle initial momentum" "--initial-momentum applies to the --momentum-warmup epochs" \
+  "$RBM" train "${base[@]}" --initial-momentum 0.3 --out "$WORK/idle4"
+printf 'binarize = none\nbinarize-seed = 7\noffset-rate = 0.2\n' > "$WORK/all_keys.ini"
+"$RBM" train "${small[@]}" --config "$WORK/all_keys.ini" --out "$WORK/idle_file" > /dev/null \
+  || fail "idle keys in a config file were refused"
+echo "ok: idle keys in a config file are accepted"
+
 # Whole help texts first: grep -q stops reading at its match, and under pipefail the
 # writer's SIGPIPE would fail the pipeline.
 grep -q "global batch" <<<"$("$RBM" train --help)" || fail "train --help says nothing of the global batch"
