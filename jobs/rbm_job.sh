@@ -103,7 +103,7 @@ resubmit_hint() {
   echo "rbm job: to continue from its newest checkpoint, resubmit with RBM_RUN_DIR=$RBM_RUN_DIR$how" >&2
 }
 
-# last_flags_win WORD...: sets `flags` to the words with every option kept only at its
+# last_flags_win WORD...: sets `kept_flags` to the words with every option kept only at its
 # last occurrence (with its value: the next word, unless that is an option itself, or
 # after =), saying which were overridden. rbm refuses an option given twice; a job's
 # defaults, RBM_ARGS, the script's arguments and a sweep line may each name one.
@@ -111,18 +111,18 @@ last_flags_win() {
   local -a words=("$@")
   local -A last=()
   local i n=${#words[@]} name value
-  flags=()
+  kept_flags=()
   for ((i = 0; i < n; i++)); do
     [[ ${words[i]} == --* ]] && last[${words[i]%%=*}]=$i
   done
   for ((i = 0; i < n; i++)); do
-    if [[ ${words[i]} != --* ]]; then flags+=("${words[i]}"); continue; fi  # rbm names a stray word
+    if [[ ${words[i]} != --* ]]; then kept_flags+=("${words[i]}"); continue; fi  # rbm names a stray word
     name=${words[i]%%=*}
     value=0
     [[ ${words[i]} != *=* ]] && ((i + 1 < n)) && [[ ${words[i + 1]} != --* ]] && value=1
     if [ "${last[$name]}" = "$i" ]; then
-      flags+=("${words[i]}")
-      ((value)) && flags+=("${words[i + 1]}")
+      kept_flags+=("${words[i]}")
+      ((value)) && kept_flags+=("${words[i + 1]}")
     else
       echo "rbm job: $name given more than once: the last one is used"
     fi
@@ -132,21 +132,21 @@ last_flags_win() {
 
 # rbm_run [rbm train flags...]: runs the training step and exits the job.
 rbm_run() {
-  local args=(train --resume --out "$RBM_RUN_DIR") flags word
+  local args=(train --resume --out "$RBM_RUN_DIR") kept_flags word
   # shellcheck disable=SC2206  # RBM_ARGS is a space-separated list of flags on purpose
   last_flags_win ${RBM_CONFIG:+--config "$RBM_CONFIG"} ${RBM_DEVICE:+--device "$RBM_DEVICE"} ${RBM_ARGS:-} "$@"
   local config="" i
-  for ((i = 0; i < ${#flags[@]}; i++)); do
-    word=${flags[i]}
+  for ((i = 0; i < ${#kept_flags[@]}; i++)); do
+    word=${kept_flags[i]}
     case "$word" in
       --out|--out=*|--resume)
         echo "rbm job: $word is the job script's own: the run directory is RBM_RUN_DIR, always resumed" >&2
         exit 2 ;;
-      --config) config=${flags[i + 1]:-} ;;
+      --config) config=${kept_flags[i + 1]:-} ;;
       --config=*) config=${word#--config=} ;;
     esac
   done
-  args+=("${flags[@]}")
+  args+=("${kept_flags[@]}")
   if [ -n "$config" ] && [ ! -f "$config" ]; then
     echo "rbm job: the configuration $config (RBM_CONFIG or --config) is not a file here ($PWD); relative" \
          "paths (RBM_CONFIG, the data paths in it, RBM_RUNS) are the submit directory's: submit from the" \

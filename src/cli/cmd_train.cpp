@@ -58,6 +58,7 @@ namespace {
 const char* kTrainUsage =
     "usage: rbm train --data FILE [options]          start a run in --out\n"
     "       rbm train --resume --out DIR [options]   continue it from its newest checkpoint\n"
+    "       rbm train --init-from RUN_DIR [options]  a new run from another's parameters and chains\n"
     "\n"
     "Under MPI (mpirun -np N / srun --mpi=pmix) every rank trains on its own shard with its\n"
     "own persistent chains; --batch-size is PER RANK and the global batch is N x batch-size.\n"
@@ -67,7 +68,7 @@ const char* kTrainUsage =
 const std::set<std::string> kResumeMayChange = {
     "epochs", "data", "test-data", "out", "threads", "checkpoint-every", "keep-checkpoints",
     "monitor-every", "monitor-examples", "sample-every", "filters", "device", "comm", "tf32", "progress-every",
-    "max-hours", "init-from"};
+    "max-hours"};
 
 // A configuration as it trains: --chains 0 means the batch size, so either spelling
 // matches, and CD keeps no chains, so any count does.
@@ -90,7 +91,8 @@ void apply_on_resume(const Settings& given, const std::string& origin, TrainConf
         if (kResumeMayChange.count(key)) config = changed;
         else if (as_trained(changed) != as_trained(config))
             fail(origin, ": --", key, " ", value, " differs from the configuration of the run being resumed; "
-                 "a resumed run keeps its configuration (see ", config.out, "/config.ini), start a new --out to change it");
+                 "a resumed run keeps its configuration (see ", config.out, "/config.ini): to change it, start a new "
+                 "--out with --init-from ", config.out, " (its parameters and chains, your settings)");
     }
 }
 
@@ -141,16 +143,19 @@ Resolved resolve(const Settings& flags, const Settings& file, const std::string&
             fail(origin, ": its stored configuration (/config, attribute ini) names no data: not a checkpoint "
                  "rbm wrote; remove it to resume from an earlier one");
         stored.out = r.config.out;
-        // Where the run started from is its history, not a setting: a job script's --init-from
-        // given again on every restart is neither refused nor recorded anew.
-        const std::string started_from = stored.init_from;
         // A flag overrides the file's key, as on the run's first start: only what the
-        // command line leaves to the file is the file's to match.
-        Settings left_to_file = file;
+        // command line leaves to the file is the file's to match. Where the run started from
+        // is its history, not a setting: a job script's --init-from, given again on every
+        // restart, is neither compared nor recorded anew (the log says it is ignored).
+        Settings left_to_file = file, given_flags = flags;
         for (const auto& flag : flags) left_to_file.erase(flag.first);
+        const bool init_given = left_to_file.erase("init-from") + given_flags.erase("init-from") > 0;
         apply_on_resume(left_to_file, file_name, stored);
-        apply_on_resume(flags, "command line", stored);
-        stored.init_from = started_from;
+        apply_on_resume(given_flags, "command line", stored);
+        if (init_given && comm.is_root())
+            std::cout << "--init-from: ignored, resuming the run in " << r.config.out << " (which started from "
+                      << (stored.init_from.empty() ? std::string("a fresh initialisation") : stored.init_from) << ")"
+                      << std::endl;
         check_stored_path("data", stored.data, flags, file, origin);
         check_stored_path("test-data", stored.test_data, flags, file, origin);
         r.config = stored;
@@ -160,21 +165,29 @@ Resolved resolve(const Settings& flags, const Settings& file, const std::string&
     // A run directory stands for its newest checkpoint, chosen once (by rank 0) and recorded
     // as the file, so the run names the very state it started from.
     if (!r.resuming && !r.config.init_from.empty()) {
-        const std::string given = r.config.init_from;
-        std::string chosen = given, problem;  // a problem fails every rank alike
+        std::string chosen, problem;  // a problem fails every rank alike
         if (comm.is_root()) {
-            std::error_code ec;
-            if (std::filesystem::is_directory(given, ec)) {
-                chosen = find_newest_checkpoint(given).value_or("");
-                if (chosen.empty()) problem = "is a directory without checkpoints (" + given + "/checkpoints/step-*.h5)";
-            } else if (!std::filesystem::exists(given, ec) && !ec) {
-                problem = "does not exist (a checkpoint file, or a run directory, is expected)";
+            try {
+                chosen = checkpoint_file("init-from", r.config.init_from);
+            } catch (const Error& e) {
+                problem = e.what();
             }
         }
         comm.broadcast(chosen);
         comm.broadcast(problem);
-        if (!problem.empty()) fail("--init-from ", given, " ", problem);
+        if (!problem.empty()) throw Error(problem);
         r.config.init_from = chosen;
+        // The checkpoint's visible biases are the start: a --vbias-init data typed with it is a
+        // contradiction; one from a configuration file (every centered recipe has it) yields.
+        if (r.config.vbias_from_data) {
+            if (flags.count("vbias-init"))
+                fail("--vbias-init data sets the visible biases that --init-from ", chosen,
+                     " takes from its checkpoint: give one or the other");
+            r.config.vbias_from_data = false;
+            if (comm.is_root())
+                std::cout << "--init-from: the visible biases are the checkpoint's (" << file_name
+                          << "'s vbias-init = data does not apply)" << std::endl;
+        }
     }
     return r;
 }
@@ -186,11 +199,8 @@ void refuse_idle_flags(const Settings& flags, const TrainConfig& c) {
     auto idle = [&](const char* key, bool applies, const std::string& what) {
         if (flags.count(key) && !applies) fail("--", key, " applies to ", what);
     };
-    const Binarization mode = c.binarize.mode;
-    const std::string here = ", and the binarisation here is " + binarize_name(mode);
-    idle("binarize-threshold", mode == Binarization::threshold, "--binarize threshold" + here);
-    idle("binarize-seed", mode == Binarization::stochastic || mode == Binarization::dynamic,
-         "--binarize stochastic or dynamic" + here);
+    refuse_idle_binarize_flags(flags.count("binarize-threshold") > 0, flags.count("binarize-seed") > 0, c.binarize.mode,
+                               /*dynamic_exists=*/true);
     idle("offset-rate", c.centering, "--centering true, and centering is off here");
     idle("initial-momentum", c.momentum_warmup > 0, "the --momentum-warmup epochs, and there are none here");
 }
@@ -221,7 +231,7 @@ int run_train(const std::vector<std::string>& args) {
     check_launch_consistency(comm);
     Resolved r = resolve(train_flags, file, config_file, vm.count("resume") > 0, comm);
     validate(r.config);
-    refuse_idle_flags(train_flags, r.config);
+    if (!r.resuming) refuse_idle_flags(train_flags, r.config);  // a run started before this check resumes as it was
     if (comm.is_root() && vm.count("resume") && !r.resuming)
         std::cout << "no checkpoint in '" << r.config.out << "/checkpoints': starting a new run" << std::endl;
     set_blas_threads(r.config.threads);

@@ -107,7 +107,7 @@ void refuse_missing_values(const std::vector<std::string>& args, const po::optio
         const std::string& arg = args[i];
         if (arg == "--") break;  // what follows is no option (and refused as stray words)
         if (arg.rfind("--", 0) != 0 || arg.find('=') != std::string::npos) continue;
-        const po::option_description* option = options.find_nothrow(arg.substr(2), /*approx=*/true);
+        const po::option_description* option = options.find_nothrow(arg.substr(2), /*approx=*/false);
         if (option && option->semantic()->max_tokens() > 0 && args[i + 1].rfind("--", 0) == 0)
             fail("option '", arg, "' needs a value, but the next word is '", args[i + 1], "' (see --help)");
     }
@@ -119,7 +119,14 @@ Settings parse_flags(const std::vector<std::string>& args, const po::options_des
     for (const std::string& arg : args) refuse_placeholders(arg, "command line");
     refuse_missing_values(args, options);
     try {
-        const po::parsed_options parsed = po::command_line_parser(args).options(options).run();
+        // Whole names only: a guessed prefix (--hid for --hidden) reads as another flag to
+        // whatever composes command lines (the job scripts' de-duplication), and a prefix
+        // that fits today may become ambiguous when an option is added.
+        const po::parsed_options parsed = po::command_line_parser(args)
+                                              .options(options)
+                                              .style(po::command_line_style::default_style &
+                                                     ~po::command_line_style::allow_guessing)
+                                              .run();
         // Boost stores no word that is not an option's value; a stray one (`--hidden 4 8`,
         // anything after `--`) would otherwise be dropped without a word.
         for (const po::option& o : parsed.options)
@@ -244,7 +251,10 @@ void apply(const Settings& settings, const std::string& origin, TrainConfig& c) 
         else if (key == "centering") c.centering = parse_bool("--centering", v, origin);
         else if (key == "offset-rate") c.update.offset_rate = float(real(key, v, 0, 1));
         else if (key == "vbias-init") c.vbias_from_data = parse_choice(v, origin + ": --vbias-init", kVbiasInits);
-        else if (key == "init-from") c.init_from = path(key, v);
+        else if (key == "init-from") {
+            if (v.empty()) fail(origin, ": --init-from needs a checkpoint file or a run directory");
+            c.init_from = path(key, v);
+        }
         else if (key == "seed") c.seed = uint32_t(count(key, v, 0, UINT32_MAX));
         else if (key == "out") c.out = path(key, v);
         else if (key == "checkpoint-every") c.checkpoint_every = count(key, v, 0, big);
@@ -273,9 +283,6 @@ void validate(const TrainConfig& c) {
     if (c.method != Method::pt && (c.temperatures != 0 || c.beta_min))
         fail("--", c.temperatures ? "temperatures" : "beta-min", " applies to --method pt (parallel tempering), and the method here is ",
              method_name(c.method));
-    if (!c.init_from.empty() && c.vbias_from_data)
-        fail("--vbias-init data sets the visible biases that --init-from ", c.init_from, " takes from its checkpoint: "
-             "give one or the other");
     if (c.method == Method::pt && c.device == DeviceKind::cuda)
         fail("--method pt: parallel tempering runs on the CPU engine only (the CUDA engine has none yet); "
              "use --device cpu or auto");
@@ -284,15 +291,20 @@ void validate(const TrainConfig& c) {
     if (bytes > 64e9) fail("--hidden ", c.hidden, " asks for more memory than this machine can give");
 }
 
+std::string checkpoint_file(const std::string& option, const std::string& given) {
+    std::error_code ec;
+    if (!std::filesystem::exists(given, ec) && !ec)
+        fail("--", option, " ", given, " does not exist (a checkpoint file, or a run directory, is expected)");
+    if (!std::filesystem::is_directory(given, ec)) return given;  // a file: its reader says what is wrong with it
+    const std::optional<std::string> newest = find_newest_checkpoint(given);
+    if (!newest) fail("--", option, " ", given, " is a directory without checkpoints (", given, "/checkpoints/step-*.h5)");
+    return *newest;
+}
+
 std::string checkpoint_option(const po::variables_map& vm) {
     if (!vm.count("checkpoint"))
         fail("--checkpoint is required (a checkpoint file written by rbm train, or its run directory)");
-    const std::string given = vm["checkpoint"].as<std::string>();
-    std::error_code ec;
-    if (!std::filesystem::is_directory(given, ec)) return given;  // a file: its reader says what is wrong with it
-    const std::optional<std::string> newest = find_newest_checkpoint(given);
-    if (!newest) fail("--checkpoint ", given, " is a directory without checkpoints (", given, "/checkpoints/step-*.h5)");
-    return *newest;
+    return checkpoint_file("checkpoint", vm["checkpoint"].as<std::string>());
 }
 
 BinarizeSpec parse_binarize_once(const po::variables_map& vm, BinarizeSpec spec) {
@@ -303,13 +315,18 @@ BinarizeSpec parse_binarize_once(const po::variables_map& vm, BinarizeSpec spec)
         spec.threshold = float(parse_real("--binarize-threshold", text("binarize-threshold"), origin, 0, 1));
     if (vm.count("binarize-seed"))
         spec.seed = uint32_t(parse_count("--binarize-seed", text("binarize-seed"), origin, 0, UINT32_MAX));
-    // An option that would change nothing is a mistaken command, not one to run quietly.
-    const std::string mode = choice_name(spec.mode, kOnceBinarizations);
-    if (vm.count("binarize-threshold") && spec.mode != Binarization::threshold)
-        fail("--binarize-threshold applies to --binarize threshold, and the binarisation here is ", mode);
-    if (vm.count("binarize-seed") && spec.mode != Binarization::stochastic)
-        fail("--binarize-seed applies to --binarize stochastic, and the binarisation here is ", mode);
+    refuse_idle_binarize_flags(vm.count("binarize-threshold") > 0, vm.count("binarize-seed") > 0, spec.mode,
+                               /*dynamic_exists=*/false);
     return spec;
+}
+
+// An option that would change nothing is a mistaken command, not one to run quietly.
+void refuse_idle_binarize_flags(bool threshold_given, bool seed_given, Binarization mode, bool dynamic_exists) {
+    const std::string here = ", and the binarisation here is " + binarize_name(mode);
+    if (threshold_given && mode != Binarization::threshold)
+        fail("--binarize-threshold applies to --binarize threshold", here);
+    if (seed_given && mode != Binarization::stochastic && mode != Binarization::dynamic)
+        fail("--binarize-seed applies to --binarize stochastic", dynamic_exists ? " or dynamic" : "", here);
 }
 
 }  // namespace rbm::cli

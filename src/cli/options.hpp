@@ -49,6 +49,14 @@ BinarizeSpec parse_binarize_once(const po::variables_map& vm, BinarizeSpec defau
 // goes on training does not change it under the command. Absent or a directory without
 // checkpoints: an error that says so.
 std::string checkpoint_option(const po::variables_map& vm);
+// The same for any option naming a checkpoint (--init-from): `given` itself when it is not
+// a directory (its reader judges the file), else its newest checkpoint.
+std::string checkpoint_file(const std::string& option, const std::string& given);
+
+// --binarize-threshold without threshold binarisation, or --binarize-seed without
+// stochastic or dynamic, given on the command line: refused, naming the mode
+// (`dynamic_exists`: the command has --binarize dynamic, as train has).
+void refuse_idle_binarize_flags(bool threshold_given, bool seed_given, Binarization mode, bool dynamic_exists);
 
 // Strict scalar parsers shared by the subcommands.
 uint64_t parse_count(const std::string& key, const std::string& text, const std::string& origin,

@@ -85,7 +85,8 @@ private:
     Checkpoint read_init_source();
     std::string init_note(const Checkpoint& source) const;
     void resume(Checkpoint& ckpt);
-    void receive_checkpoint(Checkpoint& ckpt, bool resuming);
+    enum class CheckpointUse { resume, init_from };
+    void receive_checkpoint(Checkpoint& ckpt, CheckpointUse use);
     void restore_metric_sums(std::vector<double> stored, uint64_t old_world);
     void check_same_data(const Checkpoint& ckpt) const;
     std::string resliced_note(std::size_t stored, uint64_t old_world) const;

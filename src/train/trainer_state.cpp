@@ -1,6 +1,7 @@
-// Where a run's state comes from and goes to: a fresh start, a resume from the checkpoint
-// rank 0 read (on as many ranks bit for bit, on another count with the chains re-sliced),
-// and the checkpoint every rank contributes to and rank 0 writes.
+// Where a run's state comes from and goes to: a new run (fresh, or from another run's
+// checkpoint with --init-from), a resume from the checkpoint rank 0 read (on as many ranks
+// bit for bit, on another count with the chains re-sliced), and the checkpoint every rank
+// contributes to and rank 0 writes.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -63,7 +64,7 @@ void Trainer::start_fresh() {
 Checkpoint Trainer::read_init_source() {
     Checkpoint source;
     if (comm_.is_root()) source = read_checkpoint(config_.init_from);
-    receive_checkpoint(source, false);
+    receive_checkpoint(source, CheckpointUse::init_from);
     return source;
 }
 
@@ -81,7 +82,8 @@ std::string Trainer::init_note(const Checkpoint& source) const {
 
 // Rank 0 read the checkpoint (the run's own when resuming, else --init-from's); every
 // other rank receives what it needs of it.
-void Trainer::receive_checkpoint(Checkpoint& ckpt, bool resuming) {
+void Trainer::receive_checkpoint(Checkpoint& ckpt, CheckpointUse use) {
+    const bool resuming = use == CheckpointUse::resume;
     uint64_t header[7] = {ckpt.step,       ckpt.epoch,      ckpt.step_in_epoch,   ckpt.steps_per_epoch,
                           ckpt.world_size, ckpt.train_rows, ckpt.data_fingerprint};
     comm_.broadcast(header, sizeof header);
@@ -126,7 +128,7 @@ void Trainer::receive_checkpoint(Checkpoint& ckpt, bool resuming) {
 }
 
 void Trainer::resume(Checkpoint& ckpt) {
-    receive_checkpoint(ckpt, true);
+    receive_checkpoint(ckpt, CheckpointUse::resume);
     const bool has_offsets = !ckpt.visible_offset.empty();
     step_ = ckpt.step;
     epoch_ = ckpt.epoch;

@@ -112,6 +112,7 @@ expect_error "sample without checkpoint" "--checkpoint is required" "$RBM" sampl
 
 echo "== help and version"
 "$RBM" --version | grep -q "^rbm [0-9]" || fail "--version"
+echo "== idle flags"
 # Flags the run's settings leave idle are refused (from the command line; a config file
 # may hold every key, as rbm's own config.ini does).
 expect_error "an idle binarisation seed" "--binarize-seed applies to --binarize stochastic or dynamic, and the binarisation here is none" \
@@ -122,10 +123,15 @@ expect_error "an idle offset rate" "--offset-rate applies to --centering true" \
   "$RBM" train "${base[@]}" --offset-rate 0.1 --out "$WORK/idle3"
 expect_error "an idle initial momentum" "--initial-momentum applies to the --momentum-warmup epochs" \
   "$RBM" train "${base[@]}" --initial-momentum 0.3 --out "$WORK/idle4"
-printf 'binarize = none\nbinarize-seed = 7\noffset-rate = 0.2\n' > "$WORK/all_keys.ini"
+printf 'binarize = none\nbinarize-seed = 7\nbinarize-threshold = 0.4\noffset-rate = 0.2\ninitial-momentum = 0.3\n' \
+  > "$WORK/all_keys.ini"
 "$RBM" train "${small[@]}" --config "$WORK/all_keys.ini" --out "$WORK/idle_file" > /dev/null \
   || fail "idle keys in a config file were refused"
 echo "ok: idle keys in a config file are accepted"
+"$RBM" train "${small[@]}" --binarize dynamic --binarize-seed 4 --out "$WORK/seeded_dynamic" > /dev/null \
+  || fail "--binarize-seed with --binarize dynamic was refused"
+expect_error "a guessed prefix of a flag" "unrecognised option '--hid'|unknown option.*--hid" \
+  "$RBM" train "${base[@]}" --hid 8 --out "$WORK/prefix"
 
 # Whole help texts first: grep -q stops reading at its match, and under pipefail the
 # writer's SIGPIPE would fail the pipeline.

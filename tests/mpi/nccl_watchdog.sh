@@ -19,7 +19,7 @@ RBM_NCCL_TIMEOUT_S=2 timeout -k 5 60 mpirun -np 1 "$PROBE" > "$out" 2>&1 || rc=$
 took=$((SECONDS - start))
 cat "$out"
 [ $rc -ne 124 ] && [ $rc -ne 137 ] || fail "still running after 60 s: the watchdog did not end the process"
-[ $rc -ne 0 ] || fail "the probe waited out its 45 s: the watchdog did not end the process"
+[ $rc -eq 1 ] || fail "mpirun exited $rc, not the watchdog's 1 (0: the probe waited out its 45 s)"
 grep -q "an NCCL allreduce did not finish within 2 s" "$out" || fail "the watchdog did not name the stall"
 ! grep -q "did not end the process" "$out" || fail "the probe outlived the watchdog"
 [ $took -lt 40 ] || fail "the process took $took s to end"
