@@ -21,7 +21,7 @@ def alive():
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(") ")[-1][0] not in "ZX"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before the open, or between open and read
         return False
 
 def check(rows, where):
