@@ -83,7 +83,7 @@ private:
     // Where the run's state comes from and goes to (trainer_state.cpp).
     void start_fresh();
     Checkpoint read_init_source();
-    std::string init_note(const Checkpoint& source) const;
+    std::string init_note(const Checkpoint& source, bool tempered_taken) const;
     void resume(Checkpoint& ckpt);
     enum class CheckpointUse { resume, init_from };
     void receive_checkpoint(Checkpoint& ckpt, CheckpointUse use);
@@ -92,6 +92,7 @@ private:
     std::string resliced_note(std::size_t stored, uint64_t old_world) const;
     std::string chains_taken(std::size_t stored) const;
     std::vector<uint8_t> rank_chains(const uint8_t* level, std::size_t stored_rows) const;
+    std::vector<uint8_t> rank_tempered_chains(const Checkpoint& ckpt) const;
     void write_checkpoint();
     void check_replicas_equal(const Checkpoint& ckpt);
     // Steps into the run in this run's steps per epoch: step_ itself, unless a resume changed

@@ -54,9 +54,19 @@ void Trainer::start_fresh() {
         engine_->set_chains(has_chains ? rank_chains(source->chains_hidden.data(), source->n_chains_total())
                                        : std::vector<uint8_t>(settings_.chains * shape_.n_hidden, 0));
     }
+    // A tempered source's levels carry on too where its ladder is this run's (rank 0 has the
+    // source's ladder; every rank learns its answer).
+    uint8_t same_ladder = 0;
+    if (source && comm_.is_root())
+        same_ladder = !settings_.betas.empty() && source->tempered_betas == settings_.betas &&
+                      source->n_chains_total() > 0 &&
+                      source->tempered_hidden.size() == settings_.betas.size() * source->chains_hidden.size();
+    comm_.broadcast(&same_ladder, sizeof same_ladder);
     if (config_.method == Method::pt)
-        engine_->set_tempered_chains(std::vector<uint8_t>(settings_.betas.size() * settings_.chains * shape_.n_hidden, 0));
-    if (source && comm_.is_root()) log_ << init_note(*source) << std::endl;
+        engine_->set_tempered_chains(same_ladder ? rank_tempered_chains(*source)
+                                                 : std::vector<uint8_t>(settings_.betas.size() * settings_.chains *
+                                                                        shape_.n_hidden, 0));
+    if (source && comm_.is_root()) log_ << init_note(*source, same_ladder) << std::endl;
     outputs_.open_metrics(std::nullopt);  // a fresh run: no old row is kept
 }
 
@@ -69,14 +79,15 @@ Checkpoint Trainer::read_init_source() {
 }
 
 // What --init-from took: the log's account of where the run starts.
-std::string Trainer::init_note(const Checkpoint& source) const {
+std::string Trainer::init_note(const Checkpoint& source, bool tempered_taken) const {
     std::ostringstream note;
     note << "initialised from " << config_.init_from << " (step " << source.step << "): its parameters";
     if (!keeps_chains(config_.method)) return note.str() + " (CD: no persistent chains)";
     const std::size_t stored = source.n_chains_total();
     if (stored == 0) return note.str() + "; it has no persistent chains, so they start at h = 0";
     note << " and persistent chains " << chains_taken(stored);
-    if (config_.method == Method::pt) note << ", the tempered levels at h = 0";
+    if (config_.method == Method::pt)
+        note << (tempered_taken ? ", and its tempered levels (the same ladder)" : ", the tempered levels at h = 0");
     return note.str();
 }
 
@@ -155,14 +166,7 @@ void Trainer::resume(Checkpoint& ckpt) {
              level_bytes ? ckpt.tempered_hidden.size() / level_bytes : 0, " tempered level(s) of chains (/chains/"
              "tempered_hidden) but its configuration has ", levels, ": not a checkpoint rbm wrote; remove it to resume "
              "from an earlier one");
-    if (levels) {
-        std::vector<uint8_t> mine;
-        for (std::size_t m = 0; m < levels; ++m) {
-            const std::vector<uint8_t> level = rank_chains(ckpt.tempered_hidden.data() + m * level_bytes, stored_rows);
-            mine.insert(mine.end(), level.begin(), level.end());
-        }
-        engine_->set_tempered_chains(mine);
-    }
+    if (levels) engine_->set_tempered_chains(rank_tempered_chains(ckpt));
     if (old_world != uint64_t(comm_.size())) {
         // Another rank count: new shards and epoch length; keep the fraction of the epoch done.
         step_in_epoch_ = std::min<uint64_t>(data_.steps_per_epoch,
@@ -196,6 +200,17 @@ std::string Trainer::chains_taken(std::size_t stored) const {
     else if (stored < needed) note << "the " << needed - stored << " more start at h = 0)";
     else note << "all kept)";
     return note.str();
+}
+
+// This rank's rows of every tempered level, level by level, re-sliced as rank_chains does.
+std::vector<uint8_t> Trainer::rank_tempered_chains(const Checkpoint& ckpt) const {
+    const std::size_t stored_rows = ckpt.n_chains_total(), level_bytes = stored_rows * shape_.n_hidden;
+    std::vector<uint8_t> mine;
+    for (std::size_t m = 0; m < settings_.betas.size(); ++m) {
+        const std::vector<uint8_t> level = rank_chains(ckpt.tempered_hidden.data() + m * level_bytes, stored_rows);
+        mine.insert(mine.end(), level.begin(), level.end());
+    }
+    return mine;
 }
 
 // What a resume on another rank count did with the persistent chains.

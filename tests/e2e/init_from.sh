@@ -63,6 +63,13 @@ echo "== parallel tempering from a PCD run: the model's chains taken, the temper
 "$RBM" train "${small[@]}" --epochs 1 --method pt --temperatures 3 --init-from "$WORK/a" --out "$WORK/pt" > "$WORK/pt.log"
 grep -q "persistent chains (20 stored, 20 needed; all kept), the tempered levels at h = 0" "$WORK/pt.log" \
   || { cat "$WORK/pt.log"; fail "PT's start not explained"; }
+echo "== from a PT run on the same ladder its tempered levels carry on too (on another one they start afresh)"
+"${MPIRUN[@]}" -np 2 "$RBM" train "${small[@]}" --epochs 1 --method pt --temperatures 3 --init-from "$WORK/pt" \
+  --out "$WORK/pt2" > "$WORK/pt2.log" 2>&1 || { cat "$WORK/pt2.log"; fail "PT from PT on 2 ranks"; }
+grep -q "persistent chains (20 stored, 40 needed; the 20 more start at h = 0), and its tempered levels (the same ladder)" \
+  "$WORK/pt2.log" || { cat "$WORK/pt2.log"; fail "the tempered levels of the same ladder were not taken"; }
+"$RBM" train "${small[@]}" --epochs 1 --method pt --temperatures 4 --init-from "$WORK/pt" --out "$WORK/pt4" > "$WORK/pt4.log"
+grep -q "the tempered levels at h = 0" "$WORK/pt4.log" || { cat "$WORK/pt4.log"; fail "another ladder's levels were taken"; }
 
 echo "== two ranks from a one-rank run: chains re-sliced, replicas equal"
 "${MPIRUN[@]}" -np 2 "$RBM" train "${small[@]}" --epochs 1 --init-from "$WORK/a" --out "$WORK/np2" > "$WORK/np2.log" 2>&1 \
