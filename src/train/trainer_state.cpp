@@ -48,20 +48,20 @@ void Trainer::start_fresh() {
     engine_->set_params(params);
     engine_->set_velocity(ParamBuffer(shape_));
     // The tutorial starts its persistent chains at h = 0; PT's tempered ones start there too.
-    // A source's chains carry on where they were, re-sliced like a resume's.
-    if (keeps_chains(config_.method)) {
-        const bool has_chains = source && source->n_chains_total() > 0;
-        engine_->set_chains(has_chains ? rank_chains(source->chains_hidden.data(), source->n_chains_total())
-                                       : std::vector<uint8_t>(settings_.chains * shape_.n_hidden, 0));
-    }
+    // A source's chains carry on where they were, re-sliced like a resume's (a source
+    // without chains, CD's, gives none: they start at h = 0).
+    if (keeps_chains(config_.method))
+        engine_->set_chains(source ? rank_chains(source->chains_hidden.data(), source->n_chains_total())
+                                   : std::vector<uint8_t>(settings_.chains * shape_.n_hidden, 0));
     // A tempered source's levels carry on too where its ladder is this run's (rank 0 has the
     // source's ladder; every rank learns its answer).
     uint8_t same_ladder = 0;
-    if (source && comm_.is_root())
-        same_ladder = !settings_.betas.empty() && source->tempered_betas == settings_.betas &&
-                      source->n_chains_total() > 0 &&
-                      source->tempered_hidden.size() == settings_.betas.size() * source->chains_hidden.size();
-    comm_.broadcast(&same_ladder, sizeof same_ladder);
+    if (source) {
+        if (comm_.is_root())
+            same_ladder = !settings_.betas.empty() && source->tempered_betas == settings_.betas &&
+                          source->tempered_hidden.size() == settings_.betas.size() * source->chains_hidden.size();
+        comm_.broadcast(&same_ladder, sizeof same_ladder);
+    }
     if (config_.method == Method::pt)
         engine_->set_tempered_chains(same_ladder ? rank_tempered_chains(*source)
                                                  : std::vector<uint8_t>(settings_.betas.size() * settings_.chains *
