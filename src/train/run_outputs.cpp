@@ -81,6 +81,7 @@ void RunOutputs::refuse_foreign_config() const {
 
 void RunOutputs::prepare() {
     if (!comm_.is_root()) return;
+    refuse_foreign_config();  // before anything is created in the user's folder
     // Every folder the run will write into, now rather than at the first epoch's end.
     make_dir(config_.out);
     make_dir(fs::path(config_.out) / "checkpoints");
@@ -89,7 +90,6 @@ void RunOutputs::prepare() {
     if (config_.sample_every > 0 && config_.method == Method::cd)
         std::cerr << "rbm: warning: --sample-every: CD keeps no persistent chains, so no samples are written "
                      "(rbm sample draws them from a checkpoint)" << std::endl;
-    refuse_foreign_config();
     std::string warning;
     lock_ = std::make_unique<DirLock>(config_.out, warning);
     if (!warning.empty()) std::cerr << "rbm: warning: " << warning << std::endl;

@@ -113,9 +113,12 @@ void Trainer::create_engine() {
 }
 
 void Trainer::run(std::optional<Checkpoint> resume_from) {
+    // --init-from's source is read and checked first: a refused start leaves no run directory.
+    std::optional<Checkpoint> init_source;
+    if (!resume_from && !config_.init_from.empty()) init_source = read_init_source();
     outputs_.prepare();
     if (resume_from) resume(*resume_from);
-    else start_fresh();
+    else start_fresh(std::move(init_source));
     outputs_.write_config();  // only now: a refused resume leaves the run's config.ini as it was
     if (comm_.is_root())
         log_ << "training " << shape_.n_visible << "x" << shape_.n_hidden << " RBM, "

@@ -81,7 +81,7 @@ private:
     double mean_free_energy(const Dataset& rows, std::size_t n);
     std::vector<float> training_means();
     // Where the run's state comes from and goes to (trainer_state.cpp).
-    void start_fresh();
+    void start_fresh(std::optional<Checkpoint> source);
     Checkpoint read_init_source();
     std::string init_note(const Checkpoint& source, bool tempered_taken) const;
     void resume(Checkpoint& ckpt);

@@ -26,10 +26,9 @@ uint64_t fnv1a(const void* data, std::size_t bytes, uint64_t hash = 146959810393
 }  // namespace
 
 // A new run: fresh parameters, or (--init-from) another run's parameters and persistent
-// chains; either way a fresh optimizer, step 0 and this run's own settings.
-void Trainer::start_fresh() {
-    std::optional<Checkpoint> source;
-    if (!config_.init_from.empty()) source = read_init_source();
+// chains (`source`, read by read_init_source); either way a fresh optimizer, step 0 and
+// this run's own settings.
+void Trainer::start_fresh(std::optional<Checkpoint> source) {
     ParamBuffer params = source ? source->params : initial_params(shape_, config_.seed);
     if (config_.centering || config_.vbias_from_data) {
         const std::vector<float> means = training_means();

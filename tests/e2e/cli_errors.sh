@@ -62,6 +62,7 @@ mkdir -p "$WORK/mine" && printf '# my experiment\nhidden = 8\n' > "$WORK/mine/co
 expect_error "the user's config.ini in --out" "mine/config.ini' exists and was not written by rbm train" \
   "$RBM" train "${base[@]}" --config "$WORK/mine/config.ini" --batch-size 10 --out "$WORK/mine"
 grep -q "^# my experiment" "$WORK/mine/config.ini" || fail "the user's config.ini was replaced"
+[ "$(ls -A "$WORK/mine")" = config.ini ] || fail "the refused start wrote into the user's folder: $(ls -A "$WORK/mine")"
 
 echo "== --resume with the same --config and a flag that overrode one of its keys (a requeued job)"
 printf 'hidden = 12\nlr = 0.05\n' > "$WORK/sweep.ini"
