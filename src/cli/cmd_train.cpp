@@ -59,6 +59,7 @@ const char* kTrainUsage =
     "usage: rbm train --data FILE [options]          start a run in --out\n"
     "       rbm train --resume --out DIR [options]   continue it from its newest checkpoint\n"
     "       rbm train --init-from RUN_DIR [options]  a new run from another's parameters and chains\n"
+    "       rbm train ... --dry-run                   check it all and say what it would do; write nothing\n"
     "\n"
     "Under MPI (mpirun -np N / srun --mpi=pmix) every rank trains on its own shard with its\n"
     "own persistent chains; --batch-size is PER RANK and the global batch is N x batch-size.\n"
@@ -213,6 +214,8 @@ int run_train(const std::vector<std::string>& args) {
     run_options.add_options()
         ("config", po::value<std::string>(), "INI file with any of the keys below")
         ("resume", "continue the run in --out from its newest checkpoint (starts fresh if it has none)")
+        ("dry-run", "check everything a start checks (options, data, device, the checkpoint resumed or "
+                    "--init-from's, the run directory), say what the run would do, and exit without writing")
         ("help,h", "this help");
     po::options_description all;
     all.add(run_options).add(options);
@@ -225,7 +228,7 @@ int run_train(const std::vector<std::string>& args) {
     const std::string config_file = vm.count("config") ? vm["config"].as<std::string>() : "";
     const Settings file = config_file.empty() ? Settings{} : read_ini_file(config_file, options);
     Settings train_flags = flags;
-    for (const char* key : {"config", "resume", "help"}) train_flags.erase(key);
+    for (const char* key : {"config", "resume", "dry-run", "help"}) train_flags.erase(key);
 
     Communicator comm;
     check_launch_consistency(comm);
@@ -239,7 +242,7 @@ int run_train(const std::vector<std::string>& args) {
         std::cout << "Slurm job " << (std::getenv("SLURM_JOB_ID") ? std::getenv("SLURM_JOB_ID") : "?")
                   << ", restart " << std::getenv("SLURM_RESTART_COUNT") << std::endl;
     try {
-        train(r.config, comm, std::move(r.checkpoint), std::cout);
+        train(r.config, comm, std::move(r.checkpoint), std::cout, vm.count("dry-run") > 0);
     } catch (const StoppedEarly&) {
         return kExitStoppedEarly;
     }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <utility>
 
 #include "util/check.hpp"
 
@@ -29,10 +30,20 @@ std::string this_process() {
     return "rbm train, pid " + std::to_string(::getpid()) + " on " + host;
 }
 
+[[noreturn]] void refuse_in_use(const std::string& dir, const std::string& path, int fd) {
+    const std::string holder = holder_of(fd);
+    ::close(fd);
+    fail("'", dir, "' is in use by ", holder, " (it holds ", path,
+         "); two runs in one directory would replace each other's files: wait for it to end, or "
+         "choose another --out");
+}
+
+std::string lock_path(const std::string& dir) { return (std::filesystem::path(dir) / ".rbm-lock").string(); }
+
 }  // namespace
 
 DirLock::DirLock(const std::string& dir, std::string& warning) {
-    const std::string path = (std::filesystem::path(dir) / ".rbm-lock").string();
+    const std::string path = lock_path(dir);
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) fail("cannot create '", path, "' (the run directory's lock): ", std::strerror(errno));
     struct flock whole {};
@@ -40,14 +51,7 @@ DirLock::DirLock(const std::string& dir, std::string& warning) {
     whole.l_whence = SEEK_SET;
     if (::fcntl(fd_, F_SETLK, &whole) != 0) {
         const int err = errno;
-        if (err == EAGAIN || err == EACCES) {
-            const std::string holder = holder_of(fd_);
-            ::close(fd_);
-            fd_ = -1;
-            fail("'", dir, "' is in use by ", holder, " (it holds ", path,
-                 "); two runs in one directory would replace each other's files: wait for it to end, or "
-                 "choose another --out");
-        }
+        if (err == EAGAIN || err == EACCES) refuse_in_use(dir, path, std::exchange(fd_, -1));
         warning = "cannot lock '" + path + "' (" + std::strerror(err) +
                   "): nothing stops a second rbm train from writing into this run directory";
         ::close(fd_);
@@ -57,6 +61,17 @@ DirLock::DirLock(const std::string& dir, std::string& warning) {
     const std::string me = this_process() + "\n";
     if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) != ssize_t(me.size()))
         warning = "cannot write '" + path + "': " + std::strerror(errno) + " (the lock holds; its note does not)";
+}
+
+void DirLock::refuse_if_held(const std::string& dir) {
+    const std::string path = lock_path(dir);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;  // no lock file: no run has held it
+    struct flock whole {};
+    whole.l_type = F_WRLCK;
+    whole.l_whence = SEEK_SET;
+    if (::fcntl(fd, F_GETLK, &whole) == 0 && whole.l_type != F_UNLCK) refuse_in_use(dir, path, fd);
+    ::close(fd);
 }
 
 DirLock::~DirLock() {

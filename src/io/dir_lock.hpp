@@ -18,6 +18,9 @@ public:
     DirLock(const DirLock&) = delete;
     DirLock& operator=(const DirLock&) = delete;
     bool held() const { return fd_ >= 0; }
+    // Fails as the constructor would where another process holds `dir`'s lock, but
+    // creates and locks nothing (rbm train --dry-run).
+    static void refuse_if_held(const std::string& dir);
 
 private:
     int fd_ = -1;

@@ -1,6 +1,8 @@
 // Rank 0's files of a training run (see run_outputs.hpp).
 #include "train/run_outputs.hpp"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -28,14 +30,36 @@ std::string epoch_name(const std::string& dir, uint64_t epoch, const char* ext) 
     return (fs::path(dir) / name).string();
 }
 
-void make_dir(const fs::path& dir) {
+// A path where the run needs a directory holds something else.
+void refuse_non_directory(const fs::path& dir) {
     std::error_code ec;
     if (fs::is_symlink(fs::symlink_status(dir, ec)) && !fs::exists(dir, ec))
         fail("'", dir.string(), "' is a symbolic link to '", fs::read_symlink(dir, ec).string(), "', which does not exist");
     if (fs::exists(fs::symlink_status(dir, ec)) && !fs::is_directory(dir, ec))
         fail("'", dir.string(), "' exists and is not a directory, which the run needs there");
+}
+
+void make_dir(const fs::path& dir) {
+    refuse_non_directory(dir);
+    std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) fail("cannot create directory '", dir.string(), "': ", ec.message());
+}
+
+// --dry-run: whether make_dir(dir) and writing in it would succeed, creating nothing. A
+// directory still to be made is checked at its nearest existing ancestor.
+void check_dir_writable(const fs::path& dir) {
+    refuse_non_directory(dir);
+    std::error_code ec;
+    fs::path existing = fs::absolute(dir, ec);
+    while (!fs::exists(existing, ec) && existing.has_parent_path() && existing != existing.parent_path())
+        existing = existing.parent_path();
+    if (!fs::is_directory(existing, ec))
+        fail("cannot create directory '", dir.string(), "': '", existing.string(), "' is not a directory");
+    if (::access(existing.c_str(), W_OK | X_OK) == 0) return;
+    const int err = errno;
+    fail("cannot ", existing == fs::absolute(dir, ec) ? "write in '" : "create directory '", dir.string(), "': '",
+         existing.string(), "': ", std::strerror(err));
 }
 // A file rbm writes atomically under `folder` of a run directory, by its temporary name
 // (write_atomically's NAME.tmp).
@@ -79,14 +103,20 @@ void RunOutputs::refuse_foreign_config() const {
              "move that file, or choose another --out");
 }
 
+// Every folder the run writes into.
+std::vector<std::string> RunOutputs::run_folders() const {
+    const fs::path out = config_.out;
+    std::vector<std::string> folders = {out.string(), (out / "checkpoints").string()};
+    if (config_.filters && image_height_) folders.push_back((out / "filters").string());
+    if (config_.sample_every > 0 && keeps_chains(config_.method)) folders.push_back((out / "samples").string());
+    return folders;
+}
+
 void RunOutputs::prepare() {
     if (!comm_.is_root()) return;
     refuse_foreign_config();  // before anything is created in the user's folder
     // Every folder the run will write into, now rather than at the first epoch's end.
-    make_dir(config_.out);
-    make_dir(fs::path(config_.out) / "checkpoints");
-    if (config_.filters && image_height_) make_dir(fs::path(config_.out) / "filters");
-    if (config_.sample_every > 0 && keeps_chains(config_.method)) make_dir(fs::path(config_.out) / "samples");
+    for (const std::string& folder : run_folders()) make_dir(folder);
     if (config_.sample_every > 0 && config_.method == Method::cd)
         std::cerr << "rbm: warning: --sample-every: CD keeps no persistent chains, so no samples are written "
                      "(rbm sample draws them from a checkpoint)" << std::endl;
@@ -97,6 +127,13 @@ void RunOutputs::prepare() {
         if (const std::size_t removed = remove_unfinished_outputs(config_.out))
             std::cout << "removed " << removed << " unfinished file(s) (*.tmp) an interrupted run left in "
                       << config_.out << std::endl;
+}
+
+void RunOutputs::check_writable() const {
+    if (!comm_.is_root()) return;
+    refuse_foreign_config();
+    for (const std::string& folder : run_folders()) check_dir_writable(folder);
+    DirLock::refuse_if_held(config_.out);
 }
 
 void RunOutputs::write_config() {

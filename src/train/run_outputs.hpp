@@ -11,6 +11,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "dist/communicator.hpp"
 #include "engine/engine.hpp"
@@ -28,6 +29,9 @@ public:
     // Creates the run directory and locks it for this run (rank 0), before anything is
     // written in it: a second rbm train in the same directory is refused.
     void prepare();
+    // What prepare() and the first writes would refuse (a foreign config.ini, a folder that
+    // cannot be made or written, a lock another run holds), creating nothing (--dry-run).
+    void check_writable() const;
     // Writes config.ini atomically (rank 0), once the run has started or resumed.
     void write_config();
 
@@ -42,6 +46,7 @@ public:
 
 private:
     void refuse_foreign_config() const;
+    std::vector<std::string> run_folders() const;
 
     const TrainConfig& config_;
     const Communicator& comm_;

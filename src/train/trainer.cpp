@@ -112,14 +112,20 @@ void Trainer::create_engine() {
     reducer_ = make_reducer(comm_, config_.comm, engine_->gradient().on_device, shares_gpu);
 }
 
-void Trainer::run(std::optional<Checkpoint> resume_from) {
+void Trainer::run(std::optional<Checkpoint> resume_from, bool dry_run) {
     // --init-from's source is read and checked first: a refused start leaves no run directory.
     std::optional<Checkpoint> init_source;
     if (!resume_from && !config_.init_from.empty()) init_source = read_init_source();
-    outputs_.prepare();
-    if (resume_from) resume(*resume_from);
+    if (dry_run) outputs_.check_writable();
+    else outputs_.prepare();
+    const bool resuming = resume_from.has_value();
+    if (resuming) resume(*resume_from);
     else start_fresh(std::move(init_source));
-    outputs_.write_config();  // only now: a refused resume leaves the run's config.ini as it was
+    if (!dry_run) {
+        // A resumed run rewrites the rows after its checkpoint; a fresh one starts an empty table.
+        outputs_.open_metrics(resuming ? std::optional<uint64_t>(step_) : std::nullopt);
+        outputs_.write_config();  // only now: a refused resume leaves the run's config.ini as it was
+    }
     if (comm_.is_root())
         log_ << "training " << shape_.n_visible << "x" << shape_.n_hidden << " RBM, "
              << method_name(config_.method) << "-" << config_.k << ", " << comm_.size() << " rank(s) x batch "
@@ -135,6 +141,10 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
              << kExitStoppedEarly << ") once it has run that long" << std::endl;
     if (epoch_ >= config_.epochs && comm_.is_root())
         log_ << "the run already completed " << epoch_ << " epoch(s); raise --epochs to train further" << std::endl;
+    if (dry_run) {
+        if (comm_.is_root()) log_ << dry_run_note() << std::endl;
+        return;
+    }
     if (comm_.is_root())
         progress_ = std::make_unique<Progress>(std::cout, stdout_is_terminal(), config_.progress_every,
                                                config_.epochs * data_.steps_per_epoch, data_.steps_per_epoch,
@@ -167,6 +177,17 @@ void Trainer::run(std::optional<Checkpoint> resume_from) {
                  << last_replica_hash_ << std::dec << std::endl;
         outputs_.print_summary(log_);
     }
+}
+
+// --dry-run's last line: what the run would do, now that every check has passed.
+std::string Trainer::dry_run_note() const {
+    const uint64_t last_step = config_.epochs * data_.steps_per_epoch;
+    std::ostringstream note;
+    note << "--dry-run: every check passed, nothing was written; the run would ";
+    if (step_ >= last_step) return note.str() + "have nothing to train";
+    note << "train steps " << step_ + 1 << " to " << last_step << " (" << (last_step - step_) * config_.batch_size *
+            uint64_t(comm_.size()) << " examples, to the end of epoch " << config_.epochs << ") into " << config_.out;
+    return note.str();
 }
 
 // One data-parallel step: local gradient, one allreduce, the same update on every rank.
@@ -398,9 +419,9 @@ void Trainer::stop_if_asked() {
 }  // namespace training
 
 void train(const TrainConfig& config, const Communicator& comm, std::optional<Checkpoint> resume_from,
-           std::ostream& log) {
+           std::ostream& log, bool dry_run) {
     training::Trainer trainer(config, comm, log);
-    trainer.run(std::move(resume_from));
+    trainer.run(std::move(resume_from), dry_run);
 }
 
 }  // namespace rbm

@@ -13,8 +13,9 @@
 namespace rbm {
 
 // Trains (or continues, when `resume_from` holds the checkpoint rank 0 read) the run
-// described by `config`. Every rank calls it; rank 0 alone writes files and `log`.
+// described by `config`. Every rank calls it; rank 0 alone writes files and `log`. With
+// `dry_run`, every check a start makes, then what the run would do, in `log`; nothing written.
 void train(const TrainConfig& config, const Communicator& comm, std::optional<Checkpoint> resume_from,
-           std::ostream& log);
+           std::ostream& log, bool dry_run = false);
 
 }  // namespace rbm

@@ -64,7 +64,9 @@ class Trainer {
 public:
     Trainer(const TrainConfig& config, const Communicator& comm, std::ostream& log);
 
-    void run(std::optional<Checkpoint> resume_from);
+    // `dry_run`: every check of a start (data, device, the checkpoint resumed or started
+    // from, the run directory), then the plan in the log, writing nothing.
+    void run(std::optional<Checkpoint> resume_from, bool dry_run);
 
 private:
     // The loop (trainer.cpp).
@@ -78,6 +80,7 @@ private:
     void report_swaps();
     void stop_if_asked();
     void report_loop_times();
+    std::string dry_run_note() const;
     double mean_free_energy(const Dataset& rows, std::size_t n);
     std::vector<float> training_means();
     // Where the run's state comes from and goes to (trainer_state.cpp).

@@ -66,7 +66,6 @@ void Trainer::start_fresh(std::optional<Checkpoint> source) {
                                                  : std::vector<uint8_t>(settings_.betas.size() * settings_.chains *
                                                                         shape_.n_hidden, 0));
     if (source && comm_.is_root()) log_ << init_note(*source, same_ladder) << std::endl;
-    outputs_.open_metrics(std::nullopt);  // a fresh run: no old row is kept
 }
 
 // --init-from's checkpoint, read by rank 0 and sent to every rank.
@@ -174,7 +173,6 @@ void Trainer::resume(Checkpoint& ckpt) {
     }
     restore_metric_sums(ckpt.epoch_metric_sums, old_world);
     swaps_.restore(ckpt.tempered_swaps);
-    outputs_.open_metrics(step_);
     if (comm_.is_root())
         log_ << "resumed from step " << step_ << " (epoch " << epoch_ << ", step " << step_in_epoch_
              << " of " << data_.steps_per_epoch << ")" << std::endl;
