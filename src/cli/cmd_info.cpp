@@ -1,9 +1,12 @@
 // `rbm info FILE|RUN_DIR...`: what an rbm HDF5 file, or a run directory, holds, for people.
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "io/checkpoint.hpp"
+#include "io/dir_lock.hpp"
 #include "io/file_info.hpp"
 #include "util/check.hpp"
 
@@ -20,6 +23,22 @@ std::size_t count_files(const fs::path& folder, const std::string& extension) {
     return n;
 }
 
+// Whether a run is training now (a process holds its lock), else how far it got against
+// the epochs its newest checkpoint was written for (those of the last start or resume).
+std::string run_status(const std::string& dir, const std::optional<std::string>& newest) {
+    if (const std::string holder = DirLock::holder(dir); !holder.empty())
+        return "training now (" + holder + " holds its lock)";
+    if (!newest) return "not running, no checkpoint";
+    const Checkpoint ckpt = read_checkpoint(*newest);
+    TrainConfig trained;
+    apply(parse_ini(ckpt.config_ini, *newest, train_config_options()), *newest, trained);
+    std::ostringstream status;
+    status << "not running, " << ckpt.epoch << " of " << trained.epochs << " epoch(s) done";
+    if (ckpt.step_in_epoch) status << " and step " << ckpt.step_in_epoch << " of " << ckpt.steps_per_epoch << " of the next";
+    if (ckpt.epoch >= trained.epochs) return status.str() + ": finished (--resume --epochs N trains further)";
+    return status.str() + ": stopped before its end (rbm train --resume --out " + dir + " continues it)";
+}
+
 // A run directory (rbm train --out): what it holds, then its newest checkpoint and its
 // metrics described as `rbm info` describes those files.
 void describe_run_dir(const std::string& dir, std::ostream& out) {
@@ -32,7 +51,8 @@ void describe_run_dir(const std::string& dir, std::ostream& out) {
         << "  checkpoints: " << count_files(run / "checkpoints", ".h5") << (newest ? " (newest below)" : "") << "\n"
         << "  samples: " << count_files(run / "samples", ".h5") << " file(s)  filters: "
         << count_files(run / "filters", ".png") << " PNG(s)"
-        << (fs::is_regular_file(run / "config.ini") ? "  config: " + (run / "config.ini").string() : "") << "\n";
+        << (fs::is_regular_file(run / "config.ini") ? "  config: " + (run / "config.ini").string() : "") << "\n"
+        << "  status: " << run_status(dir, newest) << "\n";
     if (newest) describe_file(*newest, out);
     if (has_metrics) describe_file((run / "metrics.h5").string(), out);
 }

@@ -30,9 +30,7 @@ std::string this_process() {
     return "rbm train, pid " + std::to_string(::getpid()) + " on " + host;
 }
 
-[[noreturn]] void refuse_in_use(const std::string& dir, const std::string& path, int fd) {
-    const std::string holder = holder_of(fd);
-    ::close(fd);
+[[noreturn]] void refuse_in_use(const std::string& dir, const std::string& path, const std::string& holder) {
     fail("'", dir, "' is in use by ", holder, " (it holds ", path,
          "); two runs in one directory would replace each other's files: wait for it to end, or "
          "choose another --out");
@@ -51,7 +49,11 @@ DirLock::DirLock(const std::string& dir, std::string& warning) {
     whole.l_whence = SEEK_SET;
     if (::fcntl(fd_, F_SETLK, &whole) != 0) {
         const int err = errno;
-        if (err == EAGAIN || err == EACCES) refuse_in_use(dir, path, std::exchange(fd_, -1));
+        if (err == EAGAIN || err == EACCES) {
+            const std::string holder = holder_of(fd_);
+            ::close(std::exchange(fd_, -1));
+            refuse_in_use(dir, path, holder);
+        }
         warning = "cannot lock '" + path + "' (" + std::strerror(err) +
                   "): nothing stops a second rbm train from writing into this run directory";
         ::close(fd_);
@@ -63,15 +65,20 @@ DirLock::DirLock(const std::string& dir, std::string& warning) {
         warning = "cannot write '" + path + "': " + std::strerror(errno) + " (the lock holds; its note does not)";
 }
 
-void DirLock::refuse_if_held(const std::string& dir) {
-    const std::string path = lock_path(dir);
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;  // no lock file: no run has held it
+std::string DirLock::holder(const std::string& dir) {
+    const int fd = ::open(lock_path(dir).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return "";  // no lock file: no run has held it
     struct flock whole {};
     whole.l_type = F_WRLCK;
     whole.l_whence = SEEK_SET;
-    if (::fcntl(fd, F_GETLK, &whole) == 0 && whole.l_type != F_UNLCK) refuse_in_use(dir, path, fd);
+    const bool held = ::fcntl(fd, F_GETLK, &whole) == 0 && whole.l_type != F_UNLCK;
+    std::string name = held ? holder_of(fd) : "";
     ::close(fd);
+    return name;
+}
+
+void DirLock::refuse_if_held(const std::string& dir) {
+    if (const std::string name = holder(dir); !name.empty()) refuse_in_use(dir, lock_path(dir), name);
 }
 
 DirLock::~DirLock() {

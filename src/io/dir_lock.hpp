@@ -18,8 +18,10 @@ public:
     DirLock(const DirLock&) = delete;
     DirLock& operator=(const DirLock&) = delete;
     bool held() const { return fd_ >= 0; }
-    // Fails as the constructor would where another process holds `dir`'s lock, but
-    // creates and locks nothing (rbm train --dry-run).
+    // Who holds `dir`'s lock now ("rbm train, pid N on HOST"), or "" where no process does;
+    // asks without creating or taking anything (rbm info, rbm train --dry-run).
+    static std::string holder(const std::string& dir);
+    // Fails as the constructor would where another process holds the lock, taking nothing.
     static void refuse_if_held(const std::string& dir);
 
 private:

@@ -1,6 +1,7 @@
 # `rbm train --dry-run`: a batch job's start checked before it waits in a queue. It must
 # refuse what a start refuses, with the same message, say what the run would do, and
 # write nothing, fresh or resuming, on one rank or several; the run then does what it said.
+# And `rbm info RUN_DIR`'s status: training now, or stopped before its end.
 source "$(dirname "$0")/lib/common.sh"
 need_mnist
 small=(--data "$MNIST" --limit 600 --hidden 16 --k 1 --batch-size 20 --progress-every 0)
@@ -55,14 +56,18 @@ grep -qF "would train steps 31 to 90 (1200 examples, to the end of epoch 3)" "$W
   || fail "a finished run's dry run"
 echo "ok: resume"
 
-echo "== a run in progress: its directory is in use"
+echo "== a run in progress: its directory is in use, and rbm info says so"
 long=(--data "$MNIST" --limit 6000 --hidden 64 --k 5 --epochs 100 --progress-every 0 --out "$WORK/runs/busy")
 "$RBM" train "${long[@]}" > /dev/null &
 busy=$!
 for _ in $(seq 100); do grep -qs "rbm train, pid $busy" "$WORK/runs/busy/.rbm-lock" && break; sleep 0.1; done
 expect_error "a directory in use (--dry-run)" "runs/busy' is in use by rbm train, pid $busy" \
   "$RBM" train "${long[@]}" --resume --dry-run
+"$RBM" info "$WORK/runs/busy" | grep -qF "status: training now (rbm train, pid $busy on" || fail "info: not training"
 kill -INT $busy; wait $busy || true
+"$RBM" info "$WORK/runs/busy" | grep -q "status: not running, [0-9]* of 100 epoch(s) done.*: stopped before its end" \
+  || fail "info: $("$RBM" info "$WORK/runs/busy" | grep status)"
+echo "ok: in use"
 
 if command -v mpirun >/dev/null; then
   echo "== two ranks: the global batch, nothing written"

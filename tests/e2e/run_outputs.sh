@@ -60,7 +60,8 @@ loop_times "$WORK/plain.log" "training steps,metrics rows,checkpoints" checkpoin
 # rbm info on the run directory itself: what it holds, its newest checkpoint and metrics.
 "$RBM" info "$WORK/run" > "$WORK/info.txt" || fail "rbm info RUN_DIR"
 for want in "$WORK/run: rbm run directory" "checkpoints: 3 (newest below)" "samples: 1 file(s)  filters: 3 PNG(s)" \
-            "$(newest_checkpoint "$WORK/run"): rbm checkpoint" "$WORK/run/metrics.h5: rbm metrics" "rows: 3"; do
+            "$(newest_checkpoint "$WORK/run"): rbm checkpoint" "$WORK/run/metrics.h5: rbm metrics" "rows: 3" \
+            "status: not running, 3 of 3 epoch(s) done: finished"; do
   grep -qF -- "$want" "$WORK/info.txt" || { cat "$WORK/info.txt"; fail "rbm info RUN_DIR lacks '$want'"; }
 done
 mkdir "$WORK/not-a-run"
