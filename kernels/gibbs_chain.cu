@@ -103,7 +103,11 @@ GibbsChainPlan plan_gibbs_chain(std::size_t n_visible, std::size_t n_hidden, std
     int current = -1;
     RBM_CUDA(cudaGetDevice(&current));
     RBM_CHECK(current == device, "plan_gibbs_chain: device " << device << " is not the current device " << current);
-    if (rows == 0 || device_attribute(cudaDevAttrComputeCapabilityMajor, device) < 9) return {};
+    // Cluster launches need compute capability 9 and a device that allows them (a
+    // virtualised or partitioned one may not): else the cuBLAS sweeps run.
+    if (rows == 0 || device_attribute(cudaDevAttrComputeCapabilityMajor, device) < 9 ||
+        device_attribute(cudaDevAttrClusterLaunch, device) == 0)
+        return {};
     const int sms = device_attribute(cudaDevAttrMultiProcessorCount, device);
     const std::size_t shared_limit = std::size_t(device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     for (int cluster_size : {16, 8}) {
