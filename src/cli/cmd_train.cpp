@@ -59,7 +59,7 @@ const char* kTrainUsage =
     "usage: rbm train --data FILE [options]          start a run in --out\n"
     "       rbm train --resume --out DIR [options]   continue it from its newest checkpoint\n"
     "       rbm train --init-from RUN_DIR [options]  a new run from another's parameters and chains\n"
-    "       rbm train ... --dry-run                   check it all and say what it would do; write nothing\n"
+    "       rbm train ... --dry-run                  check it all and say what it would do; write nothing\n"
     "\n"
     "Under MPI (mpirun -np N / srun --mpi=pmix) every rank trains on its own shard with its\n"
     "own persistent chains; --batch-size is PER RANK and the global batch is N x batch-size.\n"

@@ -1,7 +1,7 @@
 # Shared helpers of the end-to-end tests, sourced by each tests/e2e/*.sh script.
 # Usage of a script: bash tests/e2e/NAME.sh PATH/TO/rbm SOURCE_DIR
 set -euo pipefail
-RBM=$1
+RBM=$(realpath "$1")  # absolute: tests run it from other folders too
 SRC=$2
 DATA_DIR=${RBM_DATA_DIR:-$SRC/data}
 MNIST=$DATA_DIR/mnist/train-images-idx3-ubyte
