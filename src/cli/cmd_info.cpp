@@ -15,11 +15,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Files (or links to files) named *EXTENSION in `folder`: what a resume or a reader would find.
 std::size_t count_files(const fs::path& folder, const std::string& extension) {
     std::error_code ec;
     std::size_t n = 0;
-    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
-        if (it->path().extension() == extension) ++n;
+    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+        std::error_code entry_ec;  // a dangling link: not counted, and the listing goes on
+        if (it->path().extension() == extension && it->is_regular_file(entry_ec)) ++n;
+    }
     return n;
 }
 

@@ -93,11 +93,6 @@ std::vector<uint8_t> Communicator::gather(const void* data, std::size_t bytes, i
 
 void Communicator::barrier() const { RBM_MPI(MPI_Barrier(MPI_COMM_WORLD)); }
 
-void Communicator::abort(int code) const {
-    MPI_Abort(MPI_COMM_WORLD, code);
-    std::_Exit(code);
-}
-
 void Communicator::end_job_from_thread(int code) { std::_Exit(code); }
 
 namespace {

@@ -1,6 +1,6 @@
 // The MPI world as rbm uses it: one MPI_Init per process, the collectives the
 // training loop needs (gradient allreduce, metric reductions, checkpoint gathers,
-// decisions broadcast by rank 0), and an abort that takes every rank down. Every MPI
+// decisions broadcast by rank 0), and a way to end every rank from a thread. Every MPI
 // call is checked. A plain process with no launcher is a world of one.
 #pragma once
 
@@ -43,11 +43,10 @@ public:
     // Root receives every rank's `bytes` bytes in rank order; others get an empty vector.
     std::vector<uint8_t> gather(const void* data, std::size_t bytes, int root = 0) const;
     void barrier() const;
-    // Ends every rank of the job with `code`; used when one rank fails.
-    [[noreturn]] void abort(int code) const;
-    // The same from a thread that may not call MPI (the NCCL watchdog): this process exits
-    // with `code` at once, and mpirun, or srun --mpi=pmix, ends the other ranks (both
-    // measured; tests/mpi/thread_abort).
+    // Ends the job from a thread that may not call MPI (the NCCL watchdog): this process
+    // exits with `code` at once, and mpirun, or srun --mpi=pmix, ends the other ranks (both
+    // measured; tests/mpi/thread_abort). (A failing rank's main thread ends the job with
+    // MPI_Abort in main.cpp, where the world may outlive any Communicator.)
     [[noreturn]] static void end_job_from_thread(int code);
 
 private:

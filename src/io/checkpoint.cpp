@@ -299,7 +299,8 @@ std::map<uint64_t, fs::path> list_checkpoints(const std::string& run_dir) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) return found;
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
-        if (!entry.is_regular_file(ec)) continue;
+        std::error_code entry_ec;  // a dangling link is skipped, not an error of the listing
+        if (!entry.is_regular_file(entry_ec)) continue;
         if (auto step = parse_checkpoint_name(entry.path().filename().string())) found[*step] = entry.path();
     }
     RBM_CHECK(!ec, "cannot list '" << dir.string() << "': " << ec.message());

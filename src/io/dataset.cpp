@@ -56,7 +56,7 @@ void check_fits_in_memory(const std::string& source, std::size_t n_rows, std::si
     if (bytes > have)
         fail("'", source, "': ", n_rows, " rows of ", n_cols, " values need ", bytes / double(1ull << 30),
              " GiB as floats, more than this machine's ", have / double(1ull << 30),
-             " GiB of memory (--limit trains on fewer rows)");
+             " GiB of memory (fewer rows: rbm train and rbm transform read only the first N with --limit N)");
 }
 
 void refuse_zero_one_bytes(const Dataset& d) {

@@ -196,5 +196,20 @@ if ! nvidia-smi -L > /dev/null 2>&1; then
     "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --limit 10 --device cuda
 fi
 expect_error "real-valued data" "binary" "$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --binarize none --limit 10
+ev=("$RBM" eval --checkpoint "$ckpt" --data "$MNIST_TEST" --limit 10)
+expect_error "no --data" "--data is required" "$RBM" eval --checkpoint "$ckpt"
+expect_error "--train-limit alone" "--train-limit needs --train-data" "${ev[@]}" --train-limit 5
+expect_error "--train-data ''" "--train-data must name a file" "${ev[@]}" --train-data ""
+expect_error "too many RAISE chains" "--raise-examples x --raise-chains must stay below 2\^24" \
+  "${ev[@]}" --raise-examples 65536 --raise-chains 256
+expect_error "--exact maybe" "--exact: 'maybe' is not one of auto, yes, no" "${ev[@]}" --exact maybe
+expect_error "--base-smoothing 0" "--base-smoothing must be a number from 1e-12" "${ev[@]}" --base-smoothing 0
+# Data of another width than the model's, to evaluate or to base AIS on: a 784x16 model
+# against rows of 10 values.
+$PY -c "import h5py, numpy as np, sys; h5py.File(sys.argv[1], 'w')['w10'] = np.zeros((50, 10), np.float32)" "$WORK/w10.h5"
+expect_error "--data of another width" "w10.* has 10 values per example, the model 784" \
+  "$RBM" eval --checkpoint "$ckpt" --data "$WORK/w10.h5:/w10"
+expect_error "--train-data of another width" "w10.* has 10 values per example, the model 784" \
+  "${ev[@]}" --train-data "$WORK/w10.h5:/w10"
 grep -q "stochastic" <<<"$("$RBM" eval --help)" || fail "--help"
 echo "PASS"

@@ -64,6 +64,12 @@ for want in "$WORK/run: rbm run directory" "checkpoints: 3 (newest below)" "samp
             "status: not running, 3 of 3 epoch(s) done: finished"; do
   grep -qF -- "$want" "$WORK/info.txt" || { cat "$WORK/info.txt"; fail "rbm info RUN_DIR lacks '$want'"; }
 done
+# A dangling link is no checkpoint, to rbm info as to --resume.
+ln -s nowhere.h5 "$WORK/run/checkpoints/step-0000009999.h5"
+"$RBM" info "$WORK/run" | grep -qF "checkpoints: 3 (newest below)" || fail "rbm info counted a dangling link"
+"$RBM" train --resume --out "$WORK/run" --dry-run > "$WORK/dangling.log" 2>&1 || { cat "$WORK/dangling.log"; fail "a dangling link stopped --resume"; }
+grep -q "resumed from step 90 " "$WORK/dangling.log" || fail "--resume with a dangling link: $(grep resumed "$WORK/dangling.log")"
+rm "$WORK/run/checkpoints/step-0000009999.h5"
 mkdir "$WORK/not-a-run"
 expect_error "rbm info on a directory that is no run" "'$WORK/not-a-run' is a directory but not an rbm run directory" \
   "$RBM" info "$WORK/not-a-run"
