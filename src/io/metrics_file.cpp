@@ -244,4 +244,8 @@ void MetricsFile::write_last_row(const MetricsRow& row) {
 
 std::vector<MetricsRow> read_metrics(const std::string& path) { return read_existing(path, "reading"); }
 
+void check_metrics_writable(const std::string& path) {
+    if (fs::exists(path)) read_existing(path, "writing");
+}
+
 }  // namespace rbm

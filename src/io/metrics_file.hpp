@@ -60,5 +60,8 @@ private:
 
 // Reads every row back (for tests, `rbm info`, tools).
 std::vector<MetricsRow> read_metrics(const std::string& path);
+// Fails where `path` exists and is not a metrics file MetricsFile may take over (another
+// kind of file, a torn one): what opening it for writing would refuse, read only.
+void check_metrics_writable(const std::string& path);
 
 }  // namespace rbm

@@ -30,7 +30,7 @@ std::string epoch_name(const std::string& dir, uint64_t epoch, const char* ext) 
     return (fs::path(dir) / name).string();
 }
 
-// A path where the run needs a directory holds something else.
+// A path where the run needs a directory (or a directory to make one in) holds something else.
 void refuse_non_directory(const fs::path& dir) {
     std::error_code ec;
     if (fs::is_symlink(fs::symlink_status(dir, ec)) && !fs::exists(dir, ec))
@@ -49,13 +49,13 @@ void make_dir(const fs::path& dir) {
 // --dry-run: whether make_dir(dir) and writing in it would succeed, creating nothing. A
 // directory still to be made is checked at its nearest existing ancestor.
 void check_dir_writable(const fs::path& dir) {
-    refuse_non_directory(dir);
     std::error_code ec;
     fs::path existing = fs::absolute(dir, ec);
-    while (!fs::exists(existing, ec) && existing.has_parent_path() && existing != existing.parent_path())
+    // The nearest path that is there at all, a dangling link included (it is in the way).
+    while (!fs::exists(fs::symlink_status(existing, ec)) && existing.has_parent_path() &&
+           existing != existing.parent_path())
         existing = existing.parent_path();
-    if (!fs::is_directory(existing, ec))
-        fail("cannot create directory '", dir.string(), "': '", existing.string(), "' is not a directory");
+    refuse_non_directory(existing);
     if (::access(existing.c_str(), W_OK | X_OK) == 0) return;
     const int err = errno;
     fail("cannot ", existing == fs::absolute(dir, ec) ? "write in '" : "create directory '", dir.string(), "': '",
@@ -112,9 +112,15 @@ std::vector<std::string> RunOutputs::run_folders() const {
     return folders;
 }
 
+// What the run would replace and must not: refused before anything is created.
+void RunOutputs::refuse_foreign_files() const {
+    refuse_foreign_config();
+    check_metrics_writable((fs::path(config_.out) / "metrics.h5").string());
+}
+
 void RunOutputs::prepare() {
     if (!comm_.is_root()) return;
-    refuse_foreign_config();  // before anything is created in the user's folder
+    refuse_foreign_files();  // before anything is created in the user's folder
     // Every folder the run will write into, now rather than at the first epoch's end.
     for (const std::string& folder : run_folders()) make_dir(folder);
     if (config_.sample_every > 0 && config_.method == Method::cd)
@@ -131,9 +137,9 @@ void RunOutputs::prepare() {
 
 void RunOutputs::check_writable() const {
     if (!comm_.is_root()) return;
-    refuse_foreign_config();
+    refuse_foreign_files();
     for (const std::string& folder : run_folders()) check_dir_writable(folder);
-    DirLock::refuse_if_held(config_.out);
+    DirLock::check_can_lock(config_.out);
 }
 
 void RunOutputs::write_config() {

@@ -46,6 +46,7 @@ public:
 
 private:
     void refuse_foreign_config() const;
+    void refuse_foreign_files() const;
     std::vector<std::string> run_folders() const;
 
     const TrainConfig& config_;

@@ -113,34 +113,8 @@ void Trainer::create_engine() {
 }
 
 void Trainer::run(std::optional<Checkpoint> resume_from, bool dry_run) {
-    // --init-from's source is read and checked first: a refused start leaves no run directory.
-    std::optional<Checkpoint> init_source;
-    if (!resume_from && !config_.init_from.empty()) init_source = read_init_source();
-    if (dry_run) outputs_.check_writable();
-    else outputs_.prepare();
-    const bool resuming = resume_from.has_value();
-    if (resuming) resume(*resume_from);
-    else start_fresh(std::move(init_source));
-    if (!dry_run) {
-        // A resumed run rewrites the rows after its checkpoint; a fresh one starts an empty table.
-        outputs_.open_metrics(resuming ? std::optional<uint64_t>(step_) : std::nullopt);
-        outputs_.write_config();  // only now: a refused resume leaves the run's config.ini as it was
-    }
-    if (comm_.is_root())
-        log_ << "training " << shape_.n_visible << "x" << shape_.n_hidden << " RBM, "
-             << method_name(config_.method) << "-" << config_.k << ", " << comm_.size() << " rank(s) x batch "
-             << config_.batch_size << " (global batch " << comm_.size() * config_.batch_size << "), "
-             << data_.train_rows << " training examples, " << data_.steps_per_epoch << " steps per epoch, engine "
-             << engine_->describe() << ", allreduce " << reducer_->describe() << std::endl;
-    if (comm_.is_root()) log_ << "update: " << describe_update(config_) << std::endl;
-    if (comm_.is_root() && config_.binarize.mode == Binarization::dynamic)
-        log_ << "data: training rows binarised afresh every epoch (seed " << config_.binarize.seed
-             << ", draw = epoch); validation rows once" << std::endl;
-    if (comm_.is_root() && config_.max_hours > 0)
-        log_ << "--max-hours " << config_.max_hours << ": this process stops (checkpoint, exit "
-             << kExitStoppedEarly << ") once it has run that long" << std::endl;
-    if (epoch_ >= config_.epochs && comm_.is_root())
-        log_ << "the run already completed " << epoch_ << " epoch(s); raise --epochs to train further" << std::endl;
+    start(std::move(resume_from), dry_run);
+    if (comm_.is_root()) log_start();
     if (dry_run) {
         if (comm_.is_root()) log_ << dry_run_note() << std::endl;
         return;
@@ -179,12 +153,34 @@ void Trainer::run(std::optional<Checkpoint> resume_from, bool dry_run) {
     }
 }
 
+// The run's account of itself at its start: what a reader of the log needs to rerun it.
+void Trainer::log_start() {
+    log_ << "training " << shape_.n_visible << "x" << shape_.n_hidden << " RBM, " << method_name(config_.method) << "-"
+         << config_.k << ", " << comm_.size() << " rank(s) x batch " << config_.batch_size << " (global batch "
+         << comm_.size() * config_.batch_size << "), " << data_.train_rows << " training examples, "
+         << data_.steps_per_epoch << " steps per epoch, engine " << engine_->describe() << ", allreduce "
+         << reducer_->describe() << std::endl;
+    log_ << "update: " << describe_update(config_) << std::endl;
+    if (config_.binarize.mode == Binarization::dynamic)
+        log_ << "data: training rows binarised afresh every epoch (seed " << config_.binarize.seed
+             << ", draw = epoch); validation rows once" << std::endl;
+    if (config_.max_hours > 0)
+        log_ << "--max-hours " << config_.max_hours << ": this process stops (checkpoint, exit " << kExitStoppedEarly
+             << ") once it has run that long" << std::endl;
+    if (epoch_ >= config_.epochs)
+        log_ << "the run already completed " << epoch_ << " epoch(s); raise --epochs to train further" << std::endl;
+}
+
 // --dry-run's last line: what the run would do, now that every check has passed.
 std::string Trainer::dry_run_note() const {
-    const uint64_t last_step = config_.epochs * data_.steps_per_epoch;
+    // From where the epochs stand, not from step_: a resume on another rank count keeps
+    // the step count and changes the epoch's length.
+    const uint64_t remaining =
+        epoch_ < config_.epochs ? (config_.epochs - epoch_) * data_.steps_per_epoch - step_in_epoch_ : 0;
+    const uint64_t last_step = step_ + remaining;
     std::ostringstream note;
     note << "--dry-run: every check passed, nothing was written; the run would ";
-    if (step_ >= last_step) return note.str() + "have nothing to train";
+    if (remaining == 0) return note.str() + "have nothing to train";
     note << "train steps " << step_ + 1 << " to " << last_step << " (" << (last_step - step_) * config_.batch_size *
             uint64_t(comm_.size()) << " examples, to the end of epoch " << config_.epochs << ") into " << config_.out;
     return note.str();

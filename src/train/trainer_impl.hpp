@@ -80,10 +80,12 @@ private:
     void report_swaps();
     void stop_if_asked();
     void report_loop_times();
+    void log_start();
     std::string dry_run_note() const;
     double mean_free_energy(const Dataset& rows, std::size_t n);
     std::vector<float> training_means();
     // Where the run's state comes from and goes to (trainer_state.cpp).
+    void start(std::optional<Checkpoint> resume_from, bool dry_run);
     void start_fresh(std::optional<Checkpoint> source);
     Checkpoint read_init_source();
     std::string init_note(const Checkpoint& source, bool tempered_taken) const;

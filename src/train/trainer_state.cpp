@@ -25,6 +25,23 @@ uint64_t fnv1a(const void* data, std::size_t bytes, uint64_t hash = 146959810393
 
 }  // namespace
 
+// Where the run stands before its first step: resumed, or new. --init-from's source is
+// read and checked first, so a refused start leaves no run directory; a dry run checks
+// the run directory instead of preparing it, and opens and writes nothing.
+void Trainer::start(std::optional<Checkpoint> resume_from, bool dry_run) {
+    std::optional<Checkpoint> init_source;
+    if (!resume_from && !config_.init_from.empty()) init_source = read_init_source();
+    if (dry_run) outputs_.check_writable();
+    else outputs_.prepare();
+    const bool resuming = resume_from.has_value();
+    if (resuming) resume(*resume_from);
+    else start_fresh(std::move(init_source));
+    if (dry_run) return;
+    // A resumed run rewrites the rows after its checkpoint; a fresh one starts an empty table.
+    outputs_.open_metrics(resuming ? std::optional<uint64_t>(step_) : std::nullopt);
+    outputs_.write_config();  // only now: a refused resume leaves the run's config.ini as it was
+}
+
 // A new run: fresh parameters, or (--init-from) another run's parameters and persistent
 // chains (`source`, read by read_init_source); either way a fresh optimizer, step 0 and
 // this run's own settings.

@@ -26,6 +26,10 @@ mkdir -p "$WORK/root" && ln -s "$DATA_DIR" "$WORK/root/data"
 n=0
 for ini in "$SRC"/configs/*.ini "$SRC"/configs/quality/*.ini; do
   name=$(basename "$ini" .ini)
+  if grep -q "^data = data/fashion-mnist" "$ini" && [ ! -d "$DATA_DIR/fashion-mnist" ]; then
+    echo "skipped ${ini#"$SRC"/}: no Fashion-MNIST in $DATA_DIR (tools/setup.sh installs it)"
+    continue
+  fi
   if ! (cd "$WORK/root" && "$RBM" train --config "$ini" --device cpu --limit 2000 --out "$WORK/runs/$name" --dry-run) \
       > "$WORK/$name.log" 2>&1; then
     cat "$WORK/$name.log"

@@ -31,8 +31,14 @@ refused_alike "--out is a file" "'.*afile' exists and is not a directory" "${sma
 mkdir -p "$WORK/mine" && echo "hidden = 16" > "$WORK/mine/config.ini"
 refused_alike "a foreign config.ini" "mine/config.ini' exists and was not written by rbm train" \
   "${small[@]}" --out "$WORK/mine"
+mkdir -p "$WORK/junk" && echo junk > "$WORK/junk/metrics.h5"
+refused_alike "a metrics.h5 that is no metrics file" "junk/metrics.h5" "${small[@]}" --out "$WORK/junk"
+[ "$(ls -A "$WORK/junk")" = metrics.h5 ] || fail "the refused start wrote beside the foreign metrics.h5: $(ls -A "$WORK/junk")"
+ln -s "$WORK/nowhere" "$WORK/dangling"
+expect_error "--out under a dangling link (--dry-run)" "dangling' is a symbolic link to '.*nowhere', which does not exist" \
+  "$RBM" train "${small[@]}" --out "$WORK/dangling/run" --dry-run
 # (a directory still to be made under a file: the start's own words are the system's)
-expect_error "--out under a file (--dry-run)" "cannot create directory '.*afile/x': '.*afile' is not a directory" \
+expect_error "--out under a file (--dry-run)" "'.*afile' exists and is not a directory" \
   "$RBM" train "${small[@]}" --out "$WORK/afile/x" --dry-run
 "$RBM" train "${small[@]}" --epochs 1 --out "$WORK/runs/a" > /dev/null || fail "the first epoch"
 wider=("${small[@]/#16/17}")  # --hidden 17 in place of 16
@@ -60,7 +66,13 @@ echo "== a run in progress: its directory is in use, and rbm info says so"
 long=(--data "$MNIST" --limit 6000 --hidden 64 --k 5 --epochs 100 --progress-every 0 --out "$WORK/runs/busy")
 "$RBM" train "${long[@]}" > /dev/null &
 busy=$!
-for _ in $(seq 100); do grep -qs "rbm train, pid $busy" "$WORK/runs/busy/.rbm-lock" && break; sleep 0.1; done
+trap 'kill $busy 2> /dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 600); do  # a loaded machine may take seconds to start it
+  grep -qs "rbm train, pid $busy" "$WORK/runs/busy/.rbm-lock" && break
+  kill -0 $busy 2> /dev/null || fail "the run in progress ended early"
+  sleep 0.1
+done
+grep -qs "rbm train, pid $busy" "$WORK/runs/busy/.rbm-lock" || fail "the run in progress did not take its lock in 60 s"
 expect_error "a directory in use (--dry-run)" "runs/busy' is in use by rbm train, pid $busy" \
   "$RBM" train "${long[@]}" --resume --dry-run
 "$RBM" info "$WORK/runs/busy" | grep -qF "status: training now (rbm train, pid $busy on" || fail "info: not training"
@@ -76,6 +88,16 @@ if command -v mpirun >/dev/null; then
   [ ! -e "$WORK/runs/np2" ] || fail "2 ranks: the dry run created the run directory"
   grep -qF "would train steps 1 to 30 (1200 examples, to the end of epoch 2)" "$WORK/np2.log" \
     || { cat "$WORK/np2.log"; fail "2 ranks: the plan"; }
+  # A 1-rank run resumed on 2: its step count goes on, its epochs are half as long. 3
+  # epochs of 30 steps done of 4: one more epoch, 15 steps of 2 x 20 examples.
+  mpirun --oversubscribe --bind-to none -np 2 "$RBM" train "${small[@]}" --epochs 4 --resume --out "$WORK/runs/a" \
+    --dry-run > "$WORK/np2resume.log" 2>&1 || { cat "$WORK/np2resume.log"; fail "2 ranks resuming 1"; }
+  grep -qF "would train steps 91 to 105 (600 examples, to the end of epoch 4)" "$WORK/np2resume.log" \
+    || { cat "$WORK/np2resume.log"; fail "2 ranks resuming 1: the plan"; }
+  mpirun --oversubscribe --bind-to none -np 2 "$RBM" train "${small[@]}" --epochs 4 --resume --out "$WORK/runs/a" \
+    > /dev/null 2>&1 || fail "2 ranks resuming 1"
+  [ "$(basename "$(newest_checkpoint "$WORK/runs/a")")" = step-0000000105.h5 ] \
+    || fail "2 ranks resuming 1 did not end where the plan said: $(newest_checkpoint "$WORK/runs/a")"
   echo "ok: 2 ranks"
 fi
 echo "PASS"
