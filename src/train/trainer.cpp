@@ -173,16 +173,16 @@ void Trainer::log_start() {
 
 // --dry-run's last line: what the run would do, now that every check has passed.
 std::string Trainer::dry_run_note() const {
-    // From where the epochs stand, not from step_: a resume on another rank count keeps
-    // the step count and changes the epoch's length.
-    const uint64_t remaining =
-        epoch_ < config_.epochs ? (config_.epochs - epoch_) * data_.steps_per_epoch - step_in_epoch_ : 0;
-    const uint64_t last_step = step_ + remaining;
+    // From the run's position in this run's epochs, not from step_: a resume on another rank
+    // count keeps the step count and changes the epoch's length.
+    const uint64_t end = uint64_t(config_.epochs) * data_.steps_per_epoch, at = run_position();
+    const uint64_t remaining = at < end ? end - at : 0;
     std::ostringstream note;
     note << "--dry-run: every check passed, nothing was written; the run would ";
     if (remaining == 0) return note.str() + "have nothing to train";
-    note << "train steps " << step_ + 1 << " to " << last_step << " (" << (last_step - step_) * config_.batch_size *
-            uint64_t(comm_.size()) << " examples, to the end of epoch " << config_.epochs << ") into " << config_.out;
+    note << "train steps " << step_ + 1 << " to " << step_ + remaining << " ("
+         << remaining * config_.batch_size * uint64_t(comm_.size()) << " examples, to the end of epoch " << config_.epochs
+         << ") into " << config_.out;
     return note.str();
 }
 
